@@ -1,0 +1,65 @@
+package gatehouse
+
+import "time"
+
+// AdminAPIName and AdminAudience identify the built-in API that protects
+// Gatehouse's own admin surface and dynamic client registration.
+const (
+	AdminAPIName  = "gatehouse-admin"
+	AdminAudience = "urn:gatehouse:admin"
+	AdminScope    = "admin"
+	AdminClientID = "gatehouse-admin"
+)
+
+// Lifecycle is the publication state of an API.
+type Lifecycle string
+
+const (
+	LifecycleDraft      Lifecycle = "draft"
+	LifecyclePublished  Lifecycle = "published"
+	LifecycleDeprecated Lifecycle = "deprecated"
+	LifecycleRetired    Lifecycle = "retired"
+)
+
+// API is a protected resource: the audience tokens are minted for, the
+// scopes it understands and where the gateway sends its traffic.
+type API struct {
+	Name     string // unique, short, used in config and URLs
+	Audience string // RFC 8707 resource identifier; absolute URI; the token's aud
+	Scopes   []string
+
+	// TokenFormat overrides the policy's access token format for this API.
+	// Empty means the policy default.
+	TokenFormat TokenFormat
+	// AccessTokenTTL overrides the policy's access token lifetime. Zero means
+	// the policy default.
+	AccessTokenTTL time.Duration
+
+	Lifecycle Lifecycle
+	Upstream  Upstream
+	Routes    []Route
+}
+
+// HasScope reports whether s is one of the API's scopes.
+func (a *API) HasScope(s string) bool {
+	for _, x := range a.Scopes {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// Upstream is where the gateway proxies an API's traffic.
+type Upstream struct {
+	Targets []string // base URLs
+}
+
+// Route is one entry of an API's routing table.
+type Route struct {
+	Path    string   // exact ("/x"), prefix ("/x/*") or with parameters ("/x/{id}")
+	Methods []string // empty means any
+	Scopes  []string // scopes the route requires
+	// ScopeMode is "all" (every scope required, the default) or "any".
+	ScopeMode string
+}

@@ -1,0 +1,65 @@
+// Package storetest is the conformance suite that every store implementation
+// (internal/sqlite, later internal/postgres) runs, so that they behave the
+// same way. Run(t, open) exercises a fresh, empty store from open.
+package storetest
+
+import (
+	"context"
+	"time"
+
+	"github.com/gatehouse/gatehouse"
+)
+
+// Store is everything the suite checks. Each surface declares the subset it
+// needs in its own package; a store implementation satisfies all of them.
+//
+// Error contract: lookups of missing rows return a *gatehouse.Error with
+// CodeNotFound; creating a row whose key exists returns CodeConflict; every
+// method that changes state does so in one transaction, so a failed call
+// leaves nothing half-written.
+type Store interface {
+	// Clients.
+	CreateClient(ctx context.Context, c *gatehouse.Client) error
+	FindClientByID(ctx context.Context, id string) (*gatehouse.Client, error)
+	FindClients(ctx context.Context, f gatehouse.ClientFilter) ([]*gatehouse.Client, error)
+	// UpdateClient replaces every field but ID and CreatedAt. CodeNotFound
+	// if the client does not exist.
+	UpdateClient(ctx context.Context, c *gatehouse.Client) error
+	DeleteClient(ctx context.Context, id string) error
+
+	// Tokens.
+	CreateToken(ctx context.Context, t *gatehouse.Token) error
+	FindTokenByHash(ctx context.Context, hash []byte) (*gatehouse.Token, error)
+	FindTokenByID(ctx context.Context, id string) (*gatehouse.Token, error)
+	// RevokeToken marks one token revoked at `at`. It reports whether the
+	// token was active before (false when already revoked); CodeNotFound
+	// when there is no such token.
+	RevokeToken(ctx context.Context, id string, at time.Time) (bool, error)
+	// RevokeGrant revokes every token with the grant id and records the
+	// grant as revoked (even if it has no tokens yet), returning how many
+	// tokens changed.
+	RevokeGrant(ctx context.Context, grantID string, at time.Time) (int, error)
+	// FindRevocations lists the revocations that still matter at now: revoked
+	// tokens that have not expired and revoked grants with unexpired tokens.
+	FindRevocations(ctx context.Context, now time.Time) ([]gatehouse.Revocation, error)
+	// DeleteExpiredTokens removes tokens that expired before `before`.
+	DeleteExpiredTokens(ctx context.Context, before time.Time) (int, error)
+
+	// Signing keys.
+	CreateKey(ctx context.Context, k *gatehouse.SigningKey) error
+	// FindKeys returns every stored key, oldest first.
+	FindKeys(ctx context.Context) ([]*gatehouse.SigningKey, error)
+	// RotateKeys, in one transaction: if the current key's id is still
+	// expectCurrent (CodeConflict otherwise, so two nodes cannot rotate at
+	// once), it retires the current key (RetiredAt=now, RemoveAfter=removeAfter),
+	// makes the next key current (ActivatedAt=now) and stores newNext as the
+	// next key. With expectCurrent "" it requires that no current key exists.
+	RotateKeys(ctx context.Context, expectCurrent string, newNext *gatehouse.SigningKey, now, removeAfter time.Time) error
+	// DeleteRemovedKeys deletes retired keys whose RemoveAfter is before now.
+	DeleteRemovedKeys(ctx context.Context, now time.Time) (int, error)
+
+	// UseAssertionID records a client assertion's jti (RFC 7523) until exp.
+	// It returns CodeConflict if the same client already used that jti and
+	// it has not expired yet; expired entries are forgotten.
+	UseAssertionID(ctx context.Context, clientID, jti string, exp, now time.Time) error
+}

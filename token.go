@@ -1,0 +1,74 @@
+package gatehouse
+
+import "time"
+
+// TokenFormat is how an access token is represented on the wire.
+type TokenFormat string
+
+const (
+	FormatJWT    TokenFormat = "jwt"    // RFC 9068 JWT, verified locally with the JWKS
+	FormatOpaque TokenFormat = "opaque" // random string, resolved by its hash
+)
+
+// TokenKind says what a stored token is for.
+type TokenKind string
+
+const (
+	KindAccess       TokenKind = "access"
+	KindRefresh      TokenKind = "refresh"
+	KindRegistration TokenKind = "registration" // RFC 7591 initial access token
+)
+
+// Token is the stored record of a token Gatehouse issued. The token string
+// itself is never stored: Hash is its SHA-256.
+type Token struct {
+	ID        string // jti; unique
+	Hash      []byte // SHA-256 of the token string
+	Kind      TokenKind
+	Format    TokenFormat
+	ClientID  string
+	Subject   string
+	Audience  string
+	Scopes    []string
+	GrantID   string // shared by every token minted from one authorization
+	IssuedAt  time.Time
+	ExpiresAt time.Time
+	RevokedAt time.Time // zero while not revoked
+}
+
+// Active reports whether the token is neither revoked nor expired at now.
+func (t *Token) Active(now time.Time) bool {
+	return t.RevokedAt.IsZero() && now.Before(t.ExpiresAt)
+}
+
+// Revocation is one entry of the revocation state: a revoked token id or a
+// revoked grant id, kept until Until (the latest expiry of what it covers).
+type Revocation struct {
+	TokenID string // set for a single revoked token
+	GrantID string // set for a revoked grant
+	Until   time.Time
+}
+
+// AccessClaims are the claims of an access token (RFC 9068 section 2.2),
+// whatever its format.
+type AccessClaims struct {
+	Issuer    string
+	Subject   string
+	Audience  string // exactly one API's resource identifier
+	ClientID  string
+	Scopes    []string
+	ID        string // jti
+	GrantID   string
+	IssuedAt  time.Time
+	ExpiresAt time.Time
+}
+
+// HasScope reports whether the claims carry scope s.
+func (c *AccessClaims) HasScope(s string) bool {
+	for _, x := range c.Scopes {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
