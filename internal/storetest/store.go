@@ -14,13 +14,19 @@ import (
 // needs in its own package; a store implementation satisfies all of them.
 //
 // Error contract: lookups of missing rows return a *gatehouse.Error with
-// CodeNotFound; creating a row whose key exists returns CodeConflict; every
-// method that changes state does so in one transaction, so a failed call
-// leaves nothing half-written.
+// CodeNotFound; creating a row whose key exists returns CodeConflict; a
+// missing key (an empty ID, a token without hash or expiry) returns
+// CodeInvalid; every method that changes state does so in one transaction,
+// so a failed call leaves nothing half-written. Other errors are internal.
+//
+// Times round-trip exactly, to the nanosecond (as instants: the location is
+// not kept); the zero time round-trips as zero. Nil and empty slices are
+// interchangeable.
 type Store interface {
 	// Clients.
 	CreateClient(ctx context.Context, c *gatehouse.Client) error
 	FindClientByID(ctx context.Context, id string) (*gatehouse.Client, error)
+	// FindClients returns the clients matching f, ordered by ID.
 	FindClients(ctx context.Context, f gatehouse.ClientFilter) ([]*gatehouse.Client, error)
 	// UpdateClient replaces every field but ID and CreatedAt. CodeNotFound
 	// if the client does not exist.
@@ -28,21 +34,32 @@ type Store interface {
 	DeleteClient(ctx context.Context, id string) error
 
 	// Tokens.
+
+	// CreateToken stores t. CodeConflict also when t's grant has been
+	// revoked, so that a refresh racing the revocation of its family cannot
+	// add a live token to it.
 	CreateToken(ctx context.Context, t *gatehouse.Token) error
 	FindTokenByHash(ctx context.Context, hash []byte) (*gatehouse.Token, error)
 	FindTokenByID(ctx context.Context, id string) (*gatehouse.Token, error)
-	// RevokeToken marks one token revoked at `at`. It reports whether the
-	// token was active before (false when already revoked); CodeNotFound
-	// when there is no such token.
+	// RevokeToken marks one token revoked at `at`. It reports whether this
+	// call revoked it (false when it was already revoked, whose time stays);
+	// CodeNotFound when there is no such token.
 	RevokeToken(ctx context.Context, id string, at time.Time) (bool, error)
 	// RevokeGrant revokes every token with the grant id and records the
 	// grant as revoked (even if it has no tokens yet), returning how many
-	// tokens changed.
+	// tokens changed. A grant revoked twice keeps its first time.
+	// CodeInvalid for an empty grant id.
 	RevokeGrant(ctx context.Context, grantID string, at time.Time) (int, error)
-	// FindRevocations lists the revocations that still matter at now: revoked
-	// tokens that have not expired and revoked grants with unexpired tokens.
+	// FindRevocations lists the revocations that still matter at now:
+	//   - each revoked token whose ExpiresAt is after now, until ExpiresAt,
+	//     unless its grant is revoked (the grant's entry covers it);
+	//   - each revoked grant until the later of its tokens' latest ExpiresAt
+	//     and its revocation time plus GrantRevocationHorizon, if that is
+	//     after now.
 	FindRevocations(ctx context.Context, now time.Time) ([]gatehouse.Revocation, error)
-	// DeleteExpiredTokens removes tokens that expired before `before`.
+	// DeleteExpiredTokens removes tokens that expired before `before`. It may
+	// also forget revoked grants that FindRevocations(before) would no longer
+	// return.
 	DeleteExpiredTokens(ctx context.Context, before time.Time) (int, error)
 
 	// Signing keys.
@@ -53,13 +70,18 @@ type Store interface {
 	// expectCurrent (CodeConflict otherwise, so two nodes cannot rotate at
 	// once), it retires the current key (RetiredAt=now, RemoveAfter=removeAfter),
 	// makes the next key current (ActivatedAt=now) and stores newNext as the
-	// next key. With expectCurrent "" it requires that no current key exists.
+	// next key (whatever its State). With expectCurrent "" it requires that no
+	// current key exists. CodeConflict too when there is no next key to
+	// activate or newNext's ID is taken; CodeInvalid when newNext is nil.
+	// There is at most one next and one current key: CreateKey refuses a
+	// second one with CodeConflict.
 	RotateKeys(ctx context.Context, expectCurrent string, newNext *gatehouse.SigningKey, now, removeAfter time.Time) error
 	// DeleteRemovedKeys deletes retired keys whose RemoveAfter is before now.
 	DeleteRemovedKeys(ctx context.Context, now time.Time) (int, error)
 
 	// UseAssertionID records a client assertion's jti (RFC 7523) until exp.
 	// It returns CodeConflict if the same client already used that jti and
-	// it has not expired yet; expired entries are forgotten.
+	// it has not expired yet (now before its exp); expired entries are
+	// forgotten.
 	UseAssertionID(ctx context.Context, clientID, jti string, exp, now time.Time) error
 }

@@ -1,0 +1,194 @@
+// Package admin is the admin listener's surface: health, metrics and the
+// admin REST API under /admin/v1, authenticated with Gatehouse's own access
+// tokens for the built-in admin API (audience urn:gatehouse:admin, scope
+// admin).
+package admin
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/internal/token"
+)
+
+// TokenStore records the registration tokens the admin API hands out.
+type TokenStore interface {
+	CreateToken(ctx context.Context, t *gatehouse.Token) error
+}
+
+// KeyRotator rotates the signing keys now.
+type KeyRotator interface {
+	Rotate(ctx context.Context) error
+}
+
+// Pinger reports whether the store answers.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// Handler serves the admin listener.
+type Handler struct {
+	Verifier *token.Verifier
+	Tokens   TokenStore
+	Keys     KeyRotator
+	Keyring  *token.Keyring
+	Store    Pinger
+	Metrics  http.Handler // the Prometheus handler
+	Log      *slog.Logger
+	Now      func() time.Time
+}
+
+// maxRegistrationTokenTTL bounds how long a registration token lives.
+const maxRegistrationTokenTTL = 30 * 24 * time.Hour
+
+// Routes returns the admin listener's handler.
+func (h *Handler) Routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = io.WriteString(w, "ok\n")
+	})
+	mux.HandleFunc("GET /readyz", h.ready)
+	if h.Metrics != nil {
+		mux.Handle("GET /metrics", h.Metrics)
+	}
+	mux.Handle("POST /admin/v1/registration-tokens", h.auth(h.createRegistrationToken))
+	mux.Handle("POST /admin/v1/keys/rotate", h.auth(h.rotateKeys))
+	mux.Handle("/admin/", h.auth(func(w http.ResponseWriter, r *http.Request) {
+		writeProblem(w, http.StatusNotFound, "not found", "no such admin resource")
+	}))
+	return mux
+}
+
+func (h *Handler) now() time.Time {
+	if h.Now != nil {
+		return h.Now()
+	}
+	return time.Now()
+}
+
+func (h *Handler) ready(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := h.Store.Ping(ctx); err != nil {
+		h.Log.Error("readiness check failed", "err", err)
+		http.Error(w, "store unavailable", http.StatusServiceUnavailable)
+		return
+	}
+	_, _ = io.WriteString(w, "ready\n")
+}
+
+// auth admits only requests bearing a valid admin access token (RFC 6750).
+func (h *Handler) auth(next http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") || tok == "" {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="gatehouse-admin"`)
+			writeProblem(w, http.StatusUnauthorized, "unauthorized", "an admin access token is required")
+			return
+		}
+		claims, err := h.Verifier.Verify(r.Context(), tok)
+		if err != nil {
+			if token.ReasonOf(err) == "" {
+				h.Log.Error("admin token check failed", "err", err)
+				writeProblem(w, http.StatusInternalServerError, "internal error", "internal error")
+				return
+			}
+			h.Log.Info("admin authentication failed", "reason", string(token.ReasonOf(err)), "ip", r.RemoteAddr)
+			w.Header().Set("WWW-Authenticate", `Bearer realm="gatehouse-admin", error="invalid_token"`)
+			writeProblem(w, http.StatusUnauthorized, "unauthorized", "the access token is not valid")
+			return
+		}
+		if claims.Audience != gatehouse.AdminAudience || !claims.HasScope(gatehouse.AdminScope) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="gatehouse-admin", error="insufficient_scope", scope="admin"`)
+			writeProblem(w, http.StatusForbidden, "forbidden", "the token is not an admin token (audience "+gatehouse.AdminAudience+", scope admin)")
+			return
+		}
+		next(w, r)
+	})
+}
+
+func (h *Handler) createRegistrationToken(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		ExpiresIn int64 `json:"expires_in"`
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 4096))
+	if err != nil {
+		writeProblem(w, http.StatusRequestEntityTooLarge, "body too large", "request body over 4096 bytes")
+		return
+	}
+	if len(strings.TrimSpace(string(body))) > 0 {
+		dec := json.NewDecoder(strings.NewReader(string(body)))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&req); err != nil {
+			writeProblem(w, http.StatusBadRequest, "invalid request", "body must be {\"expires_in\": seconds}: "+err.Error())
+			return
+		}
+	}
+	ttl := time.Duration(req.ExpiresIn) * time.Second
+	if req.ExpiresIn == 0 {
+		ttl = 24 * time.Hour
+	}
+	if ttl <= 0 || ttl > maxRegistrationTokenTTL {
+		writeProblem(w, http.StatusBadRequest, "invalid request", "expires_in must be between 1 and 2592000 seconds")
+		return
+	}
+	now := h.now().Truncate(time.Second)
+	tok := gatehouse.NewSecret(token.PrefixRegistration)
+	rec := &gatehouse.Token{
+		ID: token.NewID(), Hash: gatehouse.HashSecret(tok), Kind: gatehouse.KindRegistration,
+		Format: gatehouse.FormatOpaque, ClientID: gatehouse.AdminClientID, Subject: gatehouse.AdminClientID,
+		IssuedAt: now, ExpiresAt: now.Add(ttl),
+	}
+	if err := h.Tokens.CreateToken(r.Context(), rec); err != nil {
+		h.Log.Error("create registration token", "err", err)
+		writeProblem(w, http.StatusInternalServerError, "internal error", "internal error")
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusCreated, struct {
+		Token     string `json:"token"`
+		ID        string `json:"id"`
+		ExpiresAt string `json:"expires_at"`
+	}{tok, rec.ID, rec.ExpiresAt.UTC().Format(time.RFC3339)})
+}
+
+func (h *Handler) rotateKeys(w http.ResponseWriter, r *http.Request) {
+	if err := h.Keys.Rotate(r.Context()); err != nil {
+		if gatehouse.ErrorCode(err) == gatehouse.CodeConflict {
+			writeProblem(w, http.StatusConflict, "conflict", "another rotation happened at the same time; retry")
+			return
+		}
+		h.Log.Error("rotate keys", "err", err)
+		writeProblem(w, http.StatusInternalServerError, "internal error", "internal error")
+		return
+	}
+	writeJSON(w, http.StatusOK, struct {
+		SigningKID string `json:"signing_kid"`
+	}{h.Keyring.SigningKeyID()})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// writeProblem writes an RFC 9457 problem document.
+func writeProblem(w http.ResponseWriter, status int, title, detail string) {
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(struct {
+		Type   string `json:"type"`
+		Title  string `json:"title"`
+		Status int    `json:"status"`
+		Detail string `json:"detail"`
+	}{"about:blank", title, status, detail})
+}
+

@@ -1,0 +1,140 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/internal/config"
+	"github.com/gatehouse/gatehouse/internal/token"
+)
+
+// ClientStore is what client bootstrap needs from the store.
+type ClientStore interface {
+	CreateClient(ctx context.Context, c *gatehouse.Client) error
+	FindClientByID(ctx context.Context, id string) (*gatehouse.Client, error)
+	UpdateClient(ctx context.Context, c *gatehouse.Client) error
+}
+
+// syncClients creates the administrator client on first start and makes the
+// config file's clients match the store. Gatehouse ships no secret: a
+// secret it must invent is generated, shown once on stderr and written to a
+// 0600 file in the data directory.
+func syncClients(ctx context.Context, st ClientStore, cfg *config.Config, env func(string) (string, bool), stderr io.Writer, log *slog.Logger, now time.Time) error {
+	if err := bootstrapAdmin(ctx, st, cfg.DataDir, env, stderr, log, now); err != nil {
+		return err
+	}
+	for i := range cfg.Clients {
+		cc := cfg.Clients[i]
+		c := cc.Client
+		c.Source = gatehouse.SourceConfig
+		old, err := st.FindClientByID(ctx, c.ID)
+		switch {
+		case gatehouse.ErrorCode(err) == gatehouse.CodeNotFound:
+			if cc.GenerateSecret {
+				secret := gatehouse.NewSecret(token.PrefixClientSecret)
+				c.SecretHash = gatehouse.HashSecret(secret)
+				path := filepath.Join(cfg.DataDir, "secrets", c.ID+".secret")
+				if err := writeSecretFile(path, secret); err != nil {
+					return err
+				}
+				fmt.Fprintf(stderr, "\nGenerated a secret for client %q. It is shown only now and saved (mode 0600) in %s:\n\n    %s\n\n", c.ID, path, secret)
+			}
+			c.CreatedAt, c.UpdatedAt = now, now
+			if err := st.CreateClient(ctx, &c); err != nil {
+				return fmt.Errorf("create client %s: %w", c.ID, err)
+			}
+			log.Info("client created from config", "client_id", c.ID)
+		case err != nil:
+			return fmt.Errorf("find client %s: %w", c.ID, err)
+		case old.Source != gatehouse.SourceConfig:
+			return fmt.Errorf("config client %q: a client with that id was created another way (%s); rename it in the config", c.ID, old.Source)
+		default:
+			if cc.GenerateSecret {
+				c.SecretHash = old.SecretHash // keep the secret generated earlier
+			}
+			c.CreatedAt, c.UpdatedAt = old.CreatedAt, now
+			if err := st.UpdateClient(ctx, &c); err != nil {
+				return fmt.Errorf("update client %s: %w", c.ID, err)
+			}
+		}
+	}
+	return nil
+}
+
+func bootstrapAdmin(ctx context.Context, st ClientStore, dataDir string, env func(string) (string, bool), stderr io.Writer, log *slog.Logger, now time.Time) error {
+	_, err := st.FindClientByID(ctx, gatehouse.AdminClientID)
+	if err == nil {
+		return nil
+	} else if gatehouse.ErrorCode(err) != gatehouse.CodeNotFound {
+		return fmt.Errorf("find admin client: %w", err)
+	}
+	secret, fromEnv := env("GATEHOUSE_BOOTSTRAP_SECRET")
+	if fromEnv && len(secret) < gatehouse.MinSecretBytes {
+		return fmt.Errorf("GATEHOUSE_BOOTSTRAP_SECRET must be at least %d characters of random data (try: openssl rand -base64 32)", gatehouse.MinSecretBytes)
+	}
+	if !fromEnv {
+		secret = gatehouse.NewSecret(token.PrefixClientSecret)
+	}
+	c := &gatehouse.Client{
+		ID:         gatehouse.AdminClientID,
+		Name:       "Gatehouse administrator",
+		AuthMethod: gatehouse.AuthSecretBasic,
+		SecretHash: gatehouse.HashSecret(secret),
+		GrantTypes: []string{gatehouse.GrantClientCredentials},
+		Access: []gatehouse.Access{{
+			API:           gatehouse.AdminAPIName,
+			Scopes:        []string{gatehouse.AdminScope},
+			DefaultScopes: []string{gatehouse.AdminScope},
+		}},
+		Source:    gatehouse.SourceBootstrap,
+		CreatedAt: now,
+		UpdatedAt: now,
+	}
+	if err := st.CreateClient(ctx, c); err != nil {
+		if gatehouse.ErrorCode(err) == gatehouse.CodeConflict {
+			return nil // another node bootstrapped at the same moment
+		}
+		return fmt.Errorf("create admin client: %w", err)
+	}
+	if fromEnv {
+		log.Info("created administrator client with the secret from GATEHOUSE_BOOTSTRAP_SECRET", "client_id", c.ID)
+		return nil
+	}
+	path := filepath.Join(dataDir, "admin-secret")
+	if err := writeSecretFile(path, secret); err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "\nCreated the administrator client %q (client_credentials, scope admin).\nIts secret is shown only now and saved (mode 0600) in %s:\n\n    %s\n\n", c.ID, path, secret)
+	return nil
+}
+
+// writeSecretFile writes secret to a new file only its owner can read; it
+// refuses to overwrite one.
+func writeSecretFile(path, secret string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("secret file: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return fmt.Errorf("secret file %s already exists; remove it or restore the store it belongs to", path)
+		}
+		return fmt.Errorf("secret file: %w", err)
+	}
+	if _, err := f.WriteString(secret + "\n"); err != nil {
+		f.Close()
+		return fmt.Errorf("secret file: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("secret file: %w", err)
+	}
+	return f.Close()
+}

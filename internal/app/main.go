@@ -1,0 +1,220 @@
+// Package app is Gatehouse's composition root: it parses the command line
+// and the config, chooses and opens the store, builds the surfaces, owns the
+// listeners and background jobs, and stops everything cleanly. It is the
+// only package that sees every other.
+package app
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/gatehouse/gatehouse/internal/config"
+	"github.com/gatehouse/gatehouse/internal/seal"
+	"github.com/gatehouse/gatehouse/internal/sqlite"
+	"github.com/gatehouse/gatehouse/internal/token"
+)
+
+// Exit codes scripts can rely on.
+const (
+	ExitOK     = 0
+	ExitError  = 1 // the command failed
+	ExitUsage  = 2 // bad command line
+	ExitConfig = 3 // the config file is invalid
+)
+
+const usage = `gatehouse: API gateway and OAuth 2.0 authorization server
+
+Usage:
+  gatehouse serve [--config FILE] [--data DIR] [--public ADDR] [--admin ADDR] [--issuer URL]
+  gatehouse config check FILE
+  gatehouse keys rotate [--config FILE] [--data DIR]
+  gatehouse version
+
+Environment: GATEHOUSE_CONFIG, GATEHOUSE_DATA, GATEHOUSE_PUBLIC_ADDR,
+GATEHOUSE_ADMIN_ADDR, GATEHOUSE_ISSUER, GATEHOUSE_BOOTSTRAP_SECRET,
+GATEHOUSE_MASTER_KEY, GATEHOUSE_LOG_LEVEL (debug|info|warn|error).
+Flags override the environment, which overrides the config file.
+`
+
+// Version is set at build time with -ldflags "-X ...app.Version=...".
+var Version = "dev"
+
+// Main runs the gatehouse command and returns its exit code. ctx ends on
+// SIGINT/SIGTERM.
+func Main(ctx context.Context, args []string, env func(string) (string, bool), stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return ExitUsage
+	}
+	switch args[0] {
+	case "serve":
+		return runServe(ctx, args[1:], env, stderr)
+	case "config":
+		if len(args) == 3 && args[1] == "check" {
+			return runConfigCheck(args[2], env, stdout, stderr)
+		}
+	case "keys":
+		if len(args) >= 2 && args[1] == "rotate" {
+			return runKeysRotate(ctx, args[2:], env, stdout, stderr)
+		}
+	case "version":
+		fmt.Fprintln(stdout, "gatehouse", Version)
+		return ExitOK
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return ExitOK
+	}
+	fmt.Fprintf(stderr, "gatehouse: unknown command %q\n\n%s", args[0], usage)
+	return ExitUsage
+}
+
+// commonFlags are the flags shared by commands that open a node's state.
+type commonFlags struct {
+	config, data, public, admin, issuer string
+}
+
+func parseFlags(name string, args []string, env func(string) (string, bool), stderr io.Writer, withListeners bool) (*commonFlags, error) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	getenv := func(k string) string { v, _ := env(k); return v }
+	f := &commonFlags{}
+	fs.StringVar(&f.config, "config", getenv("GATEHOUSE_CONFIG"), "config `file` (YAML)")
+	fs.StringVar(&f.data, "data", getenv("GATEHOUSE_DATA"), "data `directory` (store, keys)")
+	if withListeners {
+		fs.StringVar(&f.public, "public", getenv("GATEHOUSE_PUBLIC_ADDR"), "public listener `address` (gateway, OAuth)")
+		fs.StringVar(&f.admin, "admin", getenv("GATEHOUSE_ADMIN_ADDR"), "admin listener `address` (admin API, health, metrics)")
+		fs.StringVar(&f.issuer, "issuer", getenv("GATEHOUSE_ISSUER"), "issuer `URL` (default: the public listener's URL)")
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	return f, nil
+}
+
+// loadConfig reads the config file (or the defaults) and applies overrides.
+func loadConfig(f *commonFlags, env func(string) (string, bool)) (*config.Config, error) {
+	cfg := config.Default()
+	if f.config != "" {
+		var err error
+		if cfg, err = config.Load(f.config, env); err != nil {
+			return nil, err
+		}
+	}
+	if f.data != "" {
+		cfg.DataDir = f.data
+	}
+	if f.public != "" {
+		cfg.Public.Addr = f.public
+	}
+	if f.admin != "" {
+		cfg.Admin.Addr = f.admin
+	}
+	if f.issuer != "" {
+		cfg.Issuer = f.issuer
+	}
+	return cfg, nil
+}
+
+func newLogger(env func(string) (string, bool), w io.Writer) *slog.Logger {
+	level := slog.LevelInfo
+	if v, ok := env("GATEHOUSE_LOG_LEVEL"); ok {
+		_ = level.UnmarshalText([]byte(v))
+	}
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
+}
+
+func runServe(ctx context.Context, args []string, env func(string) (string, bool), stderr io.Writer) int {
+	f, err := parseFlags("serve", args, env, stderr, true)
+	if err != nil {
+		return ExitUsage
+	}
+	cfg, err := loadConfig(f, env)
+	if err != nil {
+		fmt.Fprintf(stderr, "gatehouse: %v\n", err)
+		return ExitConfig
+	}
+	log := newLogger(env, stderr)
+	n, err := Start(ctx, Options{Config: cfg, Env: env, Stderr: stderr, Log: log})
+	if err != nil {
+		log.Error("cannot start", "err", err)
+		return ExitError
+	}
+	<-ctx.Done()
+	log.Info("shutting down: draining in-flight requests")
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := n.Shutdown(sctx); err != nil {
+		log.Error("shutdown", "err", err)
+		return ExitError
+	}
+	return ExitOK
+}
+
+func runConfigCheck(path string, env func(string) (string, bool), stdout, stderr io.Writer) int {
+	if _, err := config.Load(path, env); err != nil {
+		fmt.Fprintf(stderr, "%v\n", err)
+		return ExitConfig
+	}
+	fmt.Fprintf(stdout, "%s: ok\n", path)
+	return ExitOK
+}
+
+// runKeysRotate rotates the signing keys in the store now. A running node
+// picks the change up at its next key tick (10 s).
+func runKeysRotate(ctx context.Context, args []string, env func(string) (string, bool), stdout, stderr io.Writer) int {
+	f, err := parseFlags("keys rotate", args, env, stderr, false)
+	if err != nil {
+		return ExitUsage
+	}
+	cfg, err := loadConfig(f, env)
+	if err != nil {
+		fmt.Fprintf(stderr, "gatehouse: %v\n", err)
+		return ExitConfig
+	}
+	dbPath := filepath.Join(cfg.DataDir, "gatehouse.db")
+	if _, err := os.Stat(dbPath); err != nil {
+		fmt.Fprintf(stderr, "gatehouse: no store at %s: start `gatehouse serve` once first, or pass --data\n", dbPath)
+		return ExitError
+	}
+	masterEnv, _ := env("GATEHOUSE_MASTER_KEY")
+	mk, _, err := seal.LoadOrCreateKey(filepath.Join(cfg.DataDir, "master.key"), masterEnv)
+	if err != nil {
+		fmt.Fprintf(stderr, "gatehouse: %v\n", err)
+		return ExitError
+	}
+	box, err := seal.New(mk)
+	if err != nil {
+		fmt.Fprintf(stderr, "gatehouse: %v\n", err)
+		return ExitError
+	}
+	db, err := sqlite.Open(ctx, dbPath)
+	if err != nil {
+		fmt.Fprintf(stderr, "gatehouse: %v\n", err)
+		return ExitError
+	}
+	defer db.Close()
+	policy := cfg.Tokens.WithDefaults()
+	km := &token.KeyManager{Store: db, Keys: &token.Keyring{}, Sealer: box, Policy: policy,
+		MaxTokenLifetime: maxAccessTTL(policy, newCatalog(cfg.APIs))}
+	if err := km.Ensure(ctx); err != nil {
+		fmt.Fprintf(stderr, "gatehouse: %v\n", err)
+		return ExitError
+	}
+	old := km.Keys.SigningKeyID()
+	if err := km.Rotate(ctx); err != nil {
+		fmt.Fprintf(stderr, "gatehouse: %v\n", err)
+		return ExitError
+	}
+	fmt.Fprintf(stdout, "rotated: %s now signs; %s stays published until its tokens expire\n", km.Keys.SigningKeyID(), old)
+	return ExitOK
+}
+

@@ -1,0 +1,262 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/internal/admin"
+	"github.com/gatehouse/gatehouse/internal/config"
+	"github.com/gatehouse/gatehouse/internal/oauth"
+	"github.com/gatehouse/gatehouse/internal/seal"
+	"github.com/gatehouse/gatehouse/internal/sqlite"
+	"github.com/gatehouse/gatehouse/internal/token"
+)
+
+// Options start a node. Config is required; the rest override it.
+type Options struct {
+	Config *config.Config
+	// Env looks up environment variables (os.LookupEnv in production).
+	Env func(string) (string, bool)
+	// Stderr receives the one-time secret notices; Log the structured logs.
+	Stderr io.Writer
+	Log    *slog.Logger
+	// KeyTick is how often key maintenance runs; default 10s.
+	KeyTick time.Duration
+	// Now replaces the clock (tests).
+	Now func() time.Time
+}
+
+// Node is a running Gatehouse: its store, listeners and background jobs.
+type Node struct {
+	Issuer    string
+	PublicURL string
+	AdminURL  string
+
+	Store       *sqlite.DB
+	Keys        *token.KeyManager
+	Keyring     *token.Keyring
+	Verifier    *token.Verifier
+	Revocations *token.Revocations
+	OAuth       *oauth.Server
+
+	public, admin *http.Server
+	cancel        context.CancelFunc
+	wg            sync.WaitGroup
+	log           *slog.Logger
+}
+
+// Start opens the store, prepares keys and clients, binds both listeners
+// and serves until Shutdown. Addresses with port 0 pick a free port; the
+// bound addresses are logged and set on the Node.
+func Start(ctx context.Context, o Options) (n *Node, err error) {
+	cfg := o.Config
+	if o.Env == nil {
+		o.Env = os.LookupEnv
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.NewJSONHandler(io.Discard, nil))
+	}
+	if o.Stderr == nil {
+		o.Stderr = io.Discard
+	}
+	if o.KeyTick == 0 {
+		o.KeyTick = 10 * time.Second
+	}
+	now := o.Now
+	if now == nil {
+		now = time.Now
+	}
+	policy := cfg.Tokens.WithDefaults()
+	n = &Node{log: o.Log}
+	defer func() {
+		if err != nil {
+			n.closeStore()
+		}
+	}()
+
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data directory: %w", err)
+	}
+	masterEnv, _ := o.Env("GATEHOUSE_MASTER_KEY")
+	mk, created, err := seal.LoadOrCreateKey(filepath.Join(cfg.DataDir, "master.key"), masterEnv)
+	if err != nil {
+		return nil, err
+	}
+	if created {
+		o.Log.Info("generated master key for secrets at rest", "path", filepath.Join(cfg.DataDir, "master.key"))
+	}
+	box, err := seal.New(mk)
+	if err != nil {
+		return nil, err
+	}
+	if n.Store, err = sqlite.Open(ctx, filepath.Join(cfg.DataDir, "gatehouse.db")); err != nil {
+		return nil, err
+	}
+
+	cat := newCatalog(cfg.APIs)
+	maxTTL := maxAccessTTL(policy, cat)
+	n.Keyring = &token.Keyring{}
+	n.Keys = &token.KeyManager{
+		Store: n.Store, Keys: n.Keyring, Sealer: box, Policy: policy,
+		MaxTokenLifetime: maxTTL, Log: o.Log, Now: now,
+	}
+	if err := n.Keys.Ensure(ctx); err != nil {
+		return nil, fmt.Errorf("signing keys: %w", err)
+	}
+	if err := syncClients(ctx, n.Store, cfg, o.Env, o.Stderr, o.Log, now()); err != nil {
+		return nil, err
+	}
+	n.Revocations = token.NewRevocations()
+	revs, err := n.Store.FindRevocations(ctx, now())
+	if err != nil {
+		return nil, fmt.Errorf("load revocations: %w", err)
+	}
+	n.Revocations.Add(revs...)
+
+	publicLn, err := net.Listen("tcp", cfg.Public.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("public listener %s: %w", cfg.Public.Addr, err)
+	}
+	adminLn, err := net.Listen("tcp", cfg.Admin.Addr)
+	if err != nil {
+		publicLn.Close()
+		return nil, fmt.Errorf("admin listener %s: %w", cfg.Admin.Addr, err)
+	}
+	n.PublicURL = "http://" + displayAddr(publicLn.Addr())
+	n.AdminURL = "http://" + displayAddr(adminLn.Addr())
+	n.Issuer = cfg.Issuer
+	if n.Issuer == "" {
+		n.Issuer = n.PublicURL
+	}
+	n.Issuer = strings.TrimSuffix(n.Issuer, "/")
+
+	n.Verifier = &token.Verifier{
+		Issuer: n.Issuer, Keys: n.Keyring, Revocations: n.Revocations,
+		Cache: token.NewCache(100000), Tokens: n.Store,
+		Leeway: policy.Leeway, MaxLifetime: maxTTL, Now: now,
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	n.OAuth = &oauth.Server{
+		Issuer: n.Issuer, Policy: policy, Catalog: cat,
+		Clients: n.Store, Tokens: n.Store, Assertions: n.Store,
+		Keys: n.Keyring, Minter: &token.Minter{Keys: n.Keyring}, Verifier: n.Verifier,
+		Revocations: n.Revocations, Limiter: &oauth.FailureLimiter{},
+		Metrics: oauth.NewMetrics(reg), Log: o.Log, Now: now,
+	}
+	adminH := &admin.Handler{
+		Verifier: n.Verifier, Tokens: n.Store, Keys: n.Keys, Keyring: n.Keyring, Store: n.Store,
+		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), Log: o.Log, Now: now,
+	}
+	n.public = newHTTPServer(n.OAuth.Handler(), o.Log)
+	n.admin = newHTTPServer(adminH.Routes(), o.Log)
+
+	bg, cancel := context.WithCancel(context.Background())
+	n.cancel = cancel
+	n.serve(n.public, publicLn, "public")
+	n.serve(n.admin, adminLn, "admin")
+	n.wg.Add(2)
+	go func() { defer n.wg.Done(); n.Keys.Run(bg, o.KeyTick) }()
+	go func() { defer n.wg.Done(); n.housekeeping(bg, time.Minute, now) }()
+	o.Log.Info("gatehouse started", "public", n.PublicURL, "admin", n.AdminURL, "issuer", n.Issuer, "data", cfg.DataDir)
+	return n, nil
+}
+
+func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+}
+
+func (n *Node) serve(s *http.Server, ln net.Listener, name string) {
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		if err := s.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			n.log.Error("listener stopped", "listener", name, "err", err)
+		}
+	}()
+}
+
+// housekeeping prunes state that has outlived its purpose.
+func (n *Node) housekeeping(ctx context.Context, every time.Duration, now func() time.Time) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			n.Revocations.Prune(now())
+			// Keep expired records a day: revocation of a just-expired
+			// token and investigations still find them.
+			if _, err := n.Store.DeleteExpiredTokens(ctx, now().Add(-24*time.Hour)); err != nil && ctx.Err() == nil {
+				n.log.Error("prune expired tokens", "err", err)
+			}
+		}
+	}
+}
+
+// Shutdown stops accepting connections, lets in-flight requests finish
+// until ctx ends, stops the background jobs and closes the store.
+func (n *Node) Shutdown(ctx context.Context) error {
+	err := errors.Join(n.public.Shutdown(ctx), n.admin.Shutdown(ctx))
+	n.cancel()
+	n.wg.Wait()
+	n.closeStore()
+	n.log.Info("gatehouse stopped")
+	return err
+}
+
+func (n *Node) closeStore() {
+	if n.Store != nil {
+		if err := n.Store.Close(); err != nil {
+			n.log.Error("close store", "err", err)
+		}
+		n.Store = nil
+	}
+}
+
+// displayAddr turns a bound address into one a client can dial: an
+// unspecified host (0.0.0.0, ::) becomes localhost.
+func displayAddr(a net.Addr) string {
+	tcp, ok := a.(*net.TCPAddr)
+	if !ok {
+		return a.String()
+	}
+	if tcp.IP == nil || tcp.IP.IsUnspecified() {
+		return fmt.Sprintf("localhost:%d", tcp.Port)
+	}
+	return tcp.String()
+}
+
+func maxAccessTTL(p gatehouse.TokenPolicy, cat *catalog) time.Duration {
+	m := p.AccessTokenTTL
+	for _, api := range cat.APIs() {
+		if api.AccessTokenTTL > m {
+			m = api.AccessTokenTTL
+		}
+	}
+	return m
+}

@@ -1,0 +1,605 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
+
+	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/internal/oauth"
+)
+
+// ccConfig is a golang.org/x/oauth2 client credentials client for the node.
+func (n *testNode) ccConfig(id, secret string, style oauth2.AuthStyle, resource string, scopes ...string) *clientcredentials.Config {
+	c := &clientcredentials.Config{
+		ClientID: id, ClientSecret: secret, TokenURL: n.Issuer + oauth.PathToken,
+		Scopes: scopes, AuthStyle: style,
+	}
+	if resource != "" {
+		c.EndpointParams = url.Values{"resource": {resource}}
+	}
+	return c
+}
+
+func (n *testNode) adminToken(t *testing.T) string {
+	t.Helper()
+	tok, err := n.ccConfig(gatehouse.AdminClientID, adminSecret, oauth2.AuthStyleInHeader, "").Token(context.Background())
+	if err != nil {
+		t.Fatalf("admin token: %v", err)
+	}
+	return tok.AccessToken
+}
+
+// independentClaims verifies tok with go-jose against the published JWKS,
+// as a resource server that shares no code with Gatehouse would.
+type independentClaims struct {
+	jwt.Claims
+	ClientID string `json:"client_id"`
+	Scope    string `json:"scope"`
+}
+
+func (n *testNode) verifyIndependently(t *testing.T, tok string) (independentClaims, string) {
+	t.Helper()
+	resp, err := http.Get(n.Issuer + oauth.PathJWKS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var set jose.JSONWebKeySet
+	if err := json.NewDecoder(resp.Body).Decode(&set); err != nil {
+		t.Fatalf("decode JWKS: %v", err)
+	}
+	parsed, err := jwt.ParseSigned(tok, []jose.SignatureAlgorithm{jose.EdDSA})
+	if err != nil {
+		t.Fatalf("go-jose parse: %v", err)
+	}
+	if typ := parsed.Headers[0].ExtraHeaders["typ"]; typ != "at+jwt" {
+		t.Errorf("typ = %v, want at+jwt", typ)
+	}
+	var c independentClaims
+	if err := parsed.Claims(set, &c); err != nil {
+		t.Fatalf("go-jose verify against JWKS: %v", err)
+	}
+	if err := c.ValidateWithLeeway(jwt.Expected{Issuer: n.Issuer, Time: n.clock.Now()}, 0); err != nil {
+		t.Errorf("go-jose claim validation: %v", err)
+	}
+	return c, parsed.Headers[0].KeyID
+}
+
+func retrieveError(t *testing.T, err error) *oauth2.RetrieveError {
+	t.Helper()
+	var re *oauth2.RetrieveError
+	if !errors.As(err, &re) {
+		t.Fatalf("error %v is not an oauth2.RetrieveError", err)
+	}
+	return re
+}
+
+func TestMetadata(t *testing.T) {
+	n := startNode(t)
+	resp, err := http.Get(n.Issuer + oauth.PathMetadata)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var md map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&md); err != nil {
+		t.Fatal(err)
+	}
+	if md["issuer"] != n.Issuer || md["token_endpoint"] != n.Issuer+oauth.PathToken || md["jwks_uri"] != n.Issuer+oauth.PathJWKS {
+		t.Errorf("metadata endpoints wrong: %v", md)
+	}
+	grants, _ := json.Marshal(md["grant_types_supported"])
+	if string(grants) != `["client_credentials"]` {
+		t.Errorf("grant_types_supported = %s, want only what is implemented", grants)
+	}
+	for _, k := range []string{"registration_endpoint", "revocation_endpoint", "introspection_endpoint"} {
+		if s, _ := md[k].(string); !strings.HasPrefix(s, n.Issuer+"/") {
+			t.Errorf("%s = %v", k, md[k])
+		}
+	}
+	scopes, _ := json.Marshal(md["scopes_supported"])
+	if string(scopes) != `["orders:read","orders:write","orders:admin","billing:read"]` {
+		t.Errorf("scopes_supported = %s; want the published APIs' scopes, without admin or drafts", scopes)
+	}
+}
+
+func TestClientCredentials(t *testing.T) {
+	n := startNode(t)
+	ctx := context.Background()
+
+	t.Run("SecretBasicJWT", func(t *testing.T) {
+		tok, err := n.ccConfig("svc-basic", basicSecret, oauth2.AuthStyleInHeader, "https://orders.example.test", "orders:write").Token(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tok.TokenType != "Bearer" || tok.Expiry.IsZero() {
+			t.Errorf("token type %q expiry %v", tok.TokenType, tok.Expiry)
+		}
+		c, _ := n.verifyIndependently(t, tok.AccessToken)
+		if c.Subject != "svc-basic" || c.ClientID != "svc-basic" || c.Scope != "orders:write" ||
+			len(c.Audience) != 1 || c.Audience[0] != "https://orders.example.test" || c.ID == "" {
+			t.Errorf("claims = %+v", c)
+		}
+		if got := c.Expiry.Time().Sub(c.IssuedAt.Time()); got != 10*time.Minute {
+			t.Errorf("lifetime = %v, want the configured 10m", got)
+		}
+		claims, err := n.Verifier.Verify(ctx, tok.AccessToken)
+		if err != nil || claims.Audience != "https://orders.example.test" {
+			t.Errorf("in-process verifier: %v %+v", err, claims)
+		}
+	})
+	t.Run("SecretPost", func(t *testing.T) {
+		tok, err := n.ccConfig("svc-post", postSecret, oauth2.AuthStyleInParams, "", "orders:read").Token(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, _ := n.verifyIndependently(t, tok.AccessToken)
+		if c.ClientID != "svc-post" {
+			t.Errorf("client_id = %q", c.ClientID)
+		}
+	})
+	t.Run("DefaultScopesWhenNoneRequested", func(t *testing.T) {
+		tok, err := n.ccConfig("svc-basic", basicSecret, oauth2.AuthStyleInHeader, "https://orders.example.test").Token(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c, _ := n.verifyIndependently(t, tok.AccessToken); c.Scope != "orders:read" {
+			t.Errorf("scope = %q, want the default orders:read only", c.Scope)
+		}
+	})
+	t.Run("NoDefaultScopesMeansNone", func(t *testing.T) {
+		tok, err := n.ccConfig("svc-post", postSecret, oauth2.AuthStyleInParams, "").Token(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c, _ := n.verifyIndependently(t, tok.AccessToken); c.Scope != "" {
+			t.Errorf("scope = %q, want none: svc-post has no default scopes", c.Scope)
+		}
+	})
+	t.Run("ResourceSelectsOpaqueAPI", func(t *testing.T) {
+		tok, err := n.ccConfig("svc-basic", basicSecret, oauth2.AuthStyleInHeader, "https://billing.example.test", "billing:read").Token(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Count(tok.AccessToken, ".") != 0 || !strings.HasPrefix(tok.AccessToken, "gha_") {
+			t.Fatalf("billing token is not opaque")
+		}
+		claims, err := n.Verifier.Verify(ctx, tok.AccessToken)
+		if err != nil || claims.Audience != "https://billing.example.test" || !claims.HasScope("billing:read") {
+			t.Errorf("opaque token: %v %+v", err, claims)
+		}
+	})
+
+	refusals := []struct {
+		name     string
+		cfg      *clientcredentials.Config
+		code     string
+		status   int
+		extraRes []string
+	}{
+		{"WrongSecret", n.ccConfig("svc-basic", "nope-"+basicSecret, oauth2.AuthStyleInHeader, "https://orders.example.test"), "invalid_client", 401, nil},
+		{"UnknownClient", n.ccConfig("ghost", basicSecret, oauth2.AuthStyleInHeader, "https://orders.example.test"), "invalid_client", 401, nil},
+		{"WrongMethod", n.ccConfig("svc-basic", basicSecret, oauth2.AuthStyleInParams, "https://orders.example.test"), "invalid_client", 401, nil},
+		{"ScopeNotAllowedForClient", n.ccConfig("svc-basic", basicSecret, oauth2.AuthStyleInHeader, "https://orders.example.test", "orders:admin"), "invalid_scope", 400, nil},
+		{"ScopeOfAnotherAPI", n.ccConfig("svc-basic", basicSecret, oauth2.AuthStyleInHeader, "https://orders.example.test", "billing:read"), "invalid_scope", 400, nil},
+		{"UnknownResource", n.ccConfig("svc-basic", basicSecret, oauth2.AuthStyleInHeader, "https://nowhere.example.test"), "invalid_target", 400, nil},
+		{"ResourceNotAllowed", n.ccConfig("svc-post", postSecret, oauth2.AuthStyleInParams, "https://billing.example.test"), "invalid_target", 400, nil},
+		{"ResourceRequiredWithSeveralAPIs", n.ccConfig("svc-basic", basicSecret, oauth2.AuthStyleInHeader, ""), "invalid_target", 400, nil},
+		{"DraftAPI", n.ccConfig("svc-basic", basicSecret, oauth2.AuthStyleInHeader, "https://draft.example.test"), "invalid_target", 400, nil},
+		{"RelativeResource", n.ccConfig("svc-basic", basicSecret, oauth2.AuthStyleInHeader, "/orders"), "invalid_target", 400, nil},
+		{"TwoResources", n.ccConfig("svc-basic", basicSecret, oauth2.AuthStyleInHeader, "https://orders.example.test"), "invalid_target", 400, []string{"https://billing.example.test"}},
+	}
+	for _, tc := range refusals {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.extraRes != nil {
+				tc.cfg.EndpointParams["resource"] = append(tc.cfg.EndpointParams["resource"], tc.extraRes...)
+			}
+			_, err := tc.cfg.Token(ctx)
+			re := retrieveError(t, err)
+			if re.ErrorCode != tc.code || re.Response.StatusCode != tc.status {
+				t.Errorf("got %s/%d, want %s/%d (%s)", re.ErrorCode, re.Response.StatusCode, tc.code, tc.status, re.ErrorDescription)
+			}
+			if cc := re.Response.Header.Get("Cache-Control"); cc != "no-store" {
+				t.Errorf("Cache-Control = %q", cc)
+			}
+		})
+	}
+}
+
+func TestTokenEndpointRequestErrors(t *testing.T) {
+	n := startNode(t)
+	basic := func(r *http.Request) { r.SetBasicAuth("svc-basic", url.QueryEscape(basicSecret)) }
+	cases := []struct {
+		name   string
+		form   url.Values
+		setup  func(*http.Request)
+		status int
+		code   string
+	}{
+		{"MissingGrantType", url.Values{}, basic, 400, "invalid_request"},
+		{"UnsupportedGrant", url.Values{"grant_type": {"password"}, "username": {"u"}, "password": {"p"}}, basic, 400, "unsupported_grant_type"},
+		{"RepeatedParameter", url.Values{"grant_type": {"client_credentials", "client_credentials"}}, basic, 400, "invalid_request"},
+		{"TwoAuthMethods", url.Values{"grant_type": {"client_credentials"}, "client_id": {"svc-basic"}, "client_secret": {basicSecret}}, basic, 400, "invalid_request"},
+		{"NoAuthentication", url.Values{"grant_type": {"client_credentials"}}, nil, 401, "invalid_client"},
+		{"BadScopeSyntax", url.Values{"grant_type": {"client_credentials"}, "resource": {"https://orders.example.test"}, "scope": {"orders:read  orders:write"}}, basic, 400, "invalid_scope"},
+		{"WrongContentType", nil, func(r *http.Request) { basic(r); r.Header.Set("Content-Type", "application/json") }, 400, "invalid_request"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			status, body, _ := postForm(t, n.Issuer+oauth.PathToken, tc.form, tc.setup)
+			if status != tc.status || body["error"] != tc.code {
+				t.Errorf("got %d %v, want %d %s", status, body, tc.status, tc.code)
+			}
+		})
+	}
+	t.Run("GETRefused", func(t *testing.T) {
+		resp, err := http.Get(n.Issuer + oauth.PathToken + "?grant_type=client_credentials")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusMethodNotAllowed {
+			t.Errorf("GET token endpoint = %d", resp.StatusCode)
+		}
+	})
+}
+
+func TestFailedAuthenticationIsSlowedDown(t *testing.T) {
+	n := startNode(t)
+	cfg := n.ccConfig("svc-post", "wrong-"+postSecret, oauth2.AuthStyleInParams, "")
+	var last *oauth2.RetrieveError
+	for i := 0; i < 7; i++ {
+		_, err := cfg.Token(context.Background())
+		last = retrieveError(t, err)
+	}
+	if last.Response.StatusCode != http.StatusTooManyRequests || last.Response.Header.Get("Retry-After") == "" {
+		t.Fatalf("after 7 failures: %d, Retry-After %q", last.Response.StatusCode, last.Response.Header.Get("Retry-After"))
+	}
+	// Even the right secret waits out the delay: guessing cannot go faster.
+	_, err := n.ccConfig("svc-post", postSecret, oauth2.AuthStyleInParams, "").Token(context.Background())
+	if re := retrieveError(t, err); re.Response.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("correct secret during the delay: %d", re.Response.StatusCode)
+	}
+	n.clock.Advance(10 * time.Minute)
+	if _, err := n.ccConfig("svc-post", postSecret, oauth2.AuthStyleInParams, "").Token(context.Background()); err != nil {
+		t.Fatalf("after the delay: %v", err)
+	}
+}
+
+func TestPrivateKeyJWT(t *testing.T) {
+	n := startNode(t)
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.EdDSA, Key: n.jwtKey},
+		(&jose.SignerOptions{}).WithType("JWT").WithHeader("kid", "svc-jwt-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertion := func(aud string, exp time.Duration, jti string) string {
+		now := n.clock.Now()
+		s, err := jwt.Signed(signer).Claims(jwt.Claims{
+			Issuer: "svc-jwt", Subject: "svc-jwt", Audience: jwt.Audience{aud}, ID: jti,
+			IssuedAt: jwt.NewNumericDate(now), Expiry: jwt.NewNumericDate(now.Add(exp)),
+		}).Serialize()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	cfg := func(a string) *clientcredentials.Config {
+		return &clientcredentials.Config{
+			ClientID: "svc-jwt", TokenURL: n.Issuer + oauth.PathToken, AuthStyle: oauth2.AuthStyleInParams,
+			EndpointParams: url.Values{
+				"client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"},
+				"client_assertion":      {a},
+			},
+		}
+	}
+	good := assertion(n.Issuer, time.Minute, "jti-1")
+	tok, err := cfg(good).Token(context.Background())
+	if err != nil {
+		t.Fatalf("private_key_jwt: %v", err)
+	}
+	if c, _ := n.verifyIndependently(t, tok.AccessToken); c.ClientID != "svc-jwt" || c.Scope != "orders:read" {
+		t.Errorf("claims %+v", c)
+	}
+	refusals := map[string]string{
+		"Replayed":          good,
+		"WrongAudience":     assertion("https://other.example.test", time.Minute, "jti-2"),
+		"TokenEndpointAud":  "", // accepted: checked below
+		"Expired":           assertion(n.Issuer, -2*time.Minute, "jti-3"),
+		"LifetimeTooLong":   assertion(n.Issuer, time.Hour, "jti-4"),
+		"TamperedSignature": good[:len(good)-4] + "AAAA",
+	}
+	for name, a := range refusals {
+		if a == "" {
+			continue
+		}
+		t.Run(name, func(t *testing.T) {
+			_, err := cfg(a).Token(context.Background())
+			if re := retrieveError(t, err); re.ErrorCode != "invalid_client" {
+				t.Errorf("got %s", re.ErrorCode)
+			}
+		})
+	}
+	t.Run("TokenEndpointAud", func(t *testing.T) {
+		n.clock.Advance(10 * time.Minute) // wait out the slow-down the refusals above earned
+		if _, err := cfg(assertion(n.Issuer+oauth.PathToken, time.Minute, "jti-5")).Token(context.Background()); err != nil {
+			t.Errorf("aud = token endpoint URL refused: %v", err)
+		}
+	})
+}
+
+func TestRevocationAndIntrospection(t *testing.T) {
+	n := startNode(t)
+	ctx := context.Background()
+	basic := func(id, secret string) func(*http.Request) {
+		return func(r *http.Request) { r.SetBasicAuth(url.QueryEscape(id), url.QueryEscape(secret)) }
+	}
+	asBasic := basic("svc-basic", basicSecret)
+	introspect := func(tok string, auth func(*http.Request)) (int, map[string]any) {
+		status, body, _ := postForm(t, n.Issuer+oauth.PathIntrospect, url.Values{"token": {tok}}, auth)
+		return status, body
+	}
+	// svc-post authenticates in the body (client_secret_post).
+	postAuth := url.Values{"client_id": {"svc-post"}, "client_secret": {postSecret}}
+	withPostAuth := func(v url.Values) url.Values {
+		for k, x := range postAuth {
+			v[k] = x
+		}
+		return v
+	}
+
+	for _, tc := range []struct{ name, resource, scope string }{
+		{"JWT", "https://orders.example.test", "orders:read"},
+		{"Opaque", "https://billing.example.test", "billing:read"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tok, err := n.ccConfig("svc-basic", basicSecret, oauth2.AuthStyleInHeader, tc.resource, tc.scope).Token(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			status, body := introspect(tok.AccessToken, asBasic)
+			if status != 200 || body["active"] != true || body["client_id"] != "svc-basic" || body["scope"] != tc.scope || body["aud"] != tc.resource {
+				t.Fatalf("introspection of active token: %d %v", status, body)
+			}
+			// Another client without access to that API learns nothing.
+			_, body, _ = postForm(t, n.Issuer+oauth.PathIntrospect, withPostAuth(url.Values{"token": {tok.AccessToken}}), nil)
+			if tc.name == "Opaque" && (len(body) != 1 || body["active"] != false) {
+				t.Errorf("svc-post introspecting a billing token: %v", body)
+			}
+			if tc.name == "JWT" && body["active"] != true {
+				t.Errorf("svc-post may introspect orders tokens (it has access to orders): %v", body)
+			}
+			// Another client cannot revoke it.
+			if status, _, _ := postForm(t, n.Issuer+oauth.PathRevoke, withPostAuth(url.Values{"token": {tok.AccessToken}}), nil); status != 200 {
+				t.Errorf("revoking another client's token = %d, want a silent 200", status)
+			}
+			if _, err := n.Verifier.Verify(ctx, tok.AccessToken); err != nil {
+				t.Fatalf("revoked by another client: %v", err)
+			}
+			status, _, _ = postForm(t, n.Issuer+oauth.PathRevoke, url.Values{"token": {tok.AccessToken}, "token_type_hint": {"access_token"}}, asBasic)
+			if status != 200 {
+				t.Fatalf("revoke = %d", status)
+			}
+			// Refused before expiry, by introspection and in-process.
+			if _, body := introspect(tok.AccessToken, asBasic); len(body) != 1 || body["active"] != false {
+				t.Errorf("introspection after revoke = %v, want exactly {\"active\":false}", body)
+			}
+			if _, err := n.Verifier.Verify(ctx, tok.AccessToken); err == nil {
+				t.Error("in-process verifier accepts a revoked token")
+			}
+			// Revoking again, or revoking garbage, is still 200 (RFC 7009 2.2).
+			for _, again := range []string{tok.AccessToken, "not-a-token", "a.b.c"} {
+				if status, _, _ := postForm(t, n.Issuer+oauth.PathRevoke, url.Values{"token": {again}}, asBasic); status != 200 {
+					t.Errorf("revoke %q = %d", again, status)
+				}
+			}
+		})
+	}
+	t.Run("RevocationSurvivesRestartOfState", func(t *testing.T) {
+		tok, err := n.ccConfig("svc-basic", basicSecret, oauth2.AuthStyleInHeader, "https://orders.example.test").Token(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		postForm(t, n.Issuer+oauth.PathRevoke, url.Values{"token": {tok.AccessToken}}, asBasic)
+		revs, err := n.Store.FindRevocations(ctx, n.clock.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		found := false
+		for _, r := range revs {
+			found = found || r.TokenID != ""
+		}
+		if !found {
+			t.Error("the store does not list the revocation, so a restart would forget it")
+		}
+	})
+	t.Run("InactiveAnswersAreIdentical", func(t *testing.T) {
+		expired, err := n.ccConfig("svc-basic", basicSecret, oauth2.AuthStyleInHeader, "https://orders.example.test").Token(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n.clock.Advance(11 * time.Minute)
+		defer n.clock.Advance(-11 * time.Minute)
+		for name, tok := range map[string]string{"Expired": expired.AccessToken, "Unknown": "gha_nothing", "Garbage": "x.y.z", "Huge": strings.Repeat("a", 20000)} {
+			status, body := introspect(tok, asBasic)
+			if status != 200 || len(body) != 1 || body["active"] != false {
+				t.Errorf("%s: %d %v", name, status, body)
+			}
+		}
+	})
+	t.Run("CallerMustAuthenticate", func(t *testing.T) {
+		for _, ep := range []string{oauth.PathIntrospect, oauth.PathRevoke} {
+			status, body, _ := postForm(t, n.Issuer+ep, url.Values{"token": {"x"}}, nil)
+			if status != 401 || body["error"] != "invalid_client" {
+				t.Errorf("%s without client auth: %d %v", ep, status, body)
+			}
+		}
+	})
+}
+
+func TestDynamicRegistration(t *testing.T) {
+	n := startNode(t)
+	ctx := context.Background()
+	register := func(auth string, body string) (int, map[string]any) {
+		req, _ := http.NewRequest(http.MethodPost, n.Issuer+oauth.PathRegister, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		if auth != "" {
+			req.Header.Set("Authorization", "Bearer "+auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var m map[string]any
+		raw, _ := io.ReadAll(resp.Body)
+		_ = json.Unmarshal(raw, &m)
+		return resp.StatusCode, m
+	}
+	meta := `{"client_name":"Reports","grant_types":["client_credentials"],"scope":"orders:read","unknown_member":"ignored"}`
+
+	t.Run("NoInitialAccessToken", func(t *testing.T) {
+		if status, body := register("", meta); status != 401 || body["error"] != "invalid_token" {
+			t.Errorf("%d %v", status, body)
+		}
+	})
+	t.Run("NonAdminToken", func(t *testing.T) {
+		tok, err := n.ccConfig("svc-basic", basicSecret, oauth2.AuthStyleInHeader, "https://orders.example.test").Token(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if status, _ := register(tok.AccessToken, meta); status != 403 {
+			t.Errorf("status %d", status)
+		}
+	})
+	t.Run("AdminToken", func(t *testing.T) {
+		status, body := register(n.adminToken(t), meta)
+		if status != 201 {
+			t.Fatalf("register: %d %v", status, body)
+		}
+		id, _ := body["client_id"].(string)
+		secret, _ := body["client_secret"].(string)
+		if id == "" || len(secret) < 43 || body["client_secret_expires_at"] != float64(0) {
+			t.Fatalf("registration response %v", body)
+		}
+		tok, err := n.ccConfig(id, secret, oauth2.AuthStyleInHeader, "", "orders:read").Token(ctx)
+		if err != nil {
+			t.Fatalf("token for the registered client: %v", err)
+		}
+		if c, _ := n.verifyIndependently(t, tok.AccessToken); c.Audience[0] != "https://orders.example.test" {
+			t.Errorf("aud %v", c.Audience)
+		}
+		// The stored secret is a hash, never the secret itself.
+		cl, err := n.Store.FindClientByID(ctx, id)
+		if err != nil || strings.Contains(string(cl.SecretHash), secret) || len(cl.SecretHash) != 32 {
+			t.Errorf("stored secret hash: %v len %d", err, len(cl.SecretHash))
+		}
+	})
+	t.Run("RegistrationTokenFromAdminAPI", func(t *testing.T) {
+		req, _ := http.NewRequest(http.MethodPost, n.AdminURL+"/admin/v1/registration-tokens", strings.NewReader(`{"expires_in":600}`))
+		req.Header.Set("Authorization", "Bearer "+n.adminToken(t))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rt struct{ Token string }
+		_ = json.NewDecoder(resp.Body).Decode(&rt)
+		resp.Body.Close()
+		if resp.StatusCode != 201 || !strings.HasPrefix(rt.Token, "ghi_") {
+			t.Fatalf("registration token: %d %q", resp.StatusCode, rt.Token)
+		}
+		if status, body := register(rt.Token, meta); status != 201 {
+			t.Errorf("register with registration token: %d %v", status, body)
+		}
+		n.clock.Advance(11 * time.Minute)
+		defer n.clock.Advance(-11 * time.Minute)
+		if status, _ := register(rt.Token, meta); status != 401 {
+			t.Errorf("expired registration token accepted: %d", status)
+		}
+	})
+	t.Run("BadMetadata", func(t *testing.T) {
+		admin := n.adminToken(t)
+		for name, body := range map[string]string{
+			"AdminScope":       `{"scope":"admin"}`,
+			"UnknownScope":     `{"scope":"nope:read"}`,
+			"BadAuthMethod":    `{"token_endpoint_auth_method":"client_secret_jwt"}`,
+			"UnsupportedGrant": `{"grant_types":["password"]}`,
+			"WrongType":        `{"client_name":42}`,
+			"DuplicateKey":     `{"client_name":"a","client_name":"b"}`,
+			"NotJSON":          `{"client_name":`,
+			"PrivateKeyNoJWKS": `{"token_endpoint_auth_method":"private_key_jwt"}`,
+		} {
+			status, resp := register(admin, body)
+			if status != 400 || resp["error"] != "invalid_client_metadata" {
+				t.Errorf("%s: %d %v", name, status, resp)
+			}
+		}
+		if status, resp := register(admin, `{"redirect_uris":["/relative"]}`); status != 400 || resp["error"] != "invalid_redirect_uri" {
+			t.Errorf("relative redirect URI: %d %v", status, resp)
+		}
+	})
+}
+
+func TestKeyRotation(t *testing.T) {
+	n := startNode(t)
+	ctx := context.Background()
+	get := func() string {
+		tok, err := n.ccConfig("svc-basic", basicSecret, oauth2.AuthStyleInHeader, "https://orders.example.test").Token(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok.AccessToken
+	}
+	var jwksBefore struct{ Keys []struct{ Kid string } }
+	resp, _ := http.Get(n.Issuer + oauth.PathJWKS)
+	_ = json.NewDecoder(resp.Body).Decode(&jwksBefore)
+	resp.Body.Close()
+	if len(jwksBefore.Keys) != 2 {
+		t.Fatalf("JWKS has %d keys; want the signing key and the next one published ahead", len(jwksBefore.Keys))
+	}
+	old := get()
+	_, oldKid := n.verifyIndependently(t, old)
+	if err := n.Keys.Rotate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	fresh := get()
+	_, newKid := n.verifyIndependently(t, fresh)
+	if newKid == oldKid {
+		t.Fatal("new tokens still use the old key")
+	}
+	published := false
+	for _, k := range jwksBefore.Keys {
+		published = published || k.Kid == newKid
+	}
+	if !published {
+		t.Error("the new signing key was not in the JWKS before it signed")
+	}
+	// Tokens signed by the old key keep verifying until they expire.
+	n.verifyIndependently(t, old)
+	if _, err := n.Verifier.Verify(ctx, old); err != nil {
+		t.Errorf("old-key token refused after rotation: %v", err)
+	}
+	// Once every token of the old key has expired, the key leaves the JWKS.
+	n.clock.Advance(12 * time.Minute)
+	if err := n.Keys.Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := n.Keyring.PublicKey(oldKid); ok {
+		t.Error("retired key still published after its tokens expired")
+	}
+	if _, ok := n.Keyring.PublicKey(newKid); !ok {
+		t.Error("current key missing")
+	}
+}

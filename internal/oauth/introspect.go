@@ -1,0 +1,83 @@
+package oauth
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/internal/token"
+)
+
+// introspection is the RFC 7662 response.
+type introspection struct {
+	Active    bool   `json:"active"`
+	Scope     string `json:"scope,omitempty"`
+	ClientID  string `json:"client_id,omitempty"`
+	Subject   string `json:"sub,omitempty"`
+	Audience  string `json:"aud,omitempty"`
+	Issuer    string `json:"iss,omitempty"`
+	ExpiresAt int64  `json:"exp,omitempty"`
+	IssuedAt  int64  `json:"iat,omitempty"`
+	JTI       string `json:"jti,omitempty"`
+	TokenType string `json:"token_type,omitempty"`
+}
+
+// handleIntrospect is the RFC 7662 introspection endpoint. The caller must
+// authenticate. Revoked, expired, unknown and malformed tokens, and tokens
+// the caller may not see, all get exactly {"active":false}.
+//
+// A caller may introspect tokens issued to itself, tokens for an API it has
+// access to (a resource server registered as a client of its own API), and
+// any token if it holds admin access.
+func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	f, err := readForm(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	caller, err := s.authenticateClient(ctx, r, f, false)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	tok := f.get("token")
+	if tok == "" {
+		writeError(w, errInvalidRequest("missing token"))
+		return
+	}
+	inactive := introspection{Active: false}
+	claims, verr := s.Verifier.Verify(ctx, tok)
+	if verr != nil {
+		if token.ReasonOf(verr) == "" {
+			writeError(w, s.internalError(ctx, "verify token", verr))
+			return
+		}
+		writeJSON(w, http.StatusOK, inactive)
+		return
+	}
+	if !s.mayIntrospect(caller, claims) {
+		writeJSON(w, http.StatusOK, inactive)
+		return
+	}
+	writeJSON(w, http.StatusOK, introspection{
+		Active:    true,
+		Scope:     strings.Join(claims.Scopes, " "),
+		ClientID:  claims.ClientID,
+		Subject:   claims.Subject,
+		Audience:  claims.Audience,
+		Issuer:    claims.Issuer,
+		ExpiresAt: claims.ExpiresAt.Unix(),
+		IssuedAt:  claims.IssuedAt.Unix(),
+		JTI:       claims.ID,
+		TokenType: "Bearer",
+	})
+}
+
+func (s *Server) mayIntrospect(caller *gatehouse.Client, c *gatehouse.AccessClaims) bool {
+	if caller.ID == c.ClientID || caller.AccessFor(gatehouse.AdminAPIName) != nil {
+		return true
+	}
+	api := s.Catalog.APIByAudience(c.Audience)
+	return api != nil && caller.AccessFor(api.Name) != nil
+}

@@ -1,0 +1,242 @@
+package oauth
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/internal/jose"
+	"github.com/gatehouse/gatehouse/internal/token"
+)
+
+// registrationRequest is the RFC 7591 client metadata Gatehouse reads.
+// Unknown members are ignored, as section 2 requires.
+type registrationRequest struct {
+	ClientName              string          `json:"client_name"`
+	TokenEndpointAuthMethod string          `json:"token_endpoint_auth_method"`
+	GrantTypes              []string        `json:"grant_types"`
+	ResponseTypes           []string        `json:"response_types"`
+	RedirectURIs            []string        `json:"redirect_uris"`
+	Scope                   string          `json:"scope"`
+	JWKS                    json.RawMessage `json:"jwks"`
+	JWKSURI                 string          `json:"jwks_uri"`
+}
+
+// registrationResponse is the RFC 7591 section 3.2.1 answer.
+type registrationResponse struct {
+	ClientID                string          `json:"client_id"`
+	ClientSecret            string          `json:"client_secret,omitempty"`
+	ClientIDIssuedAt        int64           `json:"client_id_issued_at"`
+	ClientSecretExpiresAt   *int64          `json:"client_secret_expires_at,omitempty"`
+	ClientName              string          `json:"client_name,omitempty"`
+	TokenEndpointAuthMethod string          `json:"token_endpoint_auth_method"`
+	GrantTypes              []string        `json:"grant_types"`
+	RedirectURIs            []string        `json:"redirect_uris,omitempty"`
+	Scope                   string          `json:"scope,omitempty"`
+	JWKS                    json.RawMessage `json:"jwks,omitempty"`
+}
+
+// handleRegister is RFC 7591 dynamic client registration, open only to a
+// caller presenting an initial access token: an access token for the admin
+// API with scope admin, or a registration token handed out by the admin API.
+func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	if r.Method != http.MethodPost {
+		writeError(w, &Error{Status: http.StatusMethodNotAllowed, Code: "invalid_request", Description: "use POST"})
+		return
+	}
+	if e := s.checkInitialAccessToken(ctx, r); e != nil {
+		w.Header().Set("WWW-Authenticate", bearerChallenge(e))
+		writeError(w, e)
+		return
+	}
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "application/json" {
+		writeError(w, errInvalidClientMetadata("content type must be application/json"))
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxFormBytes))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			writeError(w, &Error{Status: http.StatusRequestEntityTooLarge, Code: "invalid_client_metadata", Description: "request body too large"})
+			return
+		}
+		writeError(w, errInvalidRequest("cannot read request body"))
+		return
+	}
+	var req registrationRequest
+	if err := jose.DecodeJSON(body, &req); err != nil {
+		writeError(w, errInvalidClientMetadata("malformed client metadata: "+jsonProblem(err)))
+		return
+	}
+	client, e := s.clientFromMetadata(&req)
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	var secret string
+	if client.AuthMethod == gatehouse.AuthSecretBasic || client.AuthMethod == gatehouse.AuthSecretPost {
+		secret = gatehouse.NewSecret(token.PrefixClientSecret)
+		client.SecretHash = gatehouse.HashSecret(secret)
+	}
+	now := s.now()
+	client.ID = token.NewID()
+	client.Source = gatehouse.SourceDynamic
+	client.CreatedAt, client.UpdatedAt = now, now
+	if err := s.Clients.CreateClient(ctx, client); err != nil {
+		writeError(w, s.internalError(ctx, "create client", err))
+		return
+	}
+	s.log().InfoContext(ctx, "client registered", "client_id", client.ID, "auth_method", string(client.AuthMethod))
+	resp := registrationResponse{
+		ClientID:                client.ID,
+		ClientSecret:            secret,
+		ClientIDIssuedAt:        now.Unix(),
+		ClientName:              client.Name,
+		TokenEndpointAuthMethod: string(client.AuthMethod),
+		GrantTypes:              client.GrantTypes,
+		RedirectURIs:            client.RedirectURIs,
+		Scope:                   req.Scope,
+	}
+	if secret != "" {
+		never := int64(0)
+		resp.ClientSecretExpiresAt = &never
+	}
+	if len(client.JWKS) > 0 {
+		resp.JWKS = client.JWKS
+	}
+	writeJSON(w, http.StatusCreated, resp)
+}
+
+func (s *Server) checkInitialAccessToken(ctx context.Context, r *http.Request) *Error {
+	h := r.Header.Get("Authorization")
+	scheme, tok, ok := strings.Cut(h, " ")
+	if h == "" || !ok || !strings.EqualFold(scheme, "Bearer") || tok == "" {
+		return &Error{Status: http.StatusUnauthorized, Code: "invalid_token", Description: "an initial access token is required"}
+	}
+	bad := &Error{Status: http.StatusUnauthorized, Code: "invalid_token", Description: "the initial access token is not valid"}
+	if strings.HasPrefix(tok, token.PrefixRegistration) {
+		rec, err := s.Tokens.FindTokenByHash(ctx, gatehouse.HashSecret(tok))
+		if gatehouse.ErrorCode(err) == gatehouse.CodeNotFound {
+			return bad
+		} else if err != nil {
+			return s.internalError(ctx, "find registration token", err)
+		}
+		if rec.Kind != gatehouse.KindRegistration || !rec.Active(s.now()) {
+			return bad
+		}
+		return nil
+	}
+	claims, err := s.Verifier.Verify(ctx, tok)
+	if err != nil {
+		if token.ReasonOf(err) == "" {
+			return s.internalError(ctx, "verify token", err)
+		}
+		return bad
+	}
+	if claims.Audience != gatehouse.AdminAudience || !claims.HasScope(gatehouse.AdminScope) {
+		return &Error{Status: http.StatusForbidden, Code: "insufficient_scope", Description: "registration needs an admin token"}
+	}
+	return nil
+}
+
+func bearerChallenge(e *Error) string {
+	if e.Status >= 500 {
+		return `Bearer realm="gatehouse"`
+	}
+	return `Bearer realm="gatehouse", error="` + e.Code + `"`
+}
+
+// clientFromMetadata validates registration metadata into a client. Scopes
+// map to the published APIs that define them; the admin API can never be
+// obtained by registration.
+func (s *Server) clientFromMetadata(req *registrationRequest) (*gatehouse.Client, *Error) {
+	c := &gatehouse.Client{Name: req.ClientName}
+	if len(c.Name) > 200 {
+		return nil, errInvalidClientMetadata("client_name longer than 200 characters")
+	}
+	switch m := gatehouse.AuthMethod(req.TokenEndpointAuthMethod); m {
+	case "":
+		c.AuthMethod = gatehouse.AuthSecretBasic // RFC 7591 2: the default
+	case gatehouse.AuthSecretBasic, gatehouse.AuthSecretPost, gatehouse.AuthPrivateKeyJWT:
+		c.AuthMethod = m
+	default:
+		return nil, errInvalidClientMetadata("token_endpoint_auth_method must be client_secret_basic, client_secret_post or private_key_jwt")
+	}
+	c.GrantTypes = req.GrantTypes
+	if len(c.GrantTypes) == 0 {
+		c.GrantTypes = []string{gatehouse.GrantClientCredentials}
+	}
+	for _, gt := range c.GrantTypes {
+		if _, ok := s.grants[gt]; !ok {
+			return nil, errInvalidClientMetadata("grant type " + quoteParam(gt) + " is not supported")
+		}
+	}
+	if len(req.ResponseTypes) > 0 {
+		return nil, errInvalidClientMetadata("response_types are not supported: this server has no authorization endpoint yet")
+	}
+	for _, u := range req.RedirectURIs {
+		pu, err := url.Parse(u)
+		if err != nil || !pu.IsAbs() || pu.Fragment != "" || strings.Contains(u, "#") {
+			return nil, errInvalidRedirectURI("redirect URIs must be absolute URIs without a fragment")
+		}
+	}
+	c.RedirectURIs = req.RedirectURIs
+	if req.JWKSURI != "" {
+		return nil, errInvalidClientMetadata("jwks_uri is not supported; register the keys inline with jwks")
+	}
+	if c.AuthMethod == gatehouse.AuthPrivateKeyJWT {
+		if len(req.JWKS) == 0 {
+			return nil, errInvalidClientMetadata("private_key_jwt needs jwks")
+		}
+		if _, err := jose.ParseJWKSet(req.JWKS); err != nil {
+			return nil, errInvalidClientMetadata("jwks: " + err.Error())
+		}
+		c.JWKS = req.JWKS
+	} else if len(req.JWKS) > 0 {
+		return nil, errInvalidClientMetadata("jwks is only used with private_key_jwt")
+	}
+	scopes, e := parseScope(req.Scope)
+	if e != nil {
+		return nil, errInvalidClientMetadata("scope: " + e.Description)
+	}
+	for _, sc := range scopes {
+		found := false
+		for _, api := range s.Catalog.APIs() {
+			if api.Name == gatehouse.AdminAPIName || !servable(api) || !api.HasScope(sc) {
+				continue
+			}
+			found = true
+			acc := c.AccessFor(api.Name)
+			if acc == nil {
+				c.Access = append(c.Access, gatehouse.Access{API: api.Name})
+				acc = &c.Access[len(c.Access)-1]
+			}
+			acc.Scopes = append(acc.Scopes, sc)
+		}
+		if !found {
+			return nil, errInvalidClientMetadata("scope " + quoteParam(sc) + " is not offered by any API")
+		}
+	}
+	return c, nil
+}
+
+// jsonProblem describes a JSON decoding error without echoing input.
+func jsonProblem(err error) string {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		return "member " + quoteParam(te.Field) + " has the wrong type"
+	}
+	msg := err.Error()
+	if len(msg) > 120 {
+		msg = msg[:120]
+	}
+	return msg
+}

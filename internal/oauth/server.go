@@ -1,0 +1,223 @@
+// Package oauth is Gatehouse's authorization server surface: the token
+// endpoint with one handler type per grant, client authentication,
+// revocation (RFC 7009), introspection (RFC 7662), dynamic client
+// registration (RFC 7591), and discovery (RFC 8414) with the JWKS.
+package oauth
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/internal/token"
+)
+
+// Endpoint paths on the public listener.
+const (
+	PathMetadata   = "/.well-known/oauth-authorization-server"
+	PathJWKS       = "/.well-known/jwks.json"
+	PathToken      = "/oauth/token"
+	PathRevoke     = "/oauth/revoke"
+	PathIntrospect = "/oauth/introspect"
+	PathRegister   = "/oauth/register"
+)
+
+// ClientStore is what the server needs to know about clients.
+type ClientStore interface {
+	FindClientByID(ctx context.Context, id string) (*gatehouse.Client, error)
+	CreateClient(ctx context.Context, c *gatehouse.Client) error
+}
+
+// TokenStore keeps the records of issued tokens. Error contract as in
+// internal/storetest.
+type TokenStore interface {
+	CreateToken(ctx context.Context, t *gatehouse.Token) error
+	FindTokenByHash(ctx context.Context, hash []byte) (*gatehouse.Token, error)
+	FindTokenByID(ctx context.Context, id string) (*gatehouse.Token, error)
+	RevokeToken(ctx context.Context, id string, at time.Time) (bool, error)
+	RevokeGrant(ctx context.Context, grantID string, at time.Time) (int, error)
+}
+
+// AssertionStore remembers client assertion ids so each is accepted once.
+type AssertionStore interface {
+	UseAssertionID(ctx context.Context, clientID, jti string, exp, now time.Time) error
+}
+
+// Catalog resolves APIs by name and by resource identifier.
+type Catalog interface {
+	API(name string) *gatehouse.API
+	APIByAudience(audience string) *gatehouse.API
+	APIs() []*gatehouse.API
+}
+
+// Server serves the OAuth endpoints. Fields are set by the composition root
+// before Handler is called and not changed after.
+type Server struct {
+	Issuer      string
+	Policy      gatehouse.TokenPolicy
+	Catalog     Catalog
+	Clients     ClientStore
+	Tokens      TokenStore
+	Assertions  AssertionStore
+	Keys        *token.Keyring
+	Minter      *token.Minter
+	Verifier    *token.Verifier
+	Revocations *token.Revocations
+	// Limiter slows down failed client authentication per client and per
+	// IP; nil disables it (tests only).
+	Limiter *FailureLimiter
+	Metrics *Metrics // optional
+	Log     *slog.Logger
+	Now     func() time.Time
+
+	grants map[string]GrantHandler
+}
+
+// GrantHandler issues tokens for one grant_type (RFC 6749 section 4). The
+// token endpoint has authenticated the client and checked that it may use
+// the grant before calling Handle.
+type GrantHandler interface {
+	GrantType() string
+	// PublicClients reports whether public clients (no authentication) may
+	// use the grant.
+	PublicClients() bool
+	Handle(ctx context.Context, req *TokenRequest) (*TokenResponse, *Error)
+}
+
+// TokenRequest is a parsed, client-authenticated token request.
+type TokenRequest struct {
+	Client *gatehouse.Client
+	Form   *form
+	Now    time.Time
+}
+
+// TokenResponse is the successful token endpoint answer (RFC 6749 5.1).
+type TokenResponse struct {
+	AccessToken  string `json:"access_token"`
+	TokenType    string `json:"token_type"`
+	ExpiresIn    int64  `json:"expires_in"`
+	RefreshToken string `json:"refresh_token,omitempty"`
+	Scope        string `json:"scope,omitempty"`
+}
+
+// Handler returns the public OAuth endpoints. The grant handlers are fixed
+// here: one per grant type, chosen by grant_type from a map.
+func (s *Server) Handler() http.Handler {
+	s.grants = map[string]GrantHandler{}
+	for _, g := range []GrantHandler{
+		&ClientCredentials{Server: s},
+	} {
+		s.grants[g.GrantType()] = g
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET "+PathMetadata, s.handleMetadata)
+	mux.HandleFunc("GET "+PathJWKS, s.handleJWKS)
+	mux.HandleFunc(PathToken, s.handleToken)
+	mux.HandleFunc(PathRevoke, s.handleRevoke)
+	mux.HandleFunc(PathIntrospect, s.handleIntrospect)
+	mux.HandleFunc(PathRegister, s.handleRegister)
+	return mux
+}
+
+func (s *Server) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+func (s *Server) log() *slog.Logger {
+	if s.Log != nil {
+		return s.Log
+	}
+	return slog.Default()
+}
+
+// internalError logs err (never a token: callers pass store or crypto
+// errors only) and returns the generic server_error.
+func (s *Server) internalError(ctx context.Context, what string, err error) *Error {
+	s.log().ErrorContext(ctx, what, "err", err)
+	return errServer()
+}
+
+// Metadata is the RFC 8414 authorization server metadata.
+type Metadata struct {
+	Issuer                                    string   `json:"issuer"`
+	TokenEndpoint                             string   `json:"token_endpoint"`
+	JWKSURI                                   string   `json:"jwks_uri"`
+	RegistrationEndpoint                      string   `json:"registration_endpoint"`
+	RevocationEndpoint                        string   `json:"revocation_endpoint"`
+	IntrospectionEndpoint                     string   `json:"introspection_endpoint"`
+	ScopesSupported                           []string `json:"scopes_supported,omitempty"`
+	ResponseTypesSupported                    []string `json:"response_types_supported"`
+	GrantTypesSupported                       []string `json:"grant_types_supported"`
+	TokenEndpointAuthMethods                  []string `json:"token_endpoint_auth_methods_supported"`
+	TokenEndpointAuthSigningAlgs              []string `json:"token_endpoint_auth_signing_alg_values_supported"`
+	RevocationEndpointAuthMethods             []string `json:"revocation_endpoint_auth_methods_supported"`
+	IntrospectionEndpointAuthMethods          []string `json:"introspection_endpoint_auth_methods_supported"`
+	IntrospectionEndpointAuthSigningAlgs      []string `json:"introspection_endpoint_auth_signing_alg_values_supported"`
+	RevocationEndpointAuthSigningAlgs         []string `json:"revocation_endpoint_auth_signing_alg_values_supported"`
+	AccessTokenSigningAlgs                    []string `json:"access_token_signing_alg_values_supported,omitempty"`
+	ResourceIndicatorsSupported               bool     `json:"resource_indicators_supported,omitempty"`
+	AuthorizationResponseIssParameterSupported bool    `json:"authorization_response_iss_parameter_supported,omitempty"`
+}
+
+// Metadata returns what this server supports, and only that.
+func (s *Server) Metadata() Metadata {
+	authMethods := []string{string(gatehouse.AuthSecretBasic), string(gatehouse.AuthSecretPost), string(gatehouse.AuthPrivateKeyJWT)}
+	var grants []string
+	for _, gt := range []string{gatehouse.GrantAuthorizationCode, gatehouse.GrantClientCredentials, gatehouse.GrantRefreshToken} {
+		if _, ok := s.grants[gt]; ok {
+			grants = append(grants, gt)
+		}
+	}
+	var scopes []string
+	seen := map[string]bool{}
+	for _, api := range s.Catalog.APIs() {
+		if api.Name == gatehouse.AdminAPIName || !servable(api) {
+			continue // not advertised to the world
+		}
+		for _, sc := range api.Scopes {
+			if !seen[sc] {
+				seen[sc] = true
+				scopes = append(scopes, sc)
+			}
+		}
+	}
+	return Metadata{
+		Issuer:                               s.Issuer,
+		TokenEndpoint:                        s.Issuer + PathToken,
+		JWKSURI:                              s.Issuer + PathJWKS,
+		RegistrationEndpoint:                 s.Issuer + PathRegister,
+		RevocationEndpoint:                   s.Issuer + PathRevoke,
+		IntrospectionEndpoint:                s.Issuer + PathIntrospect,
+		ScopesSupported:                      scopes,
+		ResponseTypesSupported:               []string{},
+		GrantTypesSupported:                  grants,
+		TokenEndpointAuthMethods:             authMethods,
+		TokenEndpointAuthSigningAlgs:         assertionAlgs,
+		RevocationEndpointAuthMethods:        authMethods,
+		RevocationEndpointAuthSigningAlgs:    assertionAlgs,
+		IntrospectionEndpointAuthMethods:     authMethods,
+		IntrospectionEndpointAuthSigningAlgs: assertionAlgs,
+		AccessTokenSigningAlgs:               []string{s.Policy.SigningAlgorithm},
+		ResourceIndicatorsSupported:          true,
+	}
+}
+
+func (s *Server) handleMetadata(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	_ = json.NewEncoder(w).Encode(s.Metadata())
+}
+
+func (s *Server) handleJWKS(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/jwk-set+json")
+	// Short cache: a rotation promotes a key published at least one
+	// rotation earlier, so verifiers that cache this for minutes are fine.
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	_, _ = w.Write(s.Keys.JWKS())
+}

@@ -1,0 +1,211 @@
+package oauth
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/internal/token"
+)
+
+// handleToken is the token endpoint (RFC 6749 section 3.2): authenticate the
+// client, then hand the request to the handler of its grant_type.
+func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	resp, gt, err := s.token(ctx, r)
+	if s.Metrics != nil {
+		outcome := "issued"
+		if err != nil {
+			outcome = err.Code
+		}
+		s.Metrics.TokenRequests.WithLabelValues(metricGrant(gt), outcome).Inc()
+	}
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+func (s *Server) token(ctx context.Context, r *http.Request) (*TokenResponse, string, *Error) {
+	f, err := readForm(r, "resource")
+	if err != nil {
+		return nil, "", err
+	}
+	gt := f.get("grant_type")
+	if gt == "" {
+		return nil, gt, errInvalidRequest("missing grant_type")
+	}
+	g, ok := s.grants[gt]
+	if !ok {
+		return nil, gt, errUnsupportedGrantType("grant_type " + quoteParam(gt) + " is not supported")
+	}
+	client, err := s.authenticateClient(ctx, r, f, g.PublicClients())
+	if err != nil {
+		return nil, gt, err
+	}
+	if !client.AllowsGrant(gt) {
+		return nil, gt, errUnauthorizedClient("client may not use grant_type " + gt)
+	}
+	resp, err := g.Handle(ctx, &TokenRequest{Client: client, Form: f, Now: s.now()})
+	return resp, gt, err
+}
+
+func metricGrant(gt string) string {
+	switch gt {
+	case gatehouse.GrantClientCredentials, gatehouse.GrantAuthorizationCode, gatehouse.GrantRefreshToken:
+		return gt
+	}
+	return "other"
+}
+
+// selectAPI resolves the RFC 8707 resource parameter to the one API the
+// token will be for. With no resource, a client allowed exactly one API
+// gets that one; several allowed APIs make resource required.
+func (s *Server) selectAPI(client *gatehouse.Client, resources []string) (*gatehouse.API, *gatehouse.Access, *Error) {
+	switch len(resources) {
+	case 0:
+		if len(client.Access) != 1 {
+			return nil, nil, errInvalidTarget("resource is required: name the API the token is for")
+		}
+		api := s.Catalog.API(client.Access[0].API)
+		if api == nil || !servable(api) {
+			return nil, nil, errInvalidTarget("the client's API is not available")
+		}
+		return api, &client.Access[0], nil
+	case 1:
+	default:
+		return nil, nil, errInvalidTarget("a token is for exactly one resource; send one resource parameter")
+	}
+	res := resources[0]
+	u, err := url.Parse(res)
+	if err != nil || !u.IsAbs() || u.Fragment != "" || strings.Contains(res, "#") {
+		return nil, nil, errInvalidTarget("resource must be an absolute URI without a fragment")
+	}
+	api := s.Catalog.APIByAudience(res)
+	if api == nil || !servable(api) {
+		return nil, nil, errInvalidTarget("unknown resource")
+	}
+	acc := client.AccessFor(api.Name)
+	if acc == nil {
+		return nil, nil, errInvalidTarget("client may not request tokens for this resource")
+	}
+	return api, acc, nil
+}
+
+// servable reports whether tokens may be issued for api: not for drafts nor
+// retired APIs.
+func servable(api *gatehouse.API) bool {
+	return api.Lifecycle == "" || api.Lifecycle == gatehouse.LifecyclePublished || api.Lifecycle == gatehouse.LifecycleDeprecated
+}
+
+// selectScopes narrows the requested scope (RFC 6749 3.3) to what the client
+// may have on api. Asking for anything more is an error, never silently
+// granted less; asking for nothing gets the configured defaults.
+func selectScopes(raw string, hasParam bool, api *gatehouse.API, acc *gatehouse.Access) ([]string, *Error) {
+	if !hasParam {
+		var out []string
+		for _, sc := range acc.DefaultScopes {
+			if api.HasScope(sc) && contains(acc.Scopes, sc) {
+				out = append(out, sc)
+			}
+		}
+		return out, nil
+	}
+	req, err := parseScope(raw)
+	if err != nil {
+		return nil, err
+	}
+	for _, sc := range req {
+		if !api.HasScope(sc) || !contains(acc.Scopes, sc) {
+			return nil, errInvalidScope("scope " + quoteParam(sc) + " is not allowed for this client and resource")
+		}
+	}
+	return req, nil
+}
+
+// parseScope splits a scope parameter, checking RFC 6749 3.3 syntax and
+// dropping duplicates while keeping order.
+func parseScope(raw string) ([]string, *Error) {
+	if raw == "" {
+		return nil, nil
+	}
+	if len(raw) > 2048 {
+		return nil, errInvalidScope("scope too long")
+	}
+	var out []string
+	for _, sc := range strings.Split(raw, " ") {
+		if sc == "" {
+			return nil, errInvalidScope("scope values are separated by single spaces")
+		}
+		for i := 0; i < len(sc); i++ {
+			c := sc[i]
+			if c < 0x21 || c == 0x22 || c == 0x5c || c > 0x7e {
+				return nil, errInvalidScope("scope contains a character not allowed by RFC 6749 section 3.3")
+			}
+		}
+		if !contains(out, sc) {
+			out = append(out, sc)
+		}
+	}
+	return out, nil
+}
+
+// issueAccessToken mints, records and returns an access token for client on
+// api. The record is written before the token is returned, so revocation and
+// introspection know every token that was ever handed out.
+func (s *Server) issueAccessToken(ctx context.Context, client *gatehouse.Client, api *gatehouse.API, subject string, scopes []string, grantID string, now time.Time) (string, time.Duration, *Error) {
+	ttl := s.Policy.AccessTokenTTL
+	if api.AccessTokenTTL > 0 {
+		ttl = api.AccessTokenTTL
+	}
+	format := s.Policy.AccessTokenFormat
+	if api.TokenFormat != "" {
+		format = api.TokenFormat
+	}
+	if client.TokenFormat != "" {
+		format = client.TokenFormat
+	}
+	now = now.Truncate(time.Second) // JWT times are whole seconds; keep the record identical
+	claims := &gatehouse.AccessClaims{
+		Issuer:    s.Issuer,
+		Subject:   subject,
+		Audience:  api.Audience,
+		ClientID:  client.ID,
+		Scopes:    scopes,
+		ID:        token.NewID(),
+		GrantID:   grantID,
+		IssuedAt:  now,
+		ExpiresAt: now.Add(ttl),
+	}
+	var tok string
+	var err error
+	if format == gatehouse.FormatOpaque {
+		tok = gatehouse.NewSecret(token.PrefixAccess)
+	} else {
+		format = gatehouse.FormatJWT
+		if tok, err = s.Minter.MintJWT(claims); err != nil {
+			return "", 0, s.internalError(ctx, "mint access token", err)
+		}
+	}
+	rec := &gatehouse.Token{
+		ID:        claims.ID,
+		Hash:      gatehouse.HashSecret(tok),
+		Kind:      gatehouse.KindAccess,
+		Format:    format,
+		ClientID:  client.ID,
+		Subject:   subject,
+		Audience:  api.Audience,
+		Scopes:    scopes,
+		GrantID:   grantID,
+		IssuedAt:  claims.IssuedAt,
+		ExpiresAt: claims.ExpiresAt,
+	}
+	if err := s.Tokens.CreateToken(ctx, rec); err != nil {
+		return "", 0, s.internalError(ctx, "record access token", err)
+	}
+	return tok, ttl, nil
+}

@@ -1,0 +1,212 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/gatehouse/gatehouse"
+)
+
+// grantHorizon is storetest.GrantRevocationHorizon (a test checks): the
+// least time a revoked grant stays in FindRevocations.
+const grantHorizon = 24 * time.Hour
+
+const selectTokenSQL = `SELECT id, hash, kind, format, client_id, subject, audience, scopes, grant_id,
+	issued_at, expires_at, revoked_at FROM tokens`
+
+// createTokenSQL inserts a token unless its grant has been revoked, in one
+// statement, so that a refresh racing a revocation of its family cannot add
+// a live token to the dead family.
+const createTokenSQL = `INSERT INTO tokens (id, hash, kind, format, client_id, subject, audience, scopes,
+	grant_id, issued_at, expires_at, revoked_at)
+	SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12
+	WHERE ?9 IS NULL OR NOT EXISTS (SELECT 1 FROM revoked_grants WHERE grant_id = ?9)`
+
+// CreateToken stores t. CodeConflict if a token with its ID or hash exists
+// or its grant has been revoked; CodeInvalid if it lacks an ID, a hash or an
+// expiry.
+func (db *DB) CreateToken(ctx context.Context, t *gatehouse.Token) error {
+	switch {
+	case t.ID == "":
+		return gatehouse.Errorf(gatehouse.CodeInvalid, "token id required")
+	case len(t.Hash) == 0:
+		return gatehouse.Errorf(gatehouse.CodeInvalid, "token hash required")
+	case t.ExpiresAt.IsZero():
+		return gatehouse.Errorf(gatehouse.CodeInvalid, "token expiry required")
+	}
+	scopes, err := json.Marshal(t.Scopes)
+	if err != nil {
+		return fmt.Errorf("sqlite: create token: %w", err)
+	}
+	return db.insertToken(ctx, []any{t.ID, t.Hash, string(t.Kind), string(t.Format),
+		t.ClientID, t.Subject, t.Audience, string(scopes), stringValue(t.GrantID),
+		timeValue(t.IssuedAt), timeValue(t.ExpiresAt), timeValue(t.RevokedAt)})
+}
+
+// FindTokenByHash returns the token whose hash is hash, or CodeNotFound.
+func (db *DB) FindTokenByHash(ctx context.Context, hash []byte) (*gatehouse.Token, error) {
+	t, err := scanToken(db.findTokenByHashStmt.QueryRowContext(ctx, hash))
+	if err != nil {
+		return nil, formatError(err, "find token", "token")
+	}
+	return t, nil
+}
+
+// FindTokenByID returns the token with that ID (jti), or CodeNotFound.
+func (db *DB) FindTokenByID(ctx context.Context, id string) (*gatehouse.Token, error) {
+	t, err := scanToken(db.findTokenByIDStmt.QueryRowContext(ctx, id))
+	if err != nil {
+		return nil, formatError(err, "find token", "token")
+	}
+	return t, nil
+}
+
+func scanToken(s scanner) (*gatehouse.Token, error) {
+	var t gatehouse.Token
+	var scopes string
+	var grantID sql.NullString
+	var issued, expires, revoked sql.NullInt64
+	if err := s.Scan(&t.ID, &t.Hash, &t.Kind, &t.Format, &t.ClientID, &t.Subject, &t.Audience, &scopes,
+		&grantID, &issued, &expires, &revoked); err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal([]byte(scopes), &t.Scopes); err != nil {
+		return nil, fmt.Errorf("token %q: scopes: %w", t.ID, err)
+	}
+	t.GrantID = grantID.String
+	t.IssuedAt, t.ExpiresAt, t.RevokedAt = timeOf(issued), timeOf(expires), timeOf(revoked)
+	return &t, nil
+}
+
+// RevokeToken sets the token's RevokedAt to at unless it is already
+// revoked, and reports whether this call revoked it. CodeNotFound if there
+// is no such token, CodeInvalid for a zero time.
+func (db *DB) RevokeToken(ctx context.Context, id string, at time.Time) (bool, error) {
+	if at.IsZero() {
+		return false, gatehouse.Errorf(gatehouse.CodeInvalid, "revocation time required")
+	}
+	var revoked bool
+	err := db.writeTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`,
+			at.UnixNano(), id)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return err
+		} else if n == 1 {
+			revoked = true
+			return nil
+		}
+		// Nothing changed: already revoked, or no such token.
+		var one int
+		return tx.QueryRowContext(ctx, `SELECT 1 FROM tokens WHERE id = ?`, id).Scan(&one)
+	})
+	if err != nil {
+		return false, formatError(err, "revoke token", "token")
+	}
+	return revoked, nil
+}
+
+// RevokeGrant revokes every unrevoked token of the grant at `at` and records
+// the grant as revoked, keeping the first revocation time if it already
+// was. It returns how many tokens it revoked. CodeInvalid for an empty id
+// or a zero time.
+func (db *DB) RevokeGrant(ctx context.Context, grantID string, at time.Time) (int, error) {
+	if grantID == "" {
+		return 0, gatehouse.Errorf(gatehouse.CodeInvalid, "grant id required")
+	} else if at.IsZero() {
+		return 0, gatehouse.Errorf(gatehouse.CodeInvalid, "revocation time required")
+	}
+	var n int64
+	err := db.writeTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE tokens SET revoked_at = ? WHERE grant_id = ? AND revoked_at IS NULL`,
+			at.UnixNano(), grantID)
+		if err != nil {
+			return err
+		}
+		if n, err = res.RowsAffected(); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO revoked_grants (grant_id, revoked_at) VALUES (?, ?)
+			ON CONFLICT (grant_id) DO NOTHING`, grantID, at.UnixNano())
+		return err
+	})
+	if err != nil {
+		return 0, formatError(err, "revoke grant", "grant")
+	}
+	return int(n), nil
+}
+
+// FindRevocations returns, in one snapshot:
+//   - each revoked token that has not expired at now, until its expiry,
+//     unless its grant is revoked (the grant's entry covers it);
+//   - each revoked grant, until the later of its tokens' latest expiry and
+//     its revocation time plus grantHorizon, if that is after now. The
+//     horizon covers a grant whose tokens were never stored or are already
+//     deleted.
+//
+// Entries are ordered by Until.
+func (db *DB) FindRevocations(ctx context.Context, now time.Time) ([]gatehouse.Revocation, error) {
+	rows, err := db.reader.QueryContext(ctx, `
+		SELECT id, '', expires_at FROM tokens
+		WHERE revoked_at IS NOT NULL AND expires_at > ?1
+			AND (grant_id IS NULL OR grant_id NOT IN (SELECT grant_id FROM revoked_grants))
+		UNION ALL
+		SELECT '', grant_id, until FROM (
+			SELECT g.grant_id, MAX(g.revoked_at + ?2,
+				COALESCE((SELECT MAX(t.expires_at) FROM tokens t WHERE t.grant_id = g.grant_id), 0)) AS until
+			FROM revoked_grants g
+		)
+		WHERE until > ?1
+		ORDER BY 3, 1, 2`,
+		now.UnixNano(), int64(grantHorizon))
+	if err != nil {
+		return nil, formatError(err, "find revocations", "revocation")
+	}
+	defer rows.Close()
+	rs := []gatehouse.Revocation{}
+	for rows.Next() {
+		var r gatehouse.Revocation
+		var until int64
+		if err := rows.Scan(&r.TokenID, &r.GrantID, &until); err != nil {
+			return nil, formatError(err, "find revocations", "revocation")
+		}
+		r.Until = time.Unix(0, until).UTC()
+		rs = append(rs, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, formatError(err, "find revocations", "revocation")
+	}
+	return rs, nil
+}
+
+// DeleteExpiredTokens deletes the tokens that expired before `before` and
+// returns how many. In the same transaction it forgets revoked grants that
+// have no tokens left and whose horizon ended before `before`: FindRevocations
+// would no longer return them.
+func (db *DB) DeleteExpiredTokens(ctx context.Context, before time.Time) (int, error) {
+	var n int64
+	err := db.writeTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM tokens WHERE expires_at < ?`, before.UnixNano())
+		if err != nil {
+			return err
+		}
+		if n, err = res.RowsAffected(); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM revoked_grants
+			WHERE revoked_at + ? < ?
+				AND NOT EXISTS (SELECT 1 FROM tokens t WHERE t.grant_id = revoked_grants.grant_id)`,
+			int64(grantHorizon), before.UnixNano())
+		return err
+	})
+	if err != nil {
+		return 0, formatError(err, "delete expired tokens", "token")
+	}
+	return int(n), nil
+}

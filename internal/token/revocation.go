@@ -1,0 +1,106 @@
+package token
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gatehouse/gatehouse"
+)
+
+// Revocations is the in-memory revocation state every verification consults,
+// cache hit or not: revoked token ids and revoked grant ids, each kept until
+// the latest expiry of what it covers. It is small (only revoked, unexpired
+// things), so it fits in memory on every node. Keys are ids, never token
+// strings or signatures, which an attacker could vary (ECDSA malleability).
+//
+// Reads happen on every request and writes only on revocation, so readers
+// load an immutable snapshot without locking and writers copy it.
+type Revocations struct {
+	mu   sync.Mutex // serialises writers
+	snap atomic.Pointer[revocationSet]
+}
+
+type revocationSet struct {
+	tokens map[string]time.Time
+	grants map[string]time.Time
+}
+
+// NewRevocations returns an empty revocation state.
+func NewRevocations() *Revocations {
+	r := &Revocations{}
+	r.snap.Store(&revocationSet{tokens: map[string]time.Time{}, grants: map[string]time.Time{}})
+	return r
+}
+
+func (s *revocationSet) clone() *revocationSet {
+	c := &revocationSet{tokens: make(map[string]time.Time, len(s.tokens)+1), grants: make(map[string]time.Time, len(s.grants)+1)}
+	for k, v := range s.tokens {
+		c.tokens[k] = v
+	}
+	for k, v := range s.grants {
+		c.grants[k] = v
+	}
+	return c
+}
+
+// Add records revocations (loaded from the store at start, or just made).
+// When Add returns, every later Revoked call sees them.
+func (r *Revocations) Add(revs ...gatehouse.Revocation) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	next := r.snap.Load().clone()
+	for _, rv := range revs {
+		if rv.TokenID != "" {
+			next.tokens[rv.TokenID] = later(next.tokens[rv.TokenID], rv.Until)
+		}
+		if rv.GrantID != "" {
+			next.grants[rv.GrantID] = later(next.grants[rv.GrantID], rv.Until)
+		}
+	}
+	r.snap.Store(next)
+}
+
+// Revoked reports whether the token with id jti, or its grant, is revoked.
+func (r *Revocations) Revoked(jti, grantID string) bool {
+	s := r.snap.Load()
+	if _, ok := s.tokens[jti]; ok {
+		return true
+	}
+	if grantID == "" {
+		return false
+	}
+	_, ok := s.grants[grantID]
+	return ok
+}
+
+// Prune forgets revocations whose covered tokens have all expired by now.
+func (r *Revocations) Prune(now time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	next := r.snap.Load().clone()
+	for id, until := range next.tokens {
+		if now.After(until) {
+			delete(next.tokens, id)
+		}
+	}
+	for id, until := range next.grants {
+		if now.After(until) {
+			delete(next.grants, id)
+		}
+	}
+	r.snap.Store(next)
+}
+
+// Len returns how many token and grant revocations are held.
+func (r *Revocations) Len() (tokens, grants int) {
+	s := r.snap.Load()
+	return len(s.tokens), len(s.grants)
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
