@@ -34,11 +34,18 @@ type Token struct {
 	IssuedAt  time.Time
 	ExpiresAt time.Time
 	RevokedAt time.Time // zero while not revoked
+
+	// RotatedAt is set when a refresh token was exchanged for its successor
+	// (SuccessorID). A rotated token is kept as a tombstone so that presenting
+	// it again is recognised as reuse.
+	RotatedAt   time.Time
+	SuccessorID string
 }
 
-// Active reports whether the token is neither revoked nor expired at now.
+// Active reports whether the token is neither revoked, rotated nor expired
+// at now.
 func (t *Token) Active(now time.Time) bool {
-	return t.RevokedAt.IsZero() && now.Before(t.ExpiresAt)
+	return t.RevokedAt.IsZero() && t.RotatedAt.IsZero() && now.Before(t.ExpiresAt)
 }
 
 // Revocation is one entry of the revocation state: a revoked token id or a

@@ -27,6 +27,13 @@ type KeyRotator interface {
 	Rotate(ctx context.Context) error
 }
 
+// UserGrants revokes everything a user authorized.
+type UserGrants interface {
+	FindUserByID(ctx context.Context, id string) (*gatehouse.User, error)
+	RevokeGrantsBySubject(ctx context.Context, subject string, at time.Time) ([]string, error)
+	RecordEvent(ctx context.Context, e *gatehouse.SecurityEvent) error
+}
+
 // Pinger reports whether the store answers.
 type Pinger interface {
 	Ping(ctx context.Context) error
@@ -39,9 +46,15 @@ type Handler struct {
 	Keys     KeyRotator
 	Keyring  *token.Keyring
 	Store    Pinger
-	Metrics  http.Handler // the Prometheus handler
-	Log      *slog.Logger
-	Now      func() time.Time
+	Users    UserGrants
+	// Revocations is updated before a revoking call returns, so the
+	// gateway and introspection refuse the tokens at once.
+	Revocations *token.Revocations
+	// GrantLifetime bounds how long a revoked grant must be remembered.
+	GrantLifetime time.Duration
+	Metrics       http.Handler // the Prometheus handler
+	Log           *slog.Logger
+	Now           func() time.Time
 }
 
 // maxRegistrationTokenTTL bounds how long a registration token lives.
@@ -60,6 +73,7 @@ func (h *Handler) Routes() http.Handler {
 	}
 	mux.Handle("POST /admin/v1/registration-tokens", h.auth(h.createRegistrationToken))
 	mux.Handle("POST /admin/v1/keys/rotate", h.auth(h.rotateKeys))
+	mux.Handle("POST /admin/v1/users/{id}/revoke-grants", h.auth(h.revokeUserGrants))
 	mux.Handle("/admin/", h.auth(func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, http.StatusNotFound, "not found", "no such admin resource")
 	}))
@@ -174,6 +188,44 @@ func (h *Handler) rotateKeys(w http.ResponseWriter, r *http.Request) {
 	}{h.Keyring.SigningKeyID()})
 }
 
+// revokeUserGrants revokes every grant of one user: all their refresh and
+// access tokens stop working before the call returns.
+func (h *Handler) revokeUserGrants(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	id := r.PathValue("id")
+	if _, err := h.Users.FindUserByID(ctx, id); gatehouse.ErrorCode(err) == gatehouse.CodeNotFound {
+		writeProblem(w, http.StatusNotFound, "not found", "no user with that id")
+		return
+	} else if err != nil {
+		h.Log.Error("find user", "err", err)
+		writeProblem(w, http.StatusInternalServerError, "internal error", "internal error")
+		return
+	}
+	now := h.now()
+	ids, err := h.Users.RevokeGrantsBySubject(ctx, id, now)
+	if err != nil {
+		h.Log.Error("revoke user grants", "err", err)
+		writeProblem(w, http.StatusInternalServerError, "internal error", "internal error")
+		return
+	}
+	if ids == nil {
+		ids = []string{}
+	}
+	revs := make([]gatehouse.Revocation, len(ids))
+	for i, g := range ids {
+		revs[i] = gatehouse.Revocation{GrantID: g, Until: now.Add(h.GrantLifetime)}
+	}
+	h.Revocations.Add(revs...)
+	if err := h.Users.RecordEvent(ctx, &gatehouse.SecurityEvent{ID: token.NewID(), Type: gatehouse.EventUserGrantsRevoked,
+		Subject: id, Detail: "every grant of the user revoked by an administrator", At: now}); err != nil {
+		h.Log.Error("record event", "err", err)
+	}
+	h.Log.Warn("user grants revoked", "subject", id, "grants", len(ids))
+	writeJSON(w, http.StatusOK, struct {
+		Revoked []string `json:"revoked_grants"`
+	}{ids})
+}
+
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
@@ -191,4 +243,3 @@ func writeProblem(w http.ResponseWriter, status int, title, detail string) {
 		Detail string `json:"detail"`
 	}{"about:blank", title, status, detail})
 }
-

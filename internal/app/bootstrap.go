@@ -138,3 +138,35 @@ func writeSecretFile(path, secret string) error {
 	}
 	return f.Close()
 }
+
+// UserStore is what user sync needs from the store.
+type UserStore interface {
+	CreateUser(ctx context.Context, u *gatehouse.User) error
+	FindUserByUsername(ctx context.Context, username string) (*gatehouse.User, error)
+	UpdateUser(ctx context.Context, u *gatehouse.User) error
+}
+
+// syncUsers makes the config file's users exist with the file's password
+// hash and status. Users made with `gatehouse users add` are left alone.
+func syncUsers(ctx context.Context, st UserStore, users []config.User, log *slog.Logger, now time.Time) error {
+	for _, cu := range users {
+		u, err := st.FindUserByUsername(ctx, cu.Username)
+		switch {
+		case gatehouse.ErrorCode(err) == gatehouse.CodeNotFound:
+			u = &gatehouse.User{ID: token.NewID(), Username: cu.Username, PasswordHash: cu.PasswordHash,
+				Disabled: cu.Disabled, CreatedAt: now, UpdatedAt: now}
+			if err := st.CreateUser(ctx, u); err != nil {
+				return fmt.Errorf("create user %s: %w", cu.Username, err)
+			}
+			log.Info("user created from config", "user_id", u.ID)
+		case err != nil:
+			return fmt.Errorf("find user %s: %w", cu.Username, err)
+		case u.PasswordHash != cu.PasswordHash || u.Disabled != cu.Disabled:
+			u.PasswordHash, u.Disabled, u.UpdatedAt = cu.PasswordHash, cu.Disabled, now
+			if err := st.UpdateUser(ctx, u); err != nil {
+				return fmt.Errorf("update user %s: %w", cu.Username, err)
+			}
+		}
+	}
+	return nil
+}

@@ -32,6 +32,6 @@ func newCatalog(apis []gatehouse.API) *catalog {
 	return c
 }
 
-func (c *catalog) API(name string) *gatehouse.API         { return c.byName[name] }
+func (c *catalog) API(name string) *gatehouse.API          { return c.byName[name] }
 func (c *catalog) APIByAudience(aud string) *gatehouse.API { return c.byAudience[aud] }
 func (c *catalog) APIs() []*gatehouse.API                  { return c.list }

@@ -55,6 +55,7 @@ var (
 	adminSecret = "test-admin-" + strings.Repeat("a", 40)
 	basicSecret = "basic-" + base64.RawURLEncoding.EncodeToString(randBytes(32))
 	postSecret  = "post-" + base64.RawURLEncoding.EncodeToString(randBytes(32))
+	webSecret   = "web-" + base64.RawURLEncoding.EncodeToString(randBytes(32))
 )
 
 func randBytes(n int) []byte {
@@ -68,6 +69,8 @@ func randBytes(n int) []byte {
 const testConfig = `
 tokens:
   access_token_ttl: 10m
+  refresh_token_ttl: 3h
+  refresh_token_idle_ttl: 1h
 apis:
   - name: orders
     audience: https://orders.example.test
@@ -105,6 +108,25 @@ clients:
       - api: orders
         scopes: [orders:read]
         default_scopes: [orders:read]
+  - id: web-app
+    name: Web App
+    auth_method: client_secret_basic
+    secret: ${WEB_SECRET}
+    grant_types: [authorization_code, refresh_token]
+    redirect_uris: [https://app.example.test/callback]
+    apis:
+      - api: orders
+        scopes: [orders:read, orders:write]
+        default_scopes: [orders:read]
+  - id: native-app
+    name: Native App
+    auth_method: none
+    grant_types: [authorization_code, refresh_token]
+    redirect_uris: [http://127.0.0.1/callback, com.example.app:/oauth2redirect]
+    apis:
+      - api: orders
+        scopes: [orders:read]
+        default_scopes: [orders:read]
   - id: svc-generated
     auth_method: client_secret_basic
     apis:
@@ -125,6 +147,12 @@ type testNode struct {
 // fresh data directory, and stops it when the test ends.
 func startNode(t testing.TB) *testNode {
 	t.Helper()
+	return startNodeWith(t, nil)
+}
+
+// startNodeWith lets a test adjust the loaded config before the start.
+func startNodeWith(t testing.TB, adjust func(*config.Config)) *testNode {
+	t.Helper()
 	dir := t.TempDir()
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -144,6 +172,7 @@ func startNode(t testing.TB) *testNode {
 	env := map[string]string{
 		"BASIC_SECRET":               basicSecret,
 		"POST_SECRET":                postSecret,
+		"WEB_SECRET":                 webSecret,
 		"GATEHOUSE_BOOTSTRAP_SECRET": adminSecret,
 	}
 	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
@@ -154,6 +183,9 @@ func startNode(t testing.TB) *testNode {
 	cfg.DataDir = filepath.Join(dir, "data")
 	cfg.Public.Addr = "127.0.0.1:0"
 	cfg.Admin.Addr = "127.0.0.1:0"
+	if adjust != nil {
+		adjust(cfg)
+	}
 	clk := newClock()
 	logs, stderr := &syncBuffer{}, &syncBuffer{}
 	n, err := Start(context.Background(), Options{
@@ -171,7 +203,7 @@ func startNode(t testing.TB) *testNode {
 			t.Errorf("shutdown: %v", err)
 		}
 		// No secret or token may reach the logs.
-		for _, s := range []string{adminSecret, basicSecret, postSecret} {
+		for _, s := range []string{adminSecret, basicSecret, postSecret, webSecret, userPassword} {
 			if strings.Contains(logs.String(), s) {
 				t.Errorf("a client secret appears in the logs")
 			}

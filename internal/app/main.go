@@ -34,6 +34,8 @@ Usage:
   gatehouse serve [--config FILE] [--data DIR] [--public ADDR] [--admin ADDR] [--issuer URL]
   gatehouse config check FILE
   gatehouse keys rotate [--config FILE] [--data DIR]
+  gatehouse users add|passwd|disable|enable|revoke-grants NAME [--data DIR]   (passwords from stdin)
+  gatehouse users list [--data DIR]
   gatehouse version
 
 Environment: GATEHOUSE_CONFIG, GATEHOUSE_DATA, GATEHOUSE_PUBLIC_ADDR,
@@ -46,8 +48,8 @@ Flags override the environment, which overrides the config file.
 var Version = "dev"
 
 // Main runs the gatehouse command and returns its exit code. ctx ends on
-// SIGINT/SIGTERM.
-func Main(ctx context.Context, args []string, env func(string) (string, bool), stdout, stderr io.Writer) int {
+// SIGINT/SIGTERM; stdin is read only by commands that take a password.
+func Main(ctx context.Context, args []string, env func(string) (string, bool), stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return ExitUsage
@@ -63,6 +65,8 @@ func Main(ctx context.Context, args []string, env func(string) (string, bool), s
 		if len(args) >= 2 && args[1] == "rotate" {
 			return runKeysRotate(ctx, args[2:], env, stdout, stderr)
 		}
+	case "users":
+		return runUsers(ctx, args[1:], env, stdin, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "gatehouse", Version)
 		return ExitOK
@@ -217,4 +221,3 @@ func runKeysRotate(ctx context.Context, args []string, env func(string) (string,
 	fmt.Fprintf(stdout, "rotated: %s now signs; %s stays published until its tokens expire\n", km.Keys.SigningKeyID(), old)
 	return ExitOK
 }
-

@@ -2,6 +2,8 @@ package app
 
 import (
 	"context"
+	"crypto/hkdf"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -35,7 +37,8 @@ type Options struct {
 	// Stderr receives the one-time secret notices; Log the structured logs.
 	Stderr io.Writer
 	Log    *slog.Logger
-	// KeyTick is how often key maintenance runs; default 10s.
+	// KeyTick is how often key maintenance and the revocation sync run;
+	// default 10s.
 	KeyTick time.Duration
 	// Now replaces the clock (tests).
 	Now func() time.Time
@@ -104,6 +107,14 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 	if err != nil {
 		return nil, err
 	}
+	sessionKey, err := hkdf.Key(sha256.New, mk, nil, "gatehouse session v1", 32)
+	if err != nil {
+		return nil, fmt.Errorf("derive session key: %w", err)
+	}
+	refreshKey, err := hkdf.Key(sha256.New, mk, nil, "gatehouse refresh successor v1", 32)
+	if err != nil {
+		return nil, fmt.Errorf("derive refresh key: %w", err)
+	}
 	if n.Store, err = sqlite.Open(ctx, filepath.Join(cfg.DataDir, "gatehouse.db")); err != nil {
 		return nil, err
 	}
@@ -119,6 +130,9 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 		return nil, fmt.Errorf("signing keys: %w", err)
 	}
 	if err := syncClients(ctx, n.Store, cfg, o.Env, o.Stderr, o.Log, now()); err != nil {
+		return nil, err
+	}
+	if err := syncUsers(ctx, n.Store, cfg.Users, o.Log, now()); err != nil {
 		return nil, err
 	}
 	n.Revocations = token.NewRevocations()
@@ -155,12 +169,15 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 	n.OAuth = &oauth.Server{
 		Issuer: n.Issuer, Policy: policy, Catalog: cat,
 		Clients: n.Store, Tokens: n.Store, Assertions: n.Store,
+		Users: n.Store, Consents: n.Store, Codes: n.Store, Grants: n.Store, Events: n.Store,
+		SessionKey: sessionKey, RefreshKey: refreshKey, LoginLimiter: &oauth.FailureLimiter{},
 		Keys: n.Keyring, Minter: &token.Minter{Keys: n.Keyring}, Verifier: n.Verifier,
 		Revocations: n.Revocations, Limiter: &oauth.FailureLimiter{},
 		Metrics: oauth.NewMetrics(reg), Log: o.Log, Now: now,
 	}
 	adminH := &admin.Handler{
 		Verifier: n.Verifier, Tokens: n.Store, Keys: n.Keys, Keyring: n.Keyring, Store: n.Store,
+		Users: n.Store, Revocations: n.Revocations, GrantLifetime: policy.RefreshTokenTTL,
 		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), Log: o.Log, Now: now,
 	}
 	n.public = newHTTPServer(n.OAuth.Handler(), o.Log)
@@ -172,7 +189,7 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 	n.serve(n.admin, adminLn, "admin")
 	n.wg.Add(2)
 	go func() { defer n.wg.Done(); n.Keys.Run(bg, o.KeyTick) }()
-	go func() { defer n.wg.Done(); n.housekeeping(bg, time.Minute, now) }()
+	go func() { defer n.wg.Done(); n.housekeeping(bg, o.KeyTick, now) }()
 	o.Log.Info("gatehouse started", "public", n.PublicURL, "admin", n.AdminURL, "issuer", n.Issuer, "data", cfg.DataDir)
 	return n, nil
 }
@@ -199,20 +216,36 @@ func (n *Node) serve(s *http.Server, ln net.Listener, name string) {
 	}()
 }
 
-// housekeeping prunes state that has outlived its purpose.
+// housekeeping keeps in-memory state in step with the store and prunes
+// what has outlived its purpose. Revocations made outside this process (the
+// CLI, later other nodes) are picked up at the next sync.
 func (n *Node) housekeeping(ctx context.Context, every time.Duration, now func() time.Time) {
-	t := time.NewTicker(every)
-	defer t.Stop()
+	sync := time.NewTicker(every)
+	defer sync.Stop()
+	prune := time.NewTicker(time.Minute)
+	defer prune.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-sync.C:
+			revs, err := n.Store.FindRevocations(ctx, now())
+			if err != nil {
+				if ctx.Err() == nil {
+					n.log.Error("sync revocations", "err", err)
+				}
+				continue
+			}
+			n.Revocations.Add(revs...)
+		case <-prune.C:
 			n.Revocations.Prune(now())
 			// Keep expired records a day: revocation of a just-expired
 			// token and investigations still find them.
 			if _, err := n.Store.DeleteExpiredTokens(ctx, now().Add(-24*time.Hour)); err != nil && ctx.Err() == nil {
 				n.log.Error("prune expired tokens", "err", err)
+			}
+			if _, err := n.Store.DeleteExpiredAuthCodes(ctx, now().Add(-time.Hour)); err != nil && ctx.Err() == nil {
+				n.log.Error("prune expired codes", "err", err)
 			}
 		}
 	}

@@ -101,7 +101,7 @@ func TestMetadata(t *testing.T) {
 		t.Errorf("metadata endpoints wrong: %v", md)
 	}
 	grants, _ := json.Marshal(md["grant_types_supported"])
-	if string(grants) != `["client_credentials"]` {
+	if string(grants) != `["authorization_code","client_credentials","refresh_token"]` {
 		t.Errorf("grant_types_supported = %s, want only what is implemented", grants)
 	}
 	for _, k := range []string{"registration_endpoint", "revocation_endpoint", "introspection_endpoint"} {
@@ -532,22 +532,39 @@ func TestDynamicRegistration(t *testing.T) {
 	t.Run("BadMetadata", func(t *testing.T) {
 		admin := n.adminToken(t)
 		for name, body := range map[string]string{
-			"AdminScope":       `{"scope":"admin"}`,
-			"UnknownScope":     `{"scope":"nope:read"}`,
-			"BadAuthMethod":    `{"token_endpoint_auth_method":"client_secret_jwt"}`,
-			"UnsupportedGrant": `{"grant_types":["password"]}`,
-			"WrongType":        `{"client_name":42}`,
-			"DuplicateKey":     `{"client_name":"a","client_name":"b"}`,
-			"NotJSON":          `{"client_name":`,
-			"PrivateKeyNoJWKS": `{"token_endpoint_auth_method":"private_key_jwt"}`,
+			"AdminScope":              `{"grant_types":["client_credentials"],"scope":"admin"}`,
+			"UnknownScope":            `{"grant_types":["client_credentials"],"scope":"nope:read"}`,
+			"BadAuthMethod":           `{"token_endpoint_auth_method":"client_secret_jwt"}`,
+			"UnsupportedGrant":        `{"grant_types":["password"]}`,
+			"WrongType":               `{"client_name":42}`,
+			"DuplicateKey":            `{"client_name":"a","client_name":"b"}`,
+			"NotJSON":                 `{"client_name":`,
+			"PrivateKeyNoJWKS":        `{"grant_types":["client_credentials"],"token_endpoint_auth_method":"private_key_jwt"}`,
+			"PublicClientCredentials": `{"grant_types":["client_credentials"],"token_endpoint_auth_method":"none"}`,
+			"TokenResponseType":       `{"response_types":["token"],"redirect_uris":["https://a.example/cb"]}`,
 		} {
 			status, resp := register(admin, body)
 			if status != 400 || resp["error"] != "invalid_client_metadata" {
 				t.Errorf("%s: %d %v", name, status, resp)
 			}
 		}
-		if status, resp := register(admin, `{"redirect_uris":["/relative"]}`); status != 400 || resp["error"] != "invalid_redirect_uri" {
-			t.Errorf("relative redirect URI: %d %v", status, resp)
+		for name, body := range map[string]string{
+			"Relative":       `{"redirect_uris":["/relative"]}`,
+			"PlainHTTP":      `{"redirect_uris":["http://app.example/cb"]}`,
+			"NoRedirectURIs": `{"client_name":"x"}`,
+		} {
+			if status, resp := register(admin, body); status != 400 || resp["error"] != "invalid_redirect_uri" {
+				t.Errorf("%s: %d %v", name, status, resp)
+			}
+		}
+	})
+	t.Run("PublicCodeClient", func(t *testing.T) {
+		status, body := register(n.adminToken(t), `{"token_endpoint_auth_method":"none","redirect_uris":["http://127.0.0.1/cb"],"scope":"orders:read"}`)
+		if status != 201 || body["client_secret"] != nil || body["client_id"] == "" {
+			t.Fatalf("public client registration: %d %v", status, body)
+		}
+		if rt, _ := json.Marshal(body["response_types"]); string(rt) != `["code"]` {
+			t.Errorf("response_types = %s", rt)
 		}
 	})
 }

@@ -6,6 +6,7 @@ import "github.com/prometheus/client_golang/prometheus"
 type Metrics struct {
 	TokenRequests      *prometheus.CounterVec
 	ClientAuthFailures prometheus.Counter
+	LoginFailures      prometheus.Counter
 }
 
 // NewMetrics creates the metrics and registers them with reg.
@@ -19,7 +20,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "gatehouse_client_auth_failures_total",
 			Help: "Failed client authentications at the OAuth endpoints.",
 		}),
+		LoginFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "gatehouse_login_failures_total",
+			Help: "Failed user logins on the login page.",
+		}),
 	}
-	reg.MustRegister(m.TokenRequests, m.ClientAuthFailures)
+	reg.MustRegister(m.TokenRequests, m.ClientAuthFailures, m.LoginFailures)
 	return m
 }

@@ -37,6 +37,7 @@ type registrationResponse struct {
 	ClientName              string          `json:"client_name,omitempty"`
 	TokenEndpointAuthMethod string          `json:"token_endpoint_auth_method"`
 	GrantTypes              []string        `json:"grant_types"`
+	ResponseTypes           []string        `json:"response_types,omitempty"`
 	RedirectURIs            []string        `json:"redirect_uris,omitempty"`
 	Scope                   string          `json:"scope,omitempty"`
 	JWKS                    json.RawMessage `json:"jwks,omitempty"`
@@ -105,6 +106,9 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 		RedirectURIs:            client.RedirectURIs,
 		Scope:                   req.Scope,
 	}
+	if client.AllowsGrant(gatehouse.GrantAuthorizationCode) {
+		resp.ResponseTypes = []string{"code"}
+	}
 	if secret != "" {
 		never := int64(0)
 		resp.ClientSecretExpiresAt = &never
@@ -165,28 +169,48 @@ func (s *Server) clientFromMetadata(req *registrationRequest) (*gatehouse.Client
 	switch m := gatehouse.AuthMethod(req.TokenEndpointAuthMethod); m {
 	case "":
 		c.AuthMethod = gatehouse.AuthSecretBasic // RFC 7591 2: the default
-	case gatehouse.AuthSecretBasic, gatehouse.AuthSecretPost, gatehouse.AuthPrivateKeyJWT:
+	case gatehouse.AuthSecretBasic, gatehouse.AuthSecretPost, gatehouse.AuthPrivateKeyJWT, gatehouse.AuthNone:
 		c.AuthMethod = m
 	default:
-		return nil, errInvalidClientMetadata("token_endpoint_auth_method must be client_secret_basic, client_secret_post or private_key_jwt")
+		return nil, errInvalidClientMetadata("token_endpoint_auth_method must be client_secret_basic, client_secret_post, private_key_jwt or none")
 	}
+	// RFC 7591 2: grant_types defaults to authorization_code and
+	// response_types to code; the two must agree.
 	c.GrantTypes = req.GrantTypes
 	if len(c.GrantTypes) == 0 {
-		c.GrantTypes = []string{gatehouse.GrantClientCredentials}
+		c.GrantTypes = []string{gatehouse.GrantAuthorizationCode}
 	}
 	for _, gt := range c.GrantTypes {
 		if _, ok := s.grants[gt]; !ok {
 			return nil, errInvalidClientMetadata("grant type " + quoteParam(gt) + " is not supported")
 		}
 	}
-	if len(req.ResponseTypes) > 0 {
-		return nil, errInvalidClientMetadata("response_types are not supported: this server has no authorization endpoint yet")
+	responseTypes := req.ResponseTypes
+	if len(responseTypes) == 0 && c.AllowsGrant(gatehouse.GrantAuthorizationCode) {
+		responseTypes = []string{"code"}
+	}
+	for _, rt := range responseTypes {
+		if rt != "code" {
+			return nil, errInvalidClientMetadata("response type " + quoteParam(rt) + " is not supported; only code")
+		}
+	}
+	if (len(responseTypes) > 0) != c.AllowsGrant(gatehouse.GrantAuthorizationCode) {
+		return nil, errInvalidClientMetadata("response_types code and grant type authorization_code go together")
+	}
+	if c.AuthMethod == gatehouse.AuthNone && c.AllowsGrant(gatehouse.GrantClientCredentials) {
+		return nil, errInvalidClientMetadata("a public client (token_endpoint_auth_method none) cannot use client_credentials")
 	}
 	for _, u := range req.RedirectURIs {
 		pu, err := url.Parse(u)
-		if err != nil || !pu.IsAbs() || pu.Fragment != "" || strings.Contains(u, "#") {
+		if err != nil || !pu.IsAbs() || pu.Fragment != "" || strings.Contains(u, "#") || len(u) > 2048 {
 			return nil, errInvalidRedirectURI("redirect URIs must be absolute URIs without a fragment")
 		}
+		if pu.Scheme == "http" && !isLoopbackIP(pu.Hostname()) && pu.Hostname() != "localhost" {
+			return nil, errInvalidRedirectURI("http redirect URIs are only allowed on loopback; use https")
+		}
+	}
+	if c.AllowsGrant(gatehouse.GrantAuthorizationCode) && len(req.RedirectURIs) == 0 {
+		return nil, errInvalidRedirectURI("the authorization code flow needs at least one redirect URI")
 	}
 	c.RedirectURIs = req.RedirectURIs
 	if req.JWKSURI != "" {

@@ -23,7 +23,16 @@ const (
 	PathRevoke     = "/oauth/revoke"
 	PathIntrospect = "/oauth/introspect"
 	PathRegister   = "/oauth/register"
+	PathAuthorize  = "/oauth/authorize"
+	PathAccount    = "/oauth/account"
+	PathStyle      = "/oauth/static/style.css"
 )
+
+// PrefixCode marks authorization codes.
+const PrefixCode = "ghc_"
+
+// Prefixes shared with the token package, re-exported for the handlers.
+const PrefixRefresh = token.PrefixRefresh
 
 // ClientStore is what the server needs to know about clients.
 type ClientStore interface {
@@ -46,6 +55,39 @@ type AssertionStore interface {
 	UseAssertionID(ctx context.Context, clientID, jti string, exp, now time.Time) error
 }
 
+// UserStore finds the people who log in.
+type UserStore interface {
+	FindUserByID(ctx context.Context, id string) (*gatehouse.User, error)
+	FindUserByUsername(ctx context.Context, username string) (*gatehouse.User, error)
+}
+
+// ConsentStore remembers what users allowed.
+type ConsentStore interface {
+	SaveConsent(ctx context.Context, c *gatehouse.Consent) error
+	FindConsent(ctx context.Context, subject, clientID string) (*gatehouse.Consent, error)
+	FindConsents(ctx context.Context, subject string) ([]*gatehouse.Consent, error)
+	DeleteConsent(ctx context.Context, subject, clientID string) error
+}
+
+// CodeStore keeps authorization codes. Contract in internal/storetest.
+type CodeStore interface {
+	CreateAuthCode(ctx context.Context, c *gatehouse.AuthCode) error
+	FindAuthCode(ctx context.Context, hash []byte) (*gatehouse.AuthCode, error)
+	RedeemAuthCode(ctx context.Context, hash []byte, now time.Time, g *gatehouse.Grant, tokens []*gatehouse.Token) error
+}
+
+// GrantStore keeps grants and rotates their refresh tokens.
+type GrantStore interface {
+	FindGrantByID(ctx context.Context, id string) (*gatehouse.Grant, error)
+	FindGrants(ctx context.Context, subject string) ([]*gatehouse.Grant, error)
+	RotateRefreshToken(ctx context.Context, oldID string, now time.Time, successor, access *gatehouse.Token) error
+}
+
+// EventStore records security events.
+type EventStore interface {
+	RecordEvent(ctx context.Context, e *gatehouse.SecurityEvent) error
+}
+
 // Catalog resolves APIs by name and by resource identifier.
 type Catalog interface {
 	API(name string) *gatehouse.API
@@ -56,12 +98,21 @@ type Catalog interface {
 // Server serves the OAuth endpoints. Fields are set by the composition root
 // before Handler is called and not changed after.
 type Server struct {
-	Issuer      string
-	Policy      gatehouse.TokenPolicy
-	Catalog     Catalog
-	Clients     ClientStore
-	Tokens      TokenStore
-	Assertions  AssertionStore
+	Issuer     string
+	Policy     gatehouse.TokenPolicy
+	Catalog    Catalog
+	Clients    ClientStore
+	Tokens     TokenStore
+	Assertions AssertionStore
+	Users      UserStore
+	Consents   ConsentStore
+	Codes      CodeStore
+	Grants     GrantStore
+	Events     EventStore
+	// SessionKey signs login cookies and CSRF tokens; RefreshKey derives
+	// refresh successors. Each at least 32 random bytes, kept secret.
+	SessionKey  []byte
+	RefreshKey  []byte
 	Keys        *token.Keyring
 	Minter      *token.Minter
 	Verifier    *token.Verifier
@@ -69,9 +120,11 @@ type Server struct {
 	// Limiter slows down failed client authentication per client and per
 	// IP; nil disables it (tests only).
 	Limiter *FailureLimiter
-	Metrics *Metrics // optional
-	Log     *slog.Logger
-	Now     func() time.Time
+	// LoginLimiter slows down failed logins per account and per IP.
+	LoginLimiter *FailureLimiter
+	Metrics      *Metrics // optional
+	Log          *slog.Logger
+	Now          func() time.Time
 
 	grants map[string]GrantHandler
 }
@@ -109,6 +162,8 @@ func (s *Server) Handler() http.Handler {
 	s.grants = map[string]GrantHandler{}
 	for _, g := range []GrantHandler{
 		&ClientCredentials{Server: s},
+		&AuthorizationCode{Server: s},
+		&RefreshToken{Server: s},
 	} {
 		s.grants[g.GrantType()] = g
 	}
@@ -119,6 +174,9 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc(PathRevoke, s.handleRevoke)
 	mux.HandleFunc(PathIntrospect, s.handleIntrospect)
 	mux.HandleFunc(PathRegister, s.handleRegister)
+	mux.HandleFunc(PathAuthorize, s.handleAuthorize)
+	mux.HandleFunc(PathAccount, s.handleAccount)
+	mux.HandleFunc("GET "+PathStyle, handleStyle)
 	return mux
 }
 
@@ -145,24 +203,28 @@ func (s *Server) internalError(ctx context.Context, what string, err error) *Err
 
 // Metadata is the RFC 8414 authorization server metadata.
 type Metadata struct {
-	Issuer                                    string   `json:"issuer"`
-	TokenEndpoint                             string   `json:"token_endpoint"`
-	JWKSURI                                   string   `json:"jwks_uri"`
-	RegistrationEndpoint                      string   `json:"registration_endpoint"`
-	RevocationEndpoint                        string   `json:"revocation_endpoint"`
-	IntrospectionEndpoint                     string   `json:"introspection_endpoint"`
-	ScopesSupported                           []string `json:"scopes_supported,omitempty"`
-	ResponseTypesSupported                    []string `json:"response_types_supported"`
-	GrantTypesSupported                       []string `json:"grant_types_supported"`
-	TokenEndpointAuthMethods                  []string `json:"token_endpoint_auth_methods_supported"`
-	TokenEndpointAuthSigningAlgs              []string `json:"token_endpoint_auth_signing_alg_values_supported"`
-	RevocationEndpointAuthMethods             []string `json:"revocation_endpoint_auth_methods_supported"`
-	IntrospectionEndpointAuthMethods          []string `json:"introspection_endpoint_auth_methods_supported"`
-	IntrospectionEndpointAuthSigningAlgs      []string `json:"introspection_endpoint_auth_signing_alg_values_supported"`
-	RevocationEndpointAuthSigningAlgs         []string `json:"revocation_endpoint_auth_signing_alg_values_supported"`
-	AccessTokenSigningAlgs                    []string `json:"access_token_signing_alg_values_supported,omitempty"`
-	ResourceIndicatorsSupported               bool     `json:"resource_indicators_supported,omitempty"`
-	AuthorizationResponseIssParameterSupported bool    `json:"authorization_response_iss_parameter_supported,omitempty"`
+	Issuer                                     string   `json:"issuer"`
+	AuthorizationEndpoint                      string   `json:"authorization_endpoint,omitempty"`
+	TokenEndpoint                              string   `json:"token_endpoint"`
+	JWKSURI                                    string   `json:"jwks_uri"`
+	RegistrationEndpoint                       string   `json:"registration_endpoint"`
+	RevocationEndpoint                         string   `json:"revocation_endpoint"`
+	IntrospectionEndpoint                      string   `json:"introspection_endpoint"`
+	ScopesSupported                            []string `json:"scopes_supported,omitempty"`
+	ResponseTypesSupported                     []string `json:"response_types_supported"`
+	GrantTypesSupported                        []string `json:"grant_types_supported"`
+	TokenEndpointAuthMethods                   []string `json:"token_endpoint_auth_methods_supported"`
+	TokenEndpointAuthSigningAlgs               []string `json:"token_endpoint_auth_signing_alg_values_supported"`
+	RevocationEndpointAuthMethods              []string `json:"revocation_endpoint_auth_methods_supported"`
+	IntrospectionEndpointAuthMethods           []string `json:"introspection_endpoint_auth_methods_supported"`
+	IntrospectionEndpointAuthSigningAlgs       []string `json:"introspection_endpoint_auth_signing_alg_values_supported"`
+	RevocationEndpointAuthSigningAlgs          []string `json:"revocation_endpoint_auth_signing_alg_values_supported"`
+	AccessTokenSigningAlgs                     []string `json:"access_token_signing_alg_values_supported,omitempty"`
+	ResourceIndicatorsSupported                bool     `json:"resource_indicators_supported,omitempty"`
+	CodeChallengeMethodsSupported              []string `json:"code_challenge_methods_supported,omitempty"`
+	ResponseModesSupported                     []string `json:"response_modes_supported,omitempty"`
+	PromptValuesSupported                      []string `json:"prompt_values_supported,omitempty"`
+	AuthorizationResponseIssParameterSupported bool     `json:"authorization_response_iss_parameter_supported,omitempty"`
 }
 
 // Metadata returns what this server supports, and only that.
@@ -187,7 +249,7 @@ func (s *Server) Metadata() Metadata {
 			}
 		}
 	}
-	return Metadata{
+	md := Metadata{
 		Issuer:                               s.Issuer,
 		TokenEndpoint:                        s.Issuer + PathToken,
 		JWKSURI:                              s.Issuer + PathJWKS,
@@ -206,6 +268,16 @@ func (s *Server) Metadata() Metadata {
 		AccessTokenSigningAlgs:               []string{s.Policy.SigningAlgorithm},
 		ResourceIndicatorsSupported:          true,
 	}
+	if _, ok := s.grants[gatehouse.GrantAuthorizationCode]; ok {
+		md.AuthorizationEndpoint = s.Issuer + PathAuthorize
+		md.ResponseTypesSupported = []string{"code"}
+		md.ResponseModesSupported = []string{"query"}
+		md.CodeChallengeMethodsSupported = []string{"S256"}
+		md.AuthorizationResponseIssParameterSupported = true
+		md.PromptValuesSupported = []string{"none", "login", "consent"}
+		md.TokenEndpointAuthMethods = append(md.TokenEndpointAuthMethods, string(gatehouse.AuthNone))
+	}
+	return md
 }
 
 func (s *Server) handleMetadata(w http.ResponseWriter, r *http.Request) {

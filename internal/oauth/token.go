@@ -158,6 +158,20 @@ func parseScope(raw string) ([]string, *Error) {
 // api. The record is written before the token is returned, so revocation and
 // introspection know every token that was ever handed out.
 func (s *Server) issueAccessToken(ctx context.Context, client *gatehouse.Client, api *gatehouse.API, subject string, scopes []string, grantID string, now time.Time) (string, time.Duration, *Error) {
+	tok, rec, ttl, e := s.mintAccess(ctx, client, api, subject, scopes, grantID, now, "", "")
+	if e != nil {
+		return "", 0, e
+	}
+	if err := s.Tokens.CreateToken(ctx, rec); err != nil {
+		return "", 0, s.internalError(ctx, "record access token", err)
+	}
+	return tok, ttl, nil
+}
+
+// mintAccess makes an access token and its record without storing it. id
+// and opaque, when set, fix the token id and the opaque token string (a
+// refresh rotation derives them so a retry can rebuild the same token).
+func (s *Server) mintAccess(ctx context.Context, client *gatehouse.Client, api *gatehouse.API, subject string, scopes []string, grantID string, now time.Time, id, opaque string) (string, *gatehouse.Token, time.Duration, *Error) {
 	ttl := s.Policy.AccessTokenTTL
 	if api.AccessTokenTTL > 0 {
 		ttl = api.AccessTokenTTL
@@ -169,6 +183,9 @@ func (s *Server) issueAccessToken(ctx context.Context, client *gatehouse.Client,
 	if client.TokenFormat != "" {
 		format = client.TokenFormat
 	}
+	if id == "" {
+		id = token.NewID()
+	}
 	now = now.Truncate(time.Second) // JWT times are whole seconds; keep the record identical
 	claims := &gatehouse.AccessClaims{
 		Issuer:    s.Issuer,
@@ -176,7 +193,7 @@ func (s *Server) issueAccessToken(ctx context.Context, client *gatehouse.Client,
 		Audience:  api.Audience,
 		ClientID:  client.ID,
 		Scopes:    scopes,
-		ID:        token.NewID(),
+		ID:        id,
 		GrantID:   grantID,
 		IssuedAt:  now,
 		ExpiresAt: now.Add(ttl),
@@ -184,11 +201,14 @@ func (s *Server) issueAccessToken(ctx context.Context, client *gatehouse.Client,
 	var tok string
 	var err error
 	if format == gatehouse.FormatOpaque {
-		tok = gatehouse.NewSecret(token.PrefixAccess)
+		tok = opaque
+		if tok == "" {
+			tok = gatehouse.NewSecret(token.PrefixAccess)
+		}
 	} else {
 		format = gatehouse.FormatJWT
 		if tok, err = s.Minter.MintJWT(claims); err != nil {
-			return "", 0, s.internalError(ctx, "mint access token", err)
+			return "", nil, 0, s.internalError(ctx, "mint access token", err)
 		}
 	}
 	rec := &gatehouse.Token{
@@ -204,8 +224,5 @@ func (s *Server) issueAccessToken(ctx context.Context, client *gatehouse.Client,
 		IssuedAt:  claims.IssuedAt,
 		ExpiresAt: claims.ExpiresAt,
 	}
-	if err := s.Tokens.CreateToken(ctx, rec); err != nil {
-		return "", 0, s.internalError(ctx, "record access token", err)
-	}
-	return tok, ttl, nil
+	return tok, rec, ttl, nil
 }

@@ -164,7 +164,8 @@ func TestMigrate(t *testing.T) {
 		if got := versions(t, db.writer); len(got) != len(ms) {
 			t.Fatalf("versions %v after Open, want %d", got, len(ms))
 		}
-		for _, table := range []string{"clients", "tokens", "revoked_grants", "signing_keys", "assertion_ids"} {
+		for _, table := range []string{"clients", "tokens", "revoked_grants", "signing_keys", "assertion_ids",
+			"users", "consents", "auth_codes", "grants", "security_events"} {
 			if !tableExists(t, db.reader, table) {
 				t.Errorf("table %s missing", table)
 			}

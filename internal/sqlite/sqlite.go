@@ -213,6 +213,21 @@ func formatError(err error, op, what string) error {
 	return fmt.Errorf("sqlite: %s: %w", op, err)
 }
 
+// notConflict returns err, except that a key violation becomes an internal
+// error naming what: for rows whose key the caller chose and a taken key is
+// a bug, in methods where CodeConflict means something else (reuse).
+func notConflict(err error, what string) error {
+	var serr *sqlite.Error
+	if errors.As(err, &serr) {
+		switch serr.Code() {
+		case sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY, sqlite3.SQLITE_CONSTRAINT_UNIQUE:
+			// %v, not %w, so that formatError does not translate it back.
+			return fmt.Errorf("%s: key taken: %v", what, err)
+		}
+	}
+	return err
+}
+
 // timeValue is t as stored: unix nanoseconds, or NULL for the zero time.
 func timeValue(t time.Time) any {
 	if t.IsZero() {

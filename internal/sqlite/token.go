@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -15,35 +16,77 @@ import (
 const grantHorizon = 24 * time.Hour
 
 const selectTokenSQL = `SELECT id, hash, kind, format, client_id, subject, audience, scopes, grant_id,
-	issued_at, expires_at, revoked_at FROM tokens`
+	issued_at, expires_at, revoked_at, rotated_at, successor_id FROM tokens`
+
+// grantRevokedSQL is true when the grant whose id is the parameter named by
+// %[1]s has been revoked. revoked_grants alone is not enough: a revoked
+// grant with no tokens left is forgotten there after grantHorizon, while
+// grants.revoked_at stays.
+const grantRevokedSQL = `(EXISTS (SELECT 1 FROM revoked_grants WHERE grant_id = %[1]s)
+	OR EXISTS (SELECT 1 FROM grants WHERE id = %[1]s AND revoked_at IS NOT NULL))`
 
 // createTokenSQL inserts a token unless its grant has been revoked, in one
 // statement, so that a refresh racing a revocation of its family cannot add
-// a live token to the dead family.
-const createTokenSQL = `INSERT INTO tokens (id, hash, kind, format, client_id, subject, audience, scopes,
-	grant_id, issued_at, expires_at, revoked_at)
-	SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12
-	WHERE ?9 IS NULL OR NOT EXISTS (SELECT 1 FROM revoked_grants WHERE grant_id = ?9)`
+// a live token to the dead family. Its parameters are tokenArgs.
+var createTokenSQL = `INSERT INTO tokens (id, hash, kind, format, client_id, subject, audience, scopes,
+	grant_id, issued_at, expires_at, revoked_at, rotated_at, successor_id)
+	SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14
+	WHERE ?9 IS NULL OR NOT ` + fmt.Sprintf(grantRevokedSQL, "?9")
 
 // CreateToken stores t. CodeConflict if a token with its ID or hash exists
 // or its grant has been revoked; CodeInvalid if it lacks an ID, a hash or an
 // expiry.
 func (db *DB) CreateToken(ctx context.Context, t *gatehouse.Token) error {
+	args, err := tokenArgs(t)
+	if err != nil {
+		return formatError(err, "create token", "token")
+	}
+	return db.insertToken(ctx, args)
+}
+
+// tokenArgs checks that t has its keys and returns the parameters of
+// createTokenSQL.
+func tokenArgs(t *gatehouse.Token) ([]any, error) {
 	switch {
+	case t == nil:
+		return nil, gatehouse.Errorf(gatehouse.CodeInvalid, "token required")
 	case t.ID == "":
-		return gatehouse.Errorf(gatehouse.CodeInvalid, "token id required")
+		return nil, gatehouse.Errorf(gatehouse.CodeInvalid, "token id required")
 	case len(t.Hash) == 0:
-		return gatehouse.Errorf(gatehouse.CodeInvalid, "token hash required")
+		return nil, gatehouse.Errorf(gatehouse.CodeInvalid, "token hash required")
 	case t.ExpiresAt.IsZero():
-		return gatehouse.Errorf(gatehouse.CodeInvalid, "token expiry required")
+		return nil, gatehouse.Errorf(gatehouse.CodeInvalid, "token expiry required")
 	}
 	scopes, err := json.Marshal(t.Scopes)
 	if err != nil {
-		return fmt.Errorf("sqlite: create token: %w", err)
+		return nil, err
 	}
-	return db.insertToken(ctx, []any{t.ID, t.Hash, string(t.Kind), string(t.Format),
+	return []any{t.ID, t.Hash, string(t.Kind), string(t.Format),
 		t.ClientID, t.Subject, t.Audience, string(scopes), stringValue(t.GrantID),
-		timeValue(t.IssuedAt), timeValue(t.ExpiresAt), timeValue(t.RevokedAt)})
+		timeValue(t.IssuedAt), timeValue(t.ExpiresAt), timeValue(t.RevokedAt),
+		timeValue(t.RotatedAt), stringValue(t.SuccessorID)}, nil
+}
+
+// insertTokensTx stores tokens (their tokenArgs) in tx, as CreateToken
+// would, for the methods that issue tokens together with another change.
+// A taken ID or hash is not reported as CodeConflict, which those methods
+// reserve for reuse: it is a caller's bug (or a collision of random ids),
+// so it is an internal error.
+func (db *DB) insertTokensTx(ctx context.Context, tx *sql.Tx, args [][]any) error {
+	stmt := tx.StmtContext(ctx, db.createTokenStmt)
+	defer stmt.Close()
+	for _, a := range args {
+		res, err := stmt.ExecContext(ctx, a...)
+		if err != nil {
+			return notConflict(err, fmt.Sprintf("token %q", a[0]))
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return gatehouse.Errorf(gatehouse.CodeConflict, "grant revoked")
+		}
+	}
+	return nil
 }
 
 // FindTokenByHash returns the token whose hash is hash, or CodeNotFound.
@@ -67,17 +110,18 @@ func (db *DB) FindTokenByID(ctx context.Context, id string) (*gatehouse.Token, e
 func scanToken(s scanner) (*gatehouse.Token, error) {
 	var t gatehouse.Token
 	var scopes string
-	var grantID sql.NullString
-	var issued, expires, revoked sql.NullInt64
+	var grantID, successorID sql.NullString
+	var issued, expires, revoked, rotated sql.NullInt64
 	if err := s.Scan(&t.ID, &t.Hash, &t.Kind, &t.Format, &t.ClientID, &t.Subject, &t.Audience, &scopes,
-		&grantID, &issued, &expires, &revoked); err != nil {
+		&grantID, &issued, &expires, &revoked, &rotated, &successorID); err != nil {
 		return nil, err
 	}
 	if err := json.Unmarshal([]byte(scopes), &t.Scopes); err != nil {
 		return nil, fmt.Errorf("token %q: scopes: %w", t.ID, err)
 	}
-	t.GrantID = grantID.String
+	t.GrantID, t.SuccessorID = grantID.String, successorID.String
 	t.IssuedAt, t.ExpiresAt, t.RevokedAt = timeOf(issued), timeOf(expires), timeOf(revoked)
+	t.RotatedAt = timeOf(rotated)
 	return &t, nil
 }
 
@@ -123,23 +167,41 @@ func (db *DB) RevokeGrant(ctx context.Context, grantID string, at time.Time) (in
 		return 0, gatehouse.Errorf(gatehouse.CodeInvalid, "revocation time required")
 	}
 	var n int64
-	err := db.writeTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE tokens SET revoked_at = ? WHERE grant_id = ? AND revoked_at IS NULL`,
-			at.UnixNano(), grantID)
-		if err != nil {
-			return err
-		}
-		if n, err = res.RowsAffected(); err != nil {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO revoked_grants (grant_id, revoked_at) VALUES (?, ?)
-			ON CONFLICT (grant_id) DO NOTHING`, grantID, at.UnixNano())
+	err := db.writeTx(ctx, func(tx *sql.Tx) (err error) {
+		n, err = revokeGrantTx(ctx, tx, grantID, at)
 		return err
 	})
 	if err != nil {
 		return 0, formatError(err, "revoke grant", "grant")
 	}
 	return int(n), nil
+}
+
+// revokeGrantTx is RevokeGrant within tx: every path that revokes a grant
+// (RevokeGrant, the reuse of an authorization code, RevokeGrantsBySubject)
+// goes through it, so that they all leave the same state behind.
+func revokeGrantTx(ctx context.Context, tx *sql.Tx, grantID string, at time.Time) (int64, error) {
+	res, err := tx.ExecContext(ctx, `UPDATE tokens SET revoked_at = ? WHERE grant_id = ? AND revoked_at IS NULL`,
+		at.UnixNano(), grantID)
+	if err != nil {
+		return 0, err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO revoked_grants (grant_id, revoked_at) VALUES (?, ?)
+		ON CONFLICT (grant_id) DO NOTHING`, grantID, at.UnixNano()); err != nil {
+		return 0, err
+	}
+	// The grant row, if any, takes the revocation time revoked_grants kept,
+	// so that both agree on the first revocation.
+	if _, err := tx.ExecContext(ctx, `UPDATE grants
+		SET revoked_at = COALESCE((SELECT revoked_at FROM revoked_grants WHERE grant_id = ?1), ?2)
+		WHERE id = ?1 AND revoked_at IS NULL`, grantID, at.UnixNano()); err != nil {
+		return 0, err
+	}
+	return n, nil
 }
 
 // FindRevocations returns, in one snapshot:
@@ -209,4 +271,63 @@ func (db *DB) DeleteExpiredTokens(ctx context.Context, before time.Time) (int, e
 		return 0, formatError(err, "delete expired tokens", "token")
 	}
 	return int(n), nil
+}
+
+// rotateSQL is the refresh token compare-and-set: it marks the token
+// rotated only if it is still active at ?1, and returns its grant. The
+// writer runs one transaction at a time, and this check and the change are
+// one statement anyway, so two rotations of one token cannot both see it
+// active (Keycloak #45647 was a check-then-act race here).
+var rotateSQL = `UPDATE tokens SET rotated_at = ?1, successor_id = ?2
+	WHERE id = ?3 AND kind = 'refresh' AND rotated_at IS NULL AND revoked_at IS NULL AND expires_at > ?1
+		AND (grant_id IS NULL OR NOT ` + fmt.Sprintf(grantRevokedSQL, "tokens.grant_id") + `)
+	RETURNING grant_id`
+
+// RotateRefreshToken, in one transaction, marks the refresh token oldID
+// rotated at now with successor as its successor, and stores successor and
+// access, if oldID is still active: not rotated, not revoked, not expired at
+// now and its grant not revoked. Otherwise nothing is written and the error
+// is CodeConflict (the token exists but is not active: the caller treats it
+// as reuse) or CodeNotFound (no such token, or it is not a refresh token).
+//
+// CodeInvalid if successor or access lacks an ID, a hash or an expiry, or
+// belongs to another grant than oldID (every token of a family carries its
+// grant id, or revoking the family would miss it). A successor or access
+// whose ID or hash is taken is an internal error, not a conflict, because a
+// conflict here means reuse.
+func (db *DB) RotateRefreshToken(ctx context.Context, oldID string, now time.Time, successor, access *gatehouse.Token) error {
+	if oldID == "" {
+		return gatehouse.Errorf(gatehouse.CodeInvalid, "refresh token id required")
+	} else if now.IsZero() {
+		return gatehouse.Errorf(gatehouse.CodeInvalid, "rotation time required")
+	}
+	var args [][]any
+	for _, t := range []*gatehouse.Token{successor, access} {
+		a, err := tokenArgs(t)
+		if err != nil {
+			return formatError(err, "rotate refresh token", "token")
+		}
+		args = append(args, a)
+	}
+	err := db.writeTx(ctx, func(tx *sql.Tx) error {
+		var grantID sql.NullString
+		err := tx.QueryRowContext(ctx, rotateSQL, now.UnixNano(), successor.ID, oldID).Scan(&grantID)
+		if errors.Is(err, sql.ErrNoRows) {
+			var kind string
+			err := tx.QueryRowContext(ctx, `SELECT kind FROM tokens WHERE id = ?`, oldID).Scan(&kind)
+			if errors.Is(err, sql.ErrNoRows) || (err == nil && kind != string(gatehouse.KindRefresh)) {
+				return gatehouse.Errorf(gatehouse.CodeNotFound, "refresh token not found")
+			} else if err != nil {
+				return err
+			}
+			return gatehouse.Errorf(gatehouse.CodeConflict, "refresh token already rotated, revoked or expired")
+		} else if err != nil {
+			return err
+		}
+		if successor.GrantID != grantID.String || access.GrantID != grantID.String {
+			return gatehouse.Errorf(gatehouse.CodeInvalid, "new tokens must belong to the refresh token's grant")
+		}
+		return db.insertTokensTx(ctx, tx, args)
+	})
+	return formatError(err, "rotate refresh token", "token")
 }

@@ -14,10 +14,15 @@ const racers = 20
 
 // race runs f(i) for i in [0, racers) at once, and returns their errors.
 func race(f func(i int) error) []error {
-	errs := make([]error, racers)
+	return raceN(racers, f)
+}
+
+// raceN runs f(i) for i in [0, n) at once, and returns their errors.
+func raceN(n int, f func(i int) error) []error {
+	errs := make([]error, n)
 	start := make(chan struct{})
 	var wg sync.WaitGroup
-	for i := range racers {
+	for i := range n {
 		wg.Go(func() {
 			<-start
 			errs[i] = f(i)
@@ -112,6 +117,58 @@ var concurrentTests = []test{
 		}
 		if total != tokens {
 			t.Fatalf("RevokeGrant counts add up to %d, want %d: a token was revoked twice or not at all", total, tokens)
+		}
+	}},
+	{"RedeemAuthCode", func(t *testing.T, s Store) {
+		r := newRedemption("unused")
+		createAuthCode(t, s, r.code)
+		redemptions := make([]redemption, racers)
+		for i := range redemptions {
+			redemptions[i] = newRedemption(fmt.Sprint("r", i))
+		}
+		errs := race(func(i int) error {
+			return redemptions[i].redeem(t, s, t0.Add(time.Duration(i)))
+		})
+		w := wantOneWinner(t, errs)
+		winner := redemptions[w]
+		got, err := s.FindAuthCode(t.Context(), r.code.Hash)
+		must(t, err)
+		if want := t0.Add(time.Duration(w)); !got.UsedAt.Equal(want) {
+			t.Fatalf("code used at %v, want the winner's time %v", got.UsedAt, want)
+		}
+		// Every loser was a reuse, so the winner's family is revoked.
+		for _, tok := range []*gatehouse.Token{winner.access, winner.refresh} {
+			got, err := s.FindTokenByID(t.Context(), tok.ID)
+			must(t, err)
+			if got.RevokedAt.IsZero() {
+				t.Fatalf("token %q of the first redemption is not revoked after %d reuses", tok.ID, racers-1)
+			}
+		}
+		for i, l := range redemptions {
+			if i != w {
+				wantNoToken(t, s, l.access.ID, l.refresh.ID)
+			}
+		}
+	}},
+	{"RotateRefreshToken", func(t *testing.T, s Store) {
+		const n = 100
+		f := issue(t, s, newGrant("g1", "u1", t0))
+		now := t0.Add(time.Minute)
+		next := make([][2]*gatehouse.Token, n)
+		for i := range next {
+			next[i][0], next[i][1] = successors(f, fmt.Sprint("next", i), now)
+		}
+		errs := raceN(n, func(i int) error {
+			return s.RotateRefreshToken(t.Context(), f.refresh.ID, now, next[i][0], next[i][1])
+		})
+		w := wantOneWinner(t, errs)
+		wantToken(t, s, f.refresh.ID, rotated(f.refresh, now, next[w][0].ID))
+		wantToken(t, s, next[w][0].ID, next[w][0])
+		wantToken(t, s, next[w][1].ID, next[w][1])
+		for i, l := range next {
+			if i != w {
+				wantNoToken(t, s, l[0].ID, l[1].ID)
+			}
 		}
 	}},
 	{"RotateKeys", func(t *testing.T, s Store) {

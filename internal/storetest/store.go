@@ -84,4 +84,58 @@ type Store interface {
 	// it has not expired yet (now before its exp); expired entries are
 	// forgotten.
 	UseAssertionID(ctx context.Context, clientID, jti string, exp, now time.Time) error
+
+	// Users (issue 3). Usernames are unique (CodeConflict).
+	CreateUser(ctx context.Context, u *gatehouse.User) error
+	FindUserByID(ctx context.Context, id string) (*gatehouse.User, error)
+	FindUserByUsername(ctx context.Context, username string) (*gatehouse.User, error)
+	// UpdateUser replaces Username, PasswordHash, Disabled and UpdatedAt.
+	UpdateUser(ctx context.Context, u *gatehouse.User) error
+	// FindUsers lists users ordered by username.
+	FindUsers(ctx context.Context) ([]*gatehouse.User, error)
+
+	// Consents: at most one per (subject, client); SaveConsent replaces it.
+	SaveConsent(ctx context.Context, c *gatehouse.Consent) error
+	FindConsent(ctx context.Context, subject, clientID string) (*gatehouse.Consent, error)
+	// FindConsents lists a user's consents ordered by client id.
+	FindConsents(ctx context.Context, subject string) ([]*gatehouse.Consent, error)
+	// DeleteConsent withdraws a consent; CodeNotFound if there was none.
+	DeleteConsent(ctx context.Context, subject, clientID string) error
+
+	// Authorization codes.
+	CreateAuthCode(ctx context.Context, c *gatehouse.AuthCode) error
+	// FindAuthCode returns the code with that hash, used or not.
+	FindAuthCode(ctx context.Context, hash []byte) (*gatehouse.AuthCode, error)
+	// RedeemAuthCode, in one transaction: marks the code used (UsedAt=now)
+	// if it was unused and unexpired, creates grant g and stores tokens. If
+	// the code was already used, it revokes the code's grant (every token
+	// issued from the first redemption) and returns CodeConflict, writing
+	// nothing else. CodeNotFound for an unknown code, CodeInvalid for an
+	// expired one (nothing written).
+	RedeemAuthCode(ctx context.Context, hash []byte, now time.Time, g *gatehouse.Grant, tokens []*gatehouse.Token) error
+	// DeleteExpiredAuthCodes removes codes that expired before `before`.
+	DeleteExpiredAuthCodes(ctx context.Context, before time.Time) (int, error)
+
+	// Grants.
+	FindGrantByID(ctx context.Context, id string) (*gatehouse.Grant, error)
+	// FindGrants lists the unrevoked grants of a subject, newest first.
+	FindGrants(ctx context.Context, subject string) ([]*gatehouse.Grant, error)
+	// RevokeGrantsBySubject revokes every grant of a user (and their tokens)
+	// in one transaction and returns the revoked grant ids.
+	RevokeGrantsBySubject(ctx context.Context, subject string, at time.Time) ([]string, error)
+
+	// RotateRefreshToken is the refresh token compare-and-set, in one
+	// transaction: if the refresh token oldID is still active (not rotated,
+	// not revoked, not expired at now, grant not revoked) it is marked
+	// rotated (RotatedAt=now, SuccessorID=successor.ID) and successor and
+	// access are stored. Otherwise nothing is written and the error is
+	// CodeConflict (already rotated or revoked: the caller treats it as
+	// reuse) or CodeNotFound. Two concurrent calls with the same oldID never
+	// both succeed.
+	RotateRefreshToken(ctx context.Context, oldID string, now time.Time, successor, access *gatehouse.Token) error
+
+	// Security events (append-only).
+	RecordEvent(ctx context.Context, e *gatehouse.SecurityEvent) error
+	// FindEvents lists events newest first.
+	FindEvents(ctx context.Context, f gatehouse.EventFilter) ([]*gatehouse.SecurityEvent, error)
 }

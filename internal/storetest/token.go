@@ -8,7 +8,8 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 )
 
-// newToken returns a token with every field set but RevokedAt.
+// newToken returns a token with every field set but RevokedAt, RotatedAt
+// and SuccessorID.
 func newToken(id, grantID string, exp time.Time) *gatehouse.Token {
 	return &gatehouse.Token{
 		ID:        id,
@@ -58,6 +59,11 @@ var createTokenTests = []test{
 	}},
 	{"RoundTripRevoked", func(t *testing.T, s Store) {
 		want := revoked(newToken("t1", "g1", t0.Add(time.Hour)), t0.Add(-3))
+		createToken(t, s, want)
+		wantToken(t, s, "t1", want)
+	}},
+	{"RoundTripRotated", func(t *testing.T, s Store) {
+		want := rotated(revoked(newToken("t1", "g1", t0.Add(time.Hour)), t0.Add(-3)), t0.Add(-5), "t2")
 		createToken(t, s, want)
 		wantToken(t, s, "t1", want)
 	}},
@@ -299,6 +305,33 @@ var findRevocationsTests = []test{
 			{GrantID: "g3", Until: t0.Add(-time.Hour + GrantRevocationHorizon)},
 		})
 	}},
+	{"GrantsRevokedByEveryPath", func(t *testing.T, s Store) {
+		// RevokeGrant, a reused code and RevokeGrantsBySubject all leave
+		// the same state behind.
+		byID := issue(t, s, newGrant("by-id", "u1", t0))
+		bySubject := issue(t, s, newGrant("by-subject", "u2", t0))
+		byReuse := newRedemption("first")
+		createAuthCode(t, s, byReuse.code)
+		must(t, byReuse.redeem(t, s, t0))
+		longLived := grantToken("long", gatehouse.KindRefresh, bySubject.grant, t0.Add(30*time.Hour))
+		createToken(t, s, longLived)
+
+		now := t0.Add(time.Minute)
+		_, err := s.RevokeGrant(t.Context(), "by-id", now)
+		must(t, err)
+		_, err = s.RevokeGrantsBySubject(t.Context(), "u2", now)
+		must(t, err)
+		wantCode(t, newRedemption("second").redeem(t, s, now), gatehouse.CodeConflict)
+		wantRevocations(t, s, now, []gatehouse.Revocation{
+			{GrantID: "by-id", Until: now.Add(GrantRevocationHorizon)},
+			{GrantID: "by-subject", Until: t0.Add(30 * time.Hour)},
+			{GrantID: byReuse.grant.ID, Until: now.Add(GrantRevocationHorizon)},
+		})
+		for _, f := range []family{byID, bySubject, byReuse.family} {
+			wantGrant(t, s, revokedGrant(f.grant, now))
+			wantToken(t, s, f.refresh.ID, revoked(f.refresh, now))
+		}
+	}},
 	{"GrantCoversRevokedToken", func(t *testing.T, s Store) {
 		createToken(t, s, newToken("t1", "g1", t0.Add(time.Hour)))
 		_, err := s.RevokeToken(t.Context(), "t1", t0)
@@ -361,6 +394,27 @@ var deleteExpiredTokensTests = []test{
 		if n != 0 {
 			t.Fatalf("second DeleteExpiredTokens = %d, want 0", n)
 		}
+	}},
+	{"KeepsRotatedUntilExpiry", func(t *testing.T, s Store) {
+		// A rotated refresh token is a tombstone: it must stay findable by
+		// its hash until its own expiry, so that its reuse is recognised.
+		f := issue(t, s, newGrant("g1", "u1", t0))
+		rt, at := successors(f, "next", t0.Add(time.Minute))
+		must(t, s.RotateRefreshToken(t.Context(), f.refresh.ID, t0.Add(time.Minute), rt, at))
+		exp := f.refresh.ExpiresAt
+		_, err := s.DeleteExpiredTokens(t.Context(), exp)
+		must(t, err)
+		got, err := s.FindTokenByHash(t.Context(), f.refresh.Hash)
+		must(t, err)
+		if d := diff(got, rotated(f.refresh, t0.Add(time.Minute), rt.ID)); d != "" {
+			t.Fatalf("rotated token after DeleteExpiredTokens(its expiry) (-got +want):\n%s", d)
+		}
+		_, err = s.DeleteExpiredTokens(t.Context(), exp.Add(1))
+		must(t, err)
+		_, err = s.FindTokenByHash(t.Context(), f.refresh.Hash)
+		wantCode(t, err, gatehouse.CodeNotFound)
+		// Its successor, which expires later, stays.
+		wantToken(t, s, rt.ID, rt)
 	}},
 	{"KeepsGrantRevocation", func(t *testing.T, s Store) {
 		createToken(t, s, newToken("t1", "g1", t0.Add(time.Hour)))

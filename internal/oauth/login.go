@@ -1,0 +1,255 @@
+package oauth
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/internal/password"
+	"github.com/gatehouse/gatehouse/internal/token"
+)
+
+// authCodeTTL keeps codes short-lived (RFC 6749 4.1.2 says at most 10 min).
+const authCodeTTL = 60 * time.Second
+
+// handleAuthorize is the authorization endpoint (RFC 6749 3.1). GET carries
+// the client's request; POST carries Gatehouse's own login and consent
+// forms, each repeating the original request so it is validated again.
+func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
+	switch r.Method {
+	case http.MethodGet:
+		s.authorize(w, r, r.URL.RawQuery, nil)
+	case http.MethodPost:
+		s.authorizePost(w, r)
+	default:
+		w.Header().Set("Allow", "GET, POST")
+		s.errorPage(w, &Error{Status: http.StatusMethodNotAllowed, Description: "use GET"})
+	}
+}
+
+// currentUser returns the signed-in, enabled user of the request, or nil.
+func (s *Server) currentUser(ctx context.Context, r *http.Request, now time.Time) (*gatehouse.User, *session, error) {
+	sess := s.readSession(r, now)
+	if sess == nil {
+		return nil, nil, nil
+	}
+	u, err := s.Users.FindUserByID(ctx, sess.UserID)
+	if gatehouse.ErrorCode(err) == gatehouse.CodeNotFound {
+		return nil, nil, nil
+	} else if err != nil {
+		return nil, nil, err
+	}
+	if u.Disabled {
+		return nil, nil, nil
+	}
+	return u, sess, nil
+}
+
+// authorize validates the request and moves it on: login, consent, or the
+// redirect with a code. user is set when the login just happened.
+func (s *Server) authorize(w http.ResponseWriter, r *http.Request, raw string, user *gatehouse.User) {
+	ctx := r.Context()
+	now := s.now()
+	req, rerr, fatal := s.parseAuthorize(ctx, raw)
+	if fatal != nil {
+		s.errorPage(w, fatal)
+		return
+	}
+	if rerr != nil {
+		s.redirectError(w, r, rerr)
+		return
+	}
+	if user == nil {
+		u, sess, err := s.currentUser(ctx, r, now)
+		if err != nil {
+			s.errorPage(w, s.internalError(ctx, "find user", err))
+			return
+		}
+		if req.Prompt == "login" && sess != nil && now.Unix()-sess.AuthTime > 60 {
+			u = nil // prompt=login asks for a fresh login
+		}
+		user = u
+	}
+	if user == nil {
+		if req.Prompt == "none" {
+			s.redirectError(w, r, &redirectError{Error: &Error{Code: "login_required", Description: "the user is not signed in"}, redirectURI: req.RedirectURI, state: req.State})
+			return
+		}
+		s.render(w, http.StatusOK, "login.html", pageData{Title: "Sign in", CSRF: s.csrfToken(w, r), Authz: raw, ClientName: clientName(req.Client)})
+		return
+	}
+	consent, err := s.Consents.FindConsent(ctx, user.ID, req.Client.ID)
+	if err != nil && gatehouse.ErrorCode(err) != gatehouse.CodeNotFound {
+		s.errorPage(w, s.internalError(ctx, "find consent", err))
+		return
+	}
+	if req.Prompt != "consent" && consent.Covers(req.API.Audience, req.Scopes) {
+		s.issueCode(w, r, req, user, now)
+		return
+	}
+	if req.Prompt == "none" {
+		s.redirectError(w, r, &redirectError{Error: &Error{Code: "consent_required", Description: "the user has not approved this client"}, redirectURI: req.RedirectURI, state: req.State})
+		return
+	}
+	s.render(w, http.StatusOK, "consent.html", pageData{
+		Title: "Allow access", CSRF: s.csrfToken(w, r), Authz: raw, ClientName: clientName(req.Client),
+		Username: user.Username, APIName: req.API.Name, Scopes: req.Scopes,
+	})
+}
+
+func clientName(c *gatehouse.Client) string {
+	if c.Name != "" {
+		return c.Name
+	}
+	return c.ID
+}
+
+func (s *Server) authorizePost(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	f, e := readForm(r)
+	if e != nil {
+		s.errorPage(w, e)
+		return
+	}
+	if !s.checkCSRF(r, f.get("csrf")) {
+		s.errorPage(w, &Error{Status: http.StatusForbidden, Description: "the form expired or did not come from this site; go back and try again"})
+		return
+	}
+	raw := f.get("authz")
+	switch f.get("action") {
+	case "login":
+		user, msg, status := s.login(ctx, r, f.get("username"), f.get("password"))
+		if user == nil {
+			name := ""
+			if len(f.get("username")) <= 200 {
+				name = f.get("username")
+			}
+			d := pageData{Title: "Sign in", Error: msg, CSRF: s.csrfToken(w, r), Authz: raw, Username: name}
+			if req, _, fatal := s.parseAuthorize(ctx, raw); fatal == nil && req != nil {
+				d.ClientName = clientName(req.Client)
+			}
+			s.render(w, status, "login.html", d)
+			return
+		}
+		s.setSession(w, r, user.ID, s.now())
+		if raw == "" {
+			http.Redirect(w, r, PathAccount, http.StatusSeeOther)
+			return
+		}
+		s.authorize(w, r, raw, user)
+	case "consent":
+		s.consent(w, r, raw, f.get("decision"), f.get("remember") == "1")
+	default:
+		s.errorPage(w, errInvalidRequest("unknown form action"))
+	}
+}
+
+// login checks a username and password, slowing down failures per account
+// and per address. It answers with the same message whether the name or the
+// password was wrong, and takes the same time.
+func (s *Server) login(ctx context.Context, r *http.Request, username, pw string) (*gatehouse.User, string, int) {
+	now := s.now()
+	username = strings.TrimSpace(username)
+	if username == "" || pw == "" || len(username) > 200 || len(pw) > password.MaxLength*4 {
+		return nil, "Enter your username and password.", http.StatusBadRequest
+	}
+	userKey, ipKey := "login-user:"+strings.ToLower(username), "login-ip:"+clientIP(r)
+	if s.LoginLimiter != nil {
+		if wait := max(s.LoginLimiter.Wait(userKey, now), s.LoginLimiter.Wait(ipKey, now)); wait > 0 {
+			secs := int(wait/time.Second) + 1
+			return nil, "Too many failed attempts. Try again in " + strconv.Itoa(secs) + " seconds.", http.StatusTooManyRequests
+		}
+	}
+	u, err := s.Users.FindUserByUsername(ctx, username)
+	ok := false
+	switch {
+	case err == nil:
+		ok, err = password.Verify(u.PasswordHash, pw)
+		if err != nil {
+			s.log().ErrorContext(ctx, "stored password hash is unreadable", "user_id", u.ID, "err", err)
+		}
+		ok = ok && !u.Disabled
+	case gatehouse.ErrorCode(err) == gatehouse.CodeNotFound:
+		password.VerifyDummy(pw)
+	default:
+		s.log().ErrorContext(ctx, "find user", "err", err)
+		return nil, "Something went wrong. Try again later.", http.StatusInternalServerError
+	}
+	if !ok {
+		if s.LoginLimiter != nil {
+			s.LoginLimiter.Fail(userKey, now)
+			s.LoginLimiter.Fail(ipKey, now)
+		}
+		if s.Metrics != nil {
+			s.Metrics.LoginFailures.Inc()
+		}
+		s.log().InfoContext(ctx, "login failed", "username", safeID(username), "ip", clientIP(r))
+		return nil, "Wrong username or password.", http.StatusUnauthorized
+	}
+	if s.LoginLimiter != nil {
+		s.LoginLimiter.Succeed(userKey)
+	}
+	s.log().InfoContext(ctx, "login", "user_id", u.ID)
+	return u, "", http.StatusOK
+}
+
+func (s *Server) consent(w http.ResponseWriter, r *http.Request, raw, decision string, remember bool) {
+	ctx := r.Context()
+	now := s.now()
+	user, _, err := s.currentUser(ctx, r, now)
+	if err != nil {
+		s.errorPage(w, s.internalError(ctx, "find user", err))
+		return
+	}
+	if user == nil {
+		// The session ended between the pages: sign in again.
+		s.render(w, http.StatusOK, "login.html", pageData{Title: "Sign in", CSRF: s.csrfToken(w, r), Authz: raw, Error: "Your session ended. Sign in again."})
+		return
+	}
+	req, rerr, fatal := s.parseAuthorize(ctx, raw)
+	if fatal != nil {
+		s.errorPage(w, fatal)
+		return
+	}
+	if rerr != nil {
+		s.redirectError(w, r, rerr)
+		return
+	}
+	switch decision {
+	case "allow":
+	case "deny":
+		s.redirectError(w, r, &redirectError{Error: &Error{Code: "access_denied", Description: "the user denied the request"}, redirectURI: req.RedirectURI, state: req.State})
+		return
+	default:
+		s.errorPage(w, errInvalidRequest("choose Allow or Deny"))
+		return
+	}
+	if remember {
+		c := &gatehouse.Consent{Subject: user.ID, ClientID: req.Client.ID, Audience: req.API.Audience, Scopes: req.Scopes, GrantedAt: now}
+		if err := s.Consents.SaveConsent(ctx, c); err != nil {
+			s.errorPage(w, s.internalError(ctx, "save consent", err))
+			return
+		}
+	}
+	s.issueCode(w, r, req, user, now)
+}
+
+// issueCode stores a fresh authorization code and redirects with it.
+func (s *Server) issueCode(w http.ResponseWriter, r *http.Request, req *authzRequest, user *gatehouse.User, now time.Time) {
+	ctx := r.Context()
+	code := gatehouse.NewSecret(PrefixCode)
+	c := &gatehouse.AuthCode{
+		Hash: gatehouse.HashSecret(code), ClientID: req.Client.ID, Subject: user.ID,
+		RedirectURI: req.RedirectURI, CodeChallenge: req.Challenge, Audience: req.API.Audience,
+		Scopes: req.Scopes, GrantID: token.NewID(), CreatedAt: now, ExpiresAt: now.Add(authCodeTTL),
+	}
+	if err := s.Codes.CreateAuthCode(ctx, c); err != nil {
+		s.errorPage(w, s.internalError(ctx, "create code", err))
+		return
+	}
+	s.redirectTo(w, r, req.RedirectURI, url.Values{"code": {code}}, req.State)
+}

@@ -1,0 +1,47 @@
+package gatehouse
+
+import "time"
+
+// User is a local account of a person who logs in to authorize clients.
+type User struct {
+	ID       string
+	Username string // unique, case-sensitive as stored; compared after lower-casing by the login
+	// PasswordHash is an argon2id hash in PHC string format
+	// ($argon2id$v=19$m=...,t=...,p=...$salt$hash). Never logged.
+	PasswordHash string
+	Disabled     bool
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+// Consent is a user's remembered approval of a client for a set of scopes on
+// one API. A later authorization asking for no more than that is not asked
+// again; the user can withdraw it.
+type Consent struct {
+	Subject   string // user id
+	ClientID  string
+	Audience  string
+	Scopes    []string
+	GrantedAt time.Time
+}
+
+// Covers reports whether the consent includes every scope of scopes for
+// audience.
+func (c *Consent) Covers(audience string, scopes []string) bool {
+	if c == nil || c.Audience != audience {
+		return false
+	}
+	for _, s := range scopes {
+		found := false
+		for _, x := range c.Scopes {
+			if x == s {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
+}
