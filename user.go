@@ -5,7 +5,7 @@ import "time"
 // User is a local account of a person who logs in to authorize clients.
 type User struct {
 	ID       string
-	Username string // unique, case-sensitive as stored; compared after lower-casing by the login
+	Username string // unique and case-sensitive: "Alice" and "alice" are different accounts
 	// PasswordHash is an argon2id hash in PHC string format
 	// ($argon2id$v=19$m=...,t=...,p=...$salt$hash). Never logged.
 	PasswordHash string

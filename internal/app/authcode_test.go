@@ -584,6 +584,17 @@ func TestRefreshRotation(t *testing.T) {
 	})
 	t.Run("RevokingTheRefreshTokenRevokesTheGrant", func(t *testing.T) {
 		first := n.grantTokens(t, cfg)
+		asWeb := func(r *http.Request) { r.SetBasicAuth("web-app", url.QueryEscape(webSecret)) }
+		_, body, _ := postForm(t, n.Issuer+oauth.PathIntrospect, url.Values{"token": {first.RefreshToken}}, asWeb)
+		if body["active"] != true || body["token_type"] != "refresh_token" {
+			t.Errorf("introspection of a live refresh token: %v", body)
+		}
+		_, body, _ = postForm(t, n.Issuer+oauth.PathIntrospect, url.Values{"token": {first.RefreshToken}}, func(r *http.Request) {
+			r.SetBasicAuth("svc-basic", url.QueryEscape(basicSecret))
+		})
+		if len(body) != 1 || body["active"] != false {
+			t.Errorf("another client introspecting a refresh token: %v", body)
+		}
 		postForm(t, n.Issuer+oauth.PathRevoke, url.Values{"token": {first.RefreshToken}}, func(r *http.Request) {
 			r.SetBasicAuth("web-app", url.QueryEscape(webSecret))
 		})
@@ -593,7 +604,37 @@ func TestRefreshRotation(t *testing.T) {
 		if status, _ := n.refresh(t, first.RefreshToken, nil); status != 400 {
 			t.Errorf("revoked refresh token: %d", status)
 		}
+		if _, body, _ := postForm(t, n.Issuer+oauth.PathIntrospect, url.Values{"token": {first.RefreshToken}}, asWeb); len(body) != 1 || body["active"] != false {
+			t.Errorf("introspection of a revoked refresh token: %v", body)
+		}
 	})
+}
+
+func TestDisabledUserStopsRefreshAndCodes(t *testing.T) {
+	n := startNode(t)
+	alice := n.addUser(t, "alice")
+	ctx := context.Background()
+	cfg := n.webApp()
+	tok := n.grantTokens(t, cfg)
+	v := oauth2.GenerateVerifier()
+	pending := n.codeFor(t, n.browser(t), cfg, v)
+	alice.Disabled = true
+	if err := n.Store.UpdateUser(ctx, alice); err != nil {
+		t.Fatal(err)
+	}
+	if status, body := n.refresh(t, tok.RefreshToken, nil); status != 400 || body["error"] != "invalid_grant" {
+		t.Errorf("refresh for a disabled user: %d %v", status, body)
+	}
+	_, err := cfg.Exchange(ctx, pending, oauth2.VerifierOption(v))
+	if re := retrieveError(t, err); re.ErrorCode != "invalid_grant" {
+		t.Errorf("pending code of a disabled user: %s", re.ErrorCode)
+	}
+	// The session of a disabled user no longer counts: the login page shows.
+	b := n.browser(t)
+	p := b.get(cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())))
+	if p = b.login(p, "alice", userPassword); p.status != http.StatusUnauthorized {
+		t.Errorf("login of a disabled user: %d", p.status)
+	}
 }
 
 func TestRefreshGraceRetryReturnsSamePair(t *testing.T) {

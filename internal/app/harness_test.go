@@ -203,10 +203,22 @@ func startNodeWith(t testing.TB, adjust func(*config.Config)) *testNode {
 			t.Errorf("shutdown: %v", err)
 		}
 		// No secret or token may reach the logs.
+		all := logs.String()
 		for _, s := range []string{adminSecret, basicSecret, postSecret, webSecret, userPassword} {
-			if strings.Contains(logs.String(), s) {
-				t.Errorf("a client secret appears in the logs")
+			if strings.Contains(all, s) {
+				t.Errorf("a secret or password appears in the logs")
 			}
+		}
+		// Every token Gatehouse issues is recognisable: a JWT starts with
+		// the base64 of '{"alg":', opaque ones with a gh?_ prefix.
+		for _, marker := range []string{"eyJhbGciOi", "gha_", "ghr_", "ghc_", "ghi_", "ghs_"} {
+			if i := strings.Index(all, marker); i >= 0 {
+				start := max(0, strings.LastIndex(all[:i], "\n"))
+				t.Errorf("a token (%s...) appears in the logs, in the line starting %.120q", marker, all[start:])
+			}
+		}
+		if !strings.Contains(all, `"msg":"gatehouse started"`) {
+			t.Error("the log capture saw nothing: this check would prove nothing")
 		}
 	})
 	return &testNode{Node: n, clock: clk, logs: logs, stderr: stderr, dataDir: cfg.DataDir, jwtKey: priv}

@@ -73,6 +73,9 @@ func (g *AuthorizationCode) Handle(ctx context.Context, req *TokenRequest) (*Tok
 	if api == nil || !servable(api) {
 		return nil, errInvalidGrant("the API of this authorization is no longer available")
 	}
+	if e := s.checkSubject(ctx, c.Subject); e != nil {
+		return nil, e
+	}
 	if res := f.all("resource"); len(res) > 1 || (len(res) == 1 && res[0] != c.Audience) {
 		return nil, errInvalidTarget("resource must be the one of the authorization request")
 	}
@@ -95,7 +98,7 @@ func (g *AuthorizationCode) Handle(ctx context.Context, req *TokenRequest) (*Tok
 	case gatehouse.CodeConflict:
 		return nil, s.codeReused(ctx, c, err)
 	case gatehouse.CodeInvalid:
-		return nil, errInvalidGrant("authorization code expired")
+		return nil, errInvalidGrant("authorization code expired or no longer valid")
 	case gatehouse.CodeNotFound:
 		return nil, errInvalidGrant("invalid authorization code")
 	}

@@ -120,7 +120,23 @@ func (s *Server) findRefresh(ctx context.Context, client *gatehouse.Client, old 
 	if !rec.RevokedAt.IsZero() || !grant.RevokedAt.IsZero() {
 		return nil, nil, errInvalidGrant("refresh token revoked")
 	}
+	if e := s.checkSubject(ctx, grant.Subject); e != nil {
+		return nil, nil, e
+	}
 	return rec, grant, nil
+}
+
+// checkSubject refuses to issue for a user who was disabled or deleted
+// since the authorization: disabling someone stops their apps' refreshes
+// and pending codes at once.
+func (s *Server) checkSubject(ctx context.Context, subject string) *Error {
+	u, err := s.Users.FindUserByID(ctx, subject)
+	if isNotFound(err) || (err == nil && u.Disabled) {
+		return errInvalidGrant("the user of this grant is no longer active")
+	} else if err != nil {
+		return s.internalError(ctx, "find user", err)
+	}
+	return nil
 }
 
 // refreshAgain handles a refresh token that was already rotated: within

@@ -47,6 +47,10 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	inactive := introspection{Active: false}
+	if strings.HasPrefix(tok, PrefixRefresh) {
+		writeJSON(w, http.StatusOK, s.introspectRefresh(r, caller, tok))
+		return
+	}
 	claims, verr := s.Verifier.Verify(ctx, tok)
 	if verr != nil {
 		if token.ReasonOf(verr) == "" {
@@ -72,6 +76,25 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 		JTI:       claims.ID,
 		TokenType: "Bearer",
 	})
+}
+
+// introspectRefresh answers for a refresh token, only to the client it was
+// issued to: nobody else has a use for it.
+func (s *Server) introspectRefresh(r *http.Request, caller *gatehouse.Client, tok string) introspection {
+	ctx := r.Context()
+	rec, err := s.Tokens.FindTokenByHash(ctx, gatehouse.HashSecret(tok))
+	if err != nil || rec.Kind != gatehouse.KindRefresh || rec.ClientID != caller.ID || !rec.Active(s.now()) ||
+		s.Revocations.Revoked(rec.ID, rec.GrantID) {
+		if err != nil && !isNotFound(err) {
+			s.log().ErrorContext(ctx, "find refresh token", "err", err)
+		}
+		return introspection{Active: false}
+	}
+	return introspection{
+		Active: true, Scope: strings.Join(rec.Scopes, " "), ClientID: rec.ClientID, Subject: rec.Subject,
+		Audience: rec.Audience, Issuer: s.Issuer, ExpiresAt: rec.ExpiresAt.Unix(), IssuedAt: rec.IssuedAt.Unix(),
+		TokenType: "refresh_token",
+	}
 }
 
 func (s *Server) mayIntrospect(caller *gatehouse.Client, c *gatehouse.AccessClaims) bool {

@@ -3,7 +3,6 @@ package token
 import (
 	"context"
 	"crypto/ed25519"
-	"crypto/rand"
 	"encoding/base64"
 	"fmt"
 	"strings"
@@ -21,7 +20,6 @@ type fixture struct {
 	keys *Keyring
 	ver  *Verifier
 	now  time.Time
-	priv ed25519.PrivateKey
 	kid  string
 }
 
@@ -95,8 +93,6 @@ func TestVerifyRefuses(t *testing.T) {
 	iat := f.now.Unix()
 	good := fmt.Sprintf(`{"iss":%q,"sub":"s","aud":"https://api.example.test","client_id":"c","jti":"j","iat":%d,"exp":%d}`, testIssuer, iat, exp)
 	hdr := `{"alg":"EdDSA","typ":"at+jwt","kid":"k1"}`
-	other, _, _ := ed25519.GenerateKey(rand.Reader)
-	_ = other
 	cases := []struct {
 		name   string
 		tok    string
