@@ -435,6 +435,8 @@ func TestBrowserLoginAndConsent(t *testing.T) {
 		if got := eval[string](b, `document.getElementById("password").value`); got != "" {
 			t.Error("the password field was filled in again by the server")
 		}
+		// The name is kept, so the keyboard user lands on the password.
+		b.wantFocus("after a wrong password", focused{Tag: "input", ID: "password", Type: "password"})
 		b.screenshot("login-error")
 	})
 

@@ -153,9 +153,21 @@ func startNode(t testing.TB) *testNode {
 // startNodeWith lets a test adjust the loaded config before the start.
 func startNodeWith(t testing.TB, adjust func(*config.Config)) *testNode {
 	t.Helper()
-	dir := t.TempDir()
+	return startNodeIn(t, t.TempDir(), adjust)
+}
+
+// startNodeIn starts a node whose files live in dir; a second call with
+// the same dir is a restart.
+func startNodeIn(t testing.TB, dir string, adjust func(*config.Config)) *testNode {
+	t.Helper()
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
+		t.Fatal(err)
+	}
+	if old, err := os.ReadFile(filepath.Join(dir, "client-key")); err == nil {
+		priv = ed25519.PrivateKey(old) // a restart keeps the client's key
+		pub = priv.Public().(ed25519.PublicKey)
+	} else if err := os.WriteFile(filepath.Join(dir, "client-key"), priv, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	jwks, _ := json.Marshal(map[string]any{"keys": []map[string]string{{

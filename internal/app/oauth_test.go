@@ -7,6 +7,8 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +20,7 @@ import (
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/internal/oauth"
+	"github.com/gatehouse/gatehouse/internal/token"
 )
 
 // ccConfig is a golang.org/x/oauth2 client credentials client for the node.
@@ -179,6 +182,19 @@ func TestClientCredentials(t *testing.T) {
 		claims, err := n.Verifier.Verify(ctx, tok.AccessToken)
 		if err != nil || claims.Audience != "https://billing.example.test" || !claims.HasScope("billing:read") {
 			t.Errorf("opaque token: %v %+v", err, claims)
+		}
+	})
+
+	t.Run("GeneratedSecretFromDataDir", func(t *testing.T) {
+		secret, err := os.ReadFile(filepath.Join(n.dataDir, "secrets", "svc-generated.secret"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(n.stderr.String(), strings.TrimSpace(string(secret))) {
+			t.Error("the generated secret was not shown once on stderr")
+		}
+		if _, err := n.ccConfig("svc-generated", strings.TrimSpace(string(secret)), oauth2.AuthStyleInHeader, "").Token(ctx); err != nil {
+			t.Errorf("generated secret: %v", err)
 		}
 	})
 
@@ -618,5 +634,116 @@ func TestKeyRotation(t *testing.T) {
 	}
 	if _, ok := n.Keyring.PublicKey(newKid); !ok {
 		t.Error("current key missing")
+	}
+}
+
+func TestScheduledKeyRotation(t *testing.T) {
+	n := startNode(t)
+	ctx := context.Background()
+	first := n.Keyring.SigningKeyID()
+	n.clock.Advance(29 * 24 * time.Hour)
+	if err := n.Keys.Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n.Keyring.SigningKeyID() != first {
+		t.Fatal("rotated before the rotation period")
+	}
+	n.clock.Advance(2 * 24 * time.Hour)
+	if err := n.Keys.Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	second := n.Keyring.SigningKeyID()
+	if second == first {
+		t.Fatal("no rotation after the 30-day period")
+	}
+	// The new next key was created just now: the following scheduled
+	// rotation waits until it has been published for the prepublish time,
+	// however the clock moves.
+	if _, ok := n.Keyring.PublicKey(first); !ok {
+		t.Error("the retired key left the JWKS at once")
+	}
+}
+
+func TestAdminAPIAuthentication(t *testing.T) {
+	n := startNode(t)
+	ctx := context.Background()
+	svc, err := n.ccConfig("svc-basic", basicSecret, oauth2.AuthStyleInHeader, "https://orders.example.test").Token(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, tc := range map[string]struct {
+		auth   string
+		status int
+	}{
+		"NoToken":     {"", 401},
+		"Garbage":     {"Bearer not-a-token", 401},
+		"BasicScheme": {"Basic " + adminSecret, 401},
+		"NonAdmin":    {"Bearer " + svc.AccessToken, 403},
+		"AdminToken":  {"Bearer " + n.adminToken(t), 201},
+	} {
+		t.Run(name, func(t *testing.T) {
+			req, _ := http.NewRequest(http.MethodPost, n.AdminURL+"/admin/v1/registration-tokens", strings.NewReader(`{}`))
+			if tc.auth != "" {
+				req.Header.Set("Authorization", tc.auth)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tc.status {
+				t.Errorf("status %d, want %d: %s", resp.StatusCode, tc.status, body)
+			}
+			if tc.status >= 400 && resp.Header.Get("Content-Type") != "application/problem+json" {
+				t.Errorf("error content type %q", resp.Header.Get("Content-Type"))
+			}
+			if tc.status == 401 && !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Bearer") {
+				t.Errorf("WWW-Authenticate = %q", resp.Header.Get("WWW-Authenticate"))
+			}
+		})
+	}
+}
+
+func TestRestartKeepsState(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	n := startNodeIn(t, dir, nil)
+	revoked, err := n.ccConfig("svc-basic", basicSecret, oauth2.AuthStyleInHeader, "https://orders.example.test").Token(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept, err := n.ccConfig("svc-basic", basicSecret, oauth2.AuthStyleInHeader, "https://orders.example.test").Token(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	postForm(t, n.Issuer+oauth.PathRevoke, url.Values{"token": {revoked.AccessToken}}, func(r *http.Request) {
+		r.SetBasicAuth("svc-basic", url.QueryEscape(basicSecret))
+	})
+	secret, _ := os.ReadFile(filepath.Join(n.dataDir, "secrets", "svc-generated.secret"))
+	kid := n.Keyring.SigningKeyID()
+	if err := n.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	m := startNodeIn(t, dir, nil)
+	// The new node has a new port, hence a new default issuer; verify with
+	// the old issuer as a resource server configured for it would.
+	v := *m.Verifier
+	v.Issuer = n.Issuer
+	if _, err := v.Verify(ctx, revoked.AccessToken); token.ReasonOf(err) != token.ReasonRevoked {
+		t.Errorf("revoked token after restart: %v", err)
+	}
+	if _, err := v.Verify(ctx, kept.AccessToken); err != nil {
+		t.Errorf("valid token after restart: %v", err)
+	}
+	if m.Keyring.SigningKeyID() != kid {
+		t.Error("a restart changed the signing key")
+	}
+	if _, err := m.ccConfig("svc-generated", strings.TrimSpace(string(secret)), oauth2.AuthStyleInHeader, "").Token(ctx); err != nil {
+		t.Errorf("generated secret after restart: %v", err)
+	}
+	if strings.Contains(m.stderr.String(), "Generated a secret") {
+		t.Error("a restart generated a new client secret")
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"embed"
 	"html/template"
 	"net/http"
+	"strings"
 )
 
 //go:embed web/*.html web/style.css
@@ -71,7 +72,13 @@ func (s *Server) errorPage(w http.ResponseWriter, e *Error) {
 	if status == 0 || status == http.StatusUnauthorized {
 		status = http.StatusBadRequest
 	}
-	s.render(w, status, "error.html", pageData{Title: "Error", Error: e.Description})
+	msg := e.Description
+	if msg != "" {
+		// Descriptions are lower-case for the wire (RFC 6749 style); a page
+		// shows a sentence.
+		msg = strings.ToUpper(msg[:1]) + msg[1:] + "."
+	}
+	s.render(w, status, "error.html", pageData{Title: "Error", Error: msg})
 }
 
 func handleStyle(w http.ResponseWriter, r *http.Request) {
