@@ -36,8 +36,19 @@ type API struct {
 	AccessTokenTTL time.Duration
 
 	Lifecycle Lifecycle
-	Upstream  Upstream
-	Routes    []Route
+	// SunsetAt is announced in the Sunset header of a deprecated API.
+	SunsetAt time.Time
+	Upstream Upstream
+	Routes   []Route
+	// Hosts, when set, limits the API's routes to these Host header values.
+	Hosts []string
+	// UpstreamPolicy, UpstreamAuth and Traffic configure the gateway.
+	UpstreamPolicy UpstreamPolicy
+	UpstreamAuth   UpstreamAuth
+	Traffic        Traffic
+	// ExternalIssuers names identity providers (config external_issuers)
+	// whose tokens this API's bearer routes also accept.
+	ExternalIssuers []string
 }
 
 // HasScope reports whether s is one of the API's scopes.
@@ -62,4 +73,12 @@ type Route struct {
 	Scopes  []string // scopes the route requires
 	// ScopeMode is "all" (every scope required, the default) or "any".
 	ScopeMode string
+	// Credential is CredentialBearer (default), CredentialAPIKey or
+	// CredentialNone.
+	Credential string
+	// AllowQueryToken accepts RFC 6750 access_token in the query or form
+	// body; off by default because URLs end up in logs.
+	AllowQueryToken bool
+	// RateLimit applies per client on this route, on top of the API's.
+	RateLimit *RateLimit
 }

@@ -52,6 +52,9 @@ type Client struct {
 	// TokenFormat overrides the API's and the policy's format for this client.
 	TokenFormat TokenFormat
 
+	// Networks restricts where the client's tokens are accepted from.
+	Networks ClientNetworks
+
 	Source    ClientSource
 	Disabled  bool
 	CreatedAt time.Time

@@ -17,6 +17,7 @@ const (
 	KindAccess       TokenKind = "access"
 	KindRefresh      TokenKind = "refresh"
 	KindRegistration TokenKind = "registration" // RFC 7591 initial access token
+	KindAPIKey       TokenKind = "api_key"      // a long-lived key for one client on one API
 )
 
 // Token is the stored record of a token Gatehouse issued. The token string

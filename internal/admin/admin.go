@@ -140,8 +140,8 @@ func (h *Handler) createRegistrationToken(w http.ResponseWriter, r *http.Request
 	if len(strings.TrimSpace(string(body))) > 0 {
 		dec := json.NewDecoder(strings.NewReader(string(body)))
 		dec.DisallowUnknownFields()
-		if err := dec.Decode(&req); err != nil {
-			writeProblem(w, http.StatusBadRequest, "invalid request", "body must be {\"expires_in\": seconds}: "+err.Error())
+		if err := dec.Decode(&req); err != nil || dec.More() {
+			writeProblem(w, http.StatusBadRequest, "invalid request", "body must be one JSON object {\"expires_in\": seconds}")
 			return
 		}
 	}

@@ -586,7 +586,7 @@ func TestRefreshRotation(t *testing.T) {
 		first := n.grantTokens(t, cfg)
 		asWeb := func(r *http.Request) { r.SetBasicAuth("web-app", url.QueryEscape(webSecret)) }
 		_, body, _ := postForm(t, n.Issuer+oauth.PathIntrospect, url.Values{"token": {first.RefreshToken}}, asWeb)
-		if body["active"] != true || body["token_type"] != "refresh_token" {
+		if body["active"] != true || body["client_id"] != "web-app" {
 			t.Errorf("introspection of a live refresh token: %v", body)
 		}
 		_, body, _ = postForm(t, n.Issuer+oauth.PathIntrospect, url.Values{"token": {first.RefreshToken}}, func(r *http.Request) {

@@ -20,6 +20,7 @@ type ClientStore interface {
 	CreateClient(ctx context.Context, c *gatehouse.Client) error
 	FindClientByID(ctx context.Context, id string) (*gatehouse.Client, error)
 	UpdateClient(ctx context.Context, c *gatehouse.Client) error
+	FindClients(ctx context.Context, f gatehouse.ClientFilter) ([]*gatehouse.Client, error)
 }
 
 // syncClients creates the administrator client on first start and makes the
@@ -29,6 +30,26 @@ type ClientStore interface {
 func syncClients(ctx context.Context, st ClientStore, cfg *config.Config, env func(string) (string, bool), stderr io.Writer, log *slog.Logger, now time.Time) error {
 	if err := bootstrapAdmin(ctx, st, cfg.DataDir, env, stderr, log, now); err != nil {
 		return err
+	}
+	inFile := map[string]bool{}
+	for i := range cfg.Clients {
+		inFile[cfg.Clients[i].ID] = true
+	}
+	// A client removed from the file is disabled, not left working: the
+	// file owns its clients. (Disabled, not deleted, so its id is not
+	// reused by accident and its records stay for investigation.)
+	stored, err := st.FindClients(ctx, gatehouse.ClientFilter{Source: gatehouse.SourceConfig})
+	if err != nil {
+		return fmt.Errorf("find config clients: %w", err)
+	}
+	for _, old := range stored {
+		if !inFile[old.ID] && !old.Disabled {
+			old.Disabled, old.UpdatedAt = true, now
+			if err := st.UpdateClient(ctx, old); err != nil {
+				return fmt.Errorf("disable removed client %s: %w", old.ID, err)
+			}
+			log.Warn("client removed from the config file: disabled", "client_id", old.ID)
+		}
 	}
 	for i := range cfg.Clients {
 		cc := cfg.Clients[i]
@@ -44,7 +65,8 @@ func syncClients(ctx context.Context, st ClientStore, cfg *config.Config, env fu
 				if err := writeSecretFile(path, secret); err != nil {
 					return err
 				}
-				fmt.Fprintf(stderr, "\nGenerated a secret for client %q. It is shown only now and saved (mode 0600) in %s:\n\n    %s\n\n", c.ID, path, secret)
+				// Only the path: stderr often ends up in a log collector.
+				fmt.Fprintf(stderr, "Generated a secret for client %q; read it from %s (mode 0600).\n", c.ID, path)
 			}
 			c.CreatedAt, c.UpdatedAt = now, now
 			if err := st.CreateClient(ctx, &c); err != nil {

@@ -141,6 +141,15 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 		return nil, fmt.Errorf("load revocations: %w", err)
 	}
 	n.Revocations.Add(revs...)
+	clients, err := n.Store.FindClients(ctx, gatehouse.ClientFilter{})
+	if err != nil {
+		return nil, fmt.Errorf("load clients: %w", err)
+	}
+	for _, c := range clients {
+		if c.Disabled {
+			n.Revocations.SetSuspended(c.ID, true)
+		}
+	}
 
 	publicLn, err := net.Listen("tcp", cfg.Public.Addr)
 	if err != nil {

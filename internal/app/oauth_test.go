@@ -19,6 +19,7 @@ import (
 	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/oauth"
 	"github.com/gatehouse/gatehouse/internal/token"
 )
@@ -190,8 +191,11 @@ func TestClientCredentials(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !strings.Contains(n.stderr.String(), strings.TrimSpace(string(secret))) {
-			t.Error("the generated secret was not shown once on stderr")
+		if strings.Contains(n.stderr.String(), strings.TrimSpace(string(secret))) {
+			t.Error("a generated client secret was printed; only its file should be named")
+		}
+		if !strings.Contains(n.stderr.String(), "svc-generated.secret") {
+			t.Error("the secret file was not named on stderr")
 		}
 		if _, err := n.ccConfig("svc-generated", strings.TrimSpace(string(secret)), oauth2.AuthStyleInHeader, "").Token(ctx); err != nil {
 			t.Errorf("generated secret: %v", err)
@@ -745,5 +749,23 @@ func TestRestartKeepsState(t *testing.T) {
 	}
 	if strings.Contains(m.stderr.String(), "Generated a secret") {
 		t.Error("a restart generated a new client secret")
+	}
+	if err := m.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	// Restarting with svc-post removed from the file disables it, and its
+	// tokens stop working at once.
+	p := startNodeIn(t, dir, func(c *config.Config) {
+		var keep []config.Client
+		for _, cl := range c.Clients {
+			if cl.ID != "svc-post" {
+				keep = append(keep, cl)
+			}
+		}
+		c.Clients = keep
+	})
+	if _, err := p.ccConfig("svc-post", postSecret, oauth2.AuthStyleInParams, "").Token(ctx); err == nil {
+		t.Error("a client removed from the config still gets tokens")
 	}
 }

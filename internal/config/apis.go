@@ -2,19 +2,24 @@ package config
 
 import (
 	"fmt"
+	"net"
+	"net/netip"
 	"net/url"
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/gatehouse/gatehouse"
 	"go.yaml.in/yaml/v3"
 )
 
 var (
-	apiKeys    = []string{"name", "audience", "scopes", "token_format", "access_token_ttl", "lifecycle", "upstream", "routes"}
-	routeKeys  = []string{"path", "methods", "scopes", "scope_mode"}
-	lifecycles = []string{string(gatehouse.LifecycleDraft), string(gatehouse.LifecyclePublished),
+	apiKeys = []string{"name", "audience", "scopes", "token_format", "access_token_ttl", "lifecycle", "sunset", "hosts",
+		"upstream", "upstream_auth", "traffic", "external_issuers", "routes"}
+	routeKeys   = []string{"path", "methods", "scopes", "scope_mode", "credential", "allow_query_token", "rate_limit"}
+	credentials = []string{gatehouse.CredentialBearer, gatehouse.CredentialAPIKey, gatehouse.CredentialNone}
+	lifecycles  = []string{string(gatehouse.LifecycleDraft), string(gatehouse.LifecyclePublished),
 		string(gatehouse.LifecycleDeprecated), string(gatehouse.LifecycleRetired)}
 	scopeModes = []string{"all", "any"}
 	// Methods offered as corrections; others that look like methods are
@@ -29,6 +34,8 @@ var (
 	paramRE = regexp.MustCompile(`^\{[A-Za-z_][A-Za-z0-9_]*\}$`)
 	// RFC 9110 section 5.6.2 token, upper case.
 	methodRE = regexp.MustCompile("^[A-Z0-9!#$%&'*+.^_`|~-]+$")
+	// RFC 1123 host name, lower case.
+	hostnameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$`)
 )
 
 // nodeLine is the line of a list entry, for problems about missing keys.
@@ -39,13 +46,14 @@ func nodeLine(n *yaml.Node) int {
 	return 0
 }
 
-func (d *decoder) apis(n *yaml.Node) []gatehouse.API {
+func (d *decoder) apis(n *yaml.Node, ext externals) []gatehouse.API {
 	nodes, _ := d.list(n, "apis", "APIs (mappings with name, audience, ...)")
 	var out []gatehouse.API
+	var auths []object
 	names, audiences := map[string]string{}, map[string]string{}
 	for i, it := range nodes {
 		path := index("apis", i)
-		api, o := d.api(it, path)
+		api, o, auth := d.api(it, path, ext)
 		if first, dup := names[api.Name]; dup && api.Name != "" {
 			d.report(o.lineOf("name"), join(path, "name"), "%q is already the name of %s; API names must be unique", api.Name, first)
 		} else {
@@ -57,6 +65,15 @@ func (d *decoder) apis(n *yaml.Node) []gatehouse.API {
 			audiences[api.Audience] = path
 		}
 		out = append(out, api)
+		auths = append(auths, auth)
+	}
+	// A token minted for an upstream is signed by Gatehouse: with the
+	// audience of an API, the gateway would take it for a token of that API.
+	for i, api := range out {
+		if aud := api.UpstreamAuth.MintAudience; aud != "" && audiences[aud] != "" {
+			d.report(auths[i].lineOf("mint_audience"), join(index("apis", i), "upstream_auth.mint_audience"),
+				"%q is the audience of %s, and the gateway would accept a token minted for the upstream as a token for it; expected an audience of the upstream's own, such as https://orders.internal", aud, audiences[aud])
+		}
 	}
 	return out
 }
@@ -64,11 +81,11 @@ func (d *decoder) apis(n *yaml.Node) []gatehouse.API {
 // api decodes one API. Its name and scopes are kept as written even when
 // invalid (and reported), so that references to them do not cascade into
 // more problems.
-func (d *decoder) api(n *yaml.Node, path string) (gatehouse.API, object) {
+func (d *decoder) api(n *yaml.Node, path string, ext externals) (gatehouse.API, object, object) {
 	var api gatehouse.API
 	o, ok := d.object(n, path, nodeLine(n), apiKeys)
 	if !ok {
-		return api, o
+		return api, o, object{}
 	}
 	key := func(k string) string { return join(path, k) }
 
@@ -107,13 +124,15 @@ func (d *decoder) api(n *yaml.Node, path string) (gatehouse.API, object) {
 	f, _ := d.enum(o.get("token_format"), key("token_format"), formats)
 	api.TokenFormat = gatehouse.TokenFormat(f)
 	api.AccessTokenTTL, _ = d.duration(o.get("access_token_ttl"), key("access_token_ttl"), minAccessTTL, maxAccessTTL)
-	lc, _ := d.enum(o.get("lifecycle"), key("lifecycle"), lifecycles)
+	lc, lcOK := d.enum(o.get("lifecycle"), key("lifecycle"), lifecycles)
 	api.Lifecycle = gatehouse.Lifecycle(lc)
 	if api.Lifecycle == "" {
 		api.Lifecycle = gatehouse.LifecyclePublished
 	}
+	api.SunsetAt = d.sunset(o, path, api.Lifecycle, lcOK)
+	api.Hosts = d.hosts(o.get("hosts"), key("hosts"))
 
-	up, upOK := d.object(o.get("upstream"), key("upstream"), o.lineOf("upstream"), []string{"targets"})
+	up, upOK := d.object(o.get("upstream"), key("upstream"), o.lineOf("upstream"), upstreamKeys)
 	targets, targetsOK := d.strList(up.get("targets"), key("upstream.targets"), "absolute http(s) URLs such as http://127.0.0.1:9000")
 	for _, t := range targets {
 		if msg := checkTarget(t.val); msg != "" {
@@ -122,17 +141,113 @@ func (d *decoder) api(n *yaml.Node, path string) (gatehouse.API, object) {
 	}
 	d.unique(targets)
 	api.Upstream.Targets = values(targets)
+	api.UpstreamPolicy = d.upstreamPolicy(up, key("upstream"))
+	var auth object
+	api.UpstreamAuth, auth = d.upstreamAuth(o.get("upstream_auth"), key("upstream_auth"), o.lineOf("upstream_auth"))
+	api.Traffic = d.traffic(o.get("traffic"), key("traffic"), o.lineOf("traffic"))
 
-	api.Routes = d.routes(o.get("routes"), key("routes"), &api)
-	if len(api.Routes) > 0 && len(targets) == 0 && upOK && targetsOK {
-		d.report(up.lineOf("targets"), key("upstream.targets"), "is required when the API has routes; expected absolute http(s) URLs to send the traffic to, such as http://127.0.0.1:9000")
+	issuers, _ := d.strList(o.get("external_issuers"), key("external_issuers"), "names of external_issuers entries")
+	for _, it := range issuers {
+		if _, ok := ext.byName[it.val]; !ok {
+			d.report(it.line, it.key, "there is no external issuer named %q%s; expected the name of an entry under external_issuers (%s)", it.val, didYouMean(it.val, mapKeys(ext.byName)), listOrNone(mapKeys(ext.byName)))
+		}
 	}
-	return api, o
+	d.unique(issuers)
+	api.ExternalIssuers = values(issuers)
+
+	var credentialsOK bool
+	api.Routes, credentialsOK = d.routes(o.get("routes"), key("routes"), &api)
+	if len(targets) == 0 && upOK && targetsOK {
+		policy := slices.IndexFunc(upstreamKeys[1:], up.has)
+		switch {
+		case len(api.Routes) > 0:
+			d.report(up.lineOf("targets"), key("upstream.targets"), "is required when the API has routes; expected absolute http(s) URLs to send the traffic to, such as http://127.0.0.1:9000")
+		case policy >= 0:
+			d.report(up.lineOf("targets"), key("upstream.targets"), "is required when upstream sets %s; expected absolute http(s) URLs to send the traffic to, such as http://127.0.0.1:9000", upstreamKeys[1+policy])
+		}
+	}
+	bearer := slices.ContainsFunc(api.Routes, func(r gatehouse.Route) bool { return r.Credential == gatehouse.CredentialBearer })
+	if len(issuers) > 0 && credentialsOK && !bearer {
+		d.report(o.lineOf("external_issuers"), key("external_issuers"), "is only used by routes with credential bearer, and this API has none; add a bearer route or remove external_issuers")
+	}
+	return api, o, auth
 }
 
-func (d *decoder) routes(n *yaml.Node, path string, api *gatehouse.API) []gatehouse.Route {
+// sunset decodes the date a deprecated API goes away (RFC 8594), in UTC.
+func (d *decoder) sunset(o object, path string, lc gatehouse.Lifecycle, lcOK bool) time.Time {
+	key := join(path, "sunset")
+	s, _ := d.str(o.get("sunset"), key)
+	if s == "" {
+		return time.Time{}
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		if day, err := time.Parse(time.DateOnly, s); err == nil {
+			d.report(o.lineOf("sunset"), key, "%q has no time of day; expected an RFC 3339 date and time such as %s", s, day.Format(time.RFC3339))
+		} else {
+			d.report(o.lineOf("sunset"), key, "%q is not an RFC 3339 date and time; expected for example 2027-06-30T00:00:00Z", s)
+		}
+		return time.Time{}
+	}
+	if lcOK && lc != gatehouse.LifecycleDeprecated {
+		d.report(o.lineOf("sunset"), key, "is only announced for deprecated APIs, and this one is %s; set lifecycle: deprecated, or remove sunset", lc)
+	}
+	return t.UTC()
+}
+
+// hosts decodes the Host header values an API answers on, in lower case
+// since host names are compared without regard to case.
+func (d *decoder) hosts(n *yaml.Node, path string) []string {
+	items, _ := d.strList(n, path, "host names such as api.example.com")
+	var good []item
+	for _, it := range items {
+		h := strings.ToLower(it.val)
+		if msg := checkHost(h); msg != "" {
+			d.report(it.line, it.key, "%q %s", it.val, msg)
+			continue
+		}
+		it.val = h
+		good = append(good, it)
+	}
+	d.unique(good)
+	return values(good)
+}
+
+// checkHost returns what is wrong with a lower-case host name, or "".
+func checkHost(h string) string {
+	const expected = "; expected a host name such as api.example.com, or an IP address"
+	switch {
+	case strings.Contains(h, "*"):
+		return "has a wildcard, which is not supported; list every host name"
+	case strings.Contains(h, "/"):
+		return "must be a host name, not a URL or path; write it without scheme or path, such as api.example.com"
+	}
+	if strings.HasPrefix(h, "[") && strings.HasSuffix(h, "]") {
+		if a, err := netip.ParseAddr(h[1 : len(h)-1]); err == nil && a.Is6() && a.Zone() == "" {
+			return ""
+		}
+		return "is not an IPv6 address in brackets" + expected
+	}
+	if a, err := netip.ParseAddr(h); err == nil {
+		if a.Is6() {
+			return fmt.Sprintf("is an IPv6 address, which a Host header carries in brackets; write [%s]", a)
+		}
+		return ""
+	}
+	if host, port, err := net.SplitHostPort(h); err == nil && port != "" && strings.Trim(port, "0123456789") == "" {
+		return fmt.Sprintf("has a port; list the host alone (%s), without :%s", host, port)
+	}
+	if len(h) > 253 || !hostnameRE.MatchString(h) {
+		return "is not a valid host name" + expected
+	}
+	return ""
+}
+
+// routes decodes an API's routes. credentialsOK is false when a route's
+// credential was invalid, so that checks on the API's credentials hold off.
+func (d *decoder) routes(n *yaml.Node, path string, api *gatehouse.API) (out []gatehouse.Route, credentialsOK bool) {
 	nodes, _ := d.list(n, path, "routes (mappings with path, methods, scopes)")
-	var out []gatehouse.Route
+	credentialsOK = true
 	var where []string
 	for i, it := range nodes {
 		rpath := index(path, i)
@@ -176,6 +291,27 @@ func (d *decoder) routes(n *yaml.Node, path string, api *gatehouse.API) []gateho
 			r.ScopeMode = "all"
 		}
 
+		cred, credOK := d.enum(o.get("credential"), join(rpath, "credential"), credentials)
+		credentialsOK = credentialsOK && credOK
+		r.Credential = cred
+		if cred == "" && credOK {
+			r.Credential = gatehouse.CredentialBearer
+		}
+		r.AllowQueryToken, _ = d.boolean(o.get("allow_query_token"), join(rpath, "allow_query_token"))
+		r.RateLimit = d.rateLimit(o.get("rate_limit"), join(rpath, "rate_limit"))
+		switch r.Credential {
+		case gatehouse.CredentialNone:
+			if o.has("scopes") {
+				d.report(o.lineOf("scopes"), join(rpath, "scopes"), "cannot be required by a route with credential none, which checks no credential; remove scopes, or set credential to bearer or api_key")
+			}
+			if r.RateLimit != nil {
+				d.report(o.lineOf("rate_limit"), join(rpath, "rate_limit"), "applies per client, and a route with credential none has no client; use traffic.spike_arrest for a limit on the whole API, or set credential to bearer or api_key")
+			}
+		}
+		if r.AllowQueryToken && credOK && r.Credential != gatehouse.CredentialBearer {
+			d.report(o.lineOf("allow_query_token"), join(rpath, "allow_query_token"), "is only used by routes with credential bearer (access_token in the query, RFC 6750 section 2.3), and this one takes %s; remove it", r.Credential)
+		}
+
 		for j, prev := range out {
 			if r.Path != "" && prev.Path == r.Path && methodsOverlap(prev.Methods, r.Methods) {
 				d.report(o.lineOf("path"), join(rpath, "path"), "%q with these methods is already routed by %s; merge the two routes or give them different methods", r.Path, where[j])
@@ -185,7 +321,7 @@ func (d *decoder) routes(n *yaml.Node, path string, api *gatehouse.API) []gateho
 		out = append(out, r)
 		where = append(where, rpath)
 	}
-	return out
+	return out, credentialsOK
 }
 
 // methodsOverlap reports whether two routes' method lists share a method;

@@ -15,7 +15,8 @@ import (
 
 var (
 	clientKeys = []string{"id", "name", "auth_method", "secret", "secret_sha256", "jwks", "jwks_file",
-		"grant_types", "redirect_uris", "token_format", "apis"}
+		"grant_types", "redirect_uris", "token_format", "apis", "networks"}
+	networkKeys = []string{"allow", "deny"}
 	accessKeys  = []string{"api", "scopes", "default_scopes"}
 	authMethods = []string{string(gatehouse.AuthSecretBasic), string(gatehouse.AuthSecretPost),
 		string(gatehouse.AuthPrivateKeyJWT), string(gatehouse.AuthNone)}
@@ -139,6 +140,10 @@ func (d *decoder) client(n *yaml.Node, path string, apis map[string]*gatehouse.A
 
 	c.Access = d.access(o.get("apis"), key("apis"), apis)
 
+	nets, _ := d.object(o.get("networks"), key("networks"), o.lineOf("networks"), networkKeys)
+	c.Networks.Allow = d.prefixes(nets.get("allow"), key("networks.allow"), true)
+	c.Networks.Deny = d.prefixes(nets.get("deny"), key("networks.deny"), true)
+
 	if methodOK && grantsOK {
 		d.clientRules(&c, o, path)
 	}
@@ -257,10 +262,10 @@ func (d *decoder) access(n *yaml.Node, path string, apis map[string]*gatehouse.A
 	return out
 }
 
-// mapKeys returns the API names, sorted, for messages.
-func mapKeys(apis map[string]*gatehouse.API) []string {
-	names := make([]string, 0, len(apis))
-	for n := range apis {
+// mapKeys returns the names in m, sorted, for messages.
+func mapKeys[V any](m map[string]V) []string {
+	names := make([]string, 0, len(m))
+	for n := range m {
 		names = append(names, n)
 	}
 	slices.Sort(names)

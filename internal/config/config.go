@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"path/filepath"
 
@@ -28,12 +29,23 @@ type Config struct {
 	// Admin serves the admin API and console. Default 127.0.0.1:8081: the
 	// admin surface stays on loopback unless the file moves it.
 	Admin Listener
+	// TLS is an optional HTTPS listener for what Public serves (listen.tls
+	// in the file). Its zero value, the default, means none.
+	TLS TLSConfig
 	// DataDir is where the embedded store and keys live, relative to the
 	// working directory (like a command-line flag). Default "gatehouse-data".
 	DataDir string
+	// Gateway holds the gateway's node-wide settings, defaults applied.
+	Gateway GatewayConfig
 	// Tokens is the token policy with every default applied.
 	Tokens gatehouse.TokenPolicy
-	APIs   []gatehouse.API
+	// ExternalIssuers are identity providers whose tokens the APIs that name
+	// them (API.ExternalIssuers) also accept, defaults applied.
+	ExternalIssuers []gatehouse.ExternalIssuer
+	// APIs have every default applied: lifecycle, upstream policy, route
+	// credential and scope mode. `retries: 0` is UpstreamPolicy.Retries
+	// NoRetries, since a zero there means the default.
+	APIs []gatehouse.API
 	// Clients are the clients the file owns (Source is SourceConfig).
 	Clients []Client
 	// Users are local accounts the file defines; accounts made with
@@ -44,6 +56,34 @@ type Config struct {
 // Listener is an address to listen on, host:port.
 type Listener struct {
 	Addr string
+}
+
+// TLSConfig is the HTTPS listener of the public surface. It serves either
+// the certificate in CertFile and KeyFile, or, with SelfSigned, one that
+// Gatehouse generates into the data directory for development.
+type TLSConfig struct {
+	// Addr is host:port; empty means no HTTPS listener.
+	Addr string
+	// CertFile and KeyFile are PEM files, both set or both empty. Relative
+	// paths in the file are resolved against the file's directory. They are
+	// read when the listener starts, not by Parse.
+	CertFile string
+	KeyFile  string
+	// SelfSigned is only ever true without CertFile.
+	SelfSigned bool
+}
+
+// GatewayConfig is how the gateway treats every request.
+type GatewayConfig struct {
+	// TrustedProxies are the networks whose X-Forwarded-For and Forwarded
+	// headers are believed when finding the client's address. Empty, the
+	// default, trusts none: the client is the connection's peer.
+	TrustedProxies []netip.Prefix
+	// MaxBodyBytes caps request bodies. Default DefaultMaxBodyBytes.
+	MaxBodyBytes int64
+	// AllowPlainHTTPTokens accepts bearer tokens and API keys over plain
+	// HTTP from clients that are not on loopback. Default false.
+	AllowPlainHTTPTokens bool
 }
 
 // Client is a client defined in the file.
@@ -65,12 +105,19 @@ const (
 	DefaultDataDir    = "gatehouse-data"
 )
 
+// Gateway defaults and limits.
+const (
+	DefaultMaxBodyBytes = 10 << 20
+	MaxMaxBodyBytes     = 1 << 30
+)
+
 // Default returns the configuration of an empty file.
 func Default() *Config {
 	return &Config{
 		Public:  Listener{Addr: DefaultPublicAddr},
 		Admin:   Listener{Addr: DefaultAdminAddr},
 		DataDir: DefaultDataDir,
+		Gateway: GatewayConfig{MaxBodyBytes: DefaultMaxBodyBytes},
 		Tokens:  gatehouse.DefaultTokenPolicy(),
 	}
 }
@@ -95,9 +142,20 @@ func (c *Config) APIByAudience(aud string) *gatehouse.API {
 	return nil
 }
 
+// ExternalIssuer returns the external issuer with the given name, or nil.
+func (c *Config) ExternalIssuer(name string) *gatehouse.ExternalIssuer {
+	for i := range c.ExternalIssuers {
+		if c.ExternalIssuers[i].Name == name {
+			return &c.ExternalIssuers[i]
+		}
+	}
+	return nil
+}
+
 // Load reads and parses the file at path. Errors reading the file are
 // returned as they are; problems with its content are Problems. Relative
-// jwks_file paths are resolved against the file's directory.
+// jwks_file, cert_file and key_file paths are resolved against the file's
+// directory.
 func Load(path string, lookupEnv func(string) (string, bool)) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -107,8 +165,8 @@ func Load(path string, lookupEnv func(string) (string, bool)) (*Config, error) {
 }
 
 // Parse parses a configuration file's content. name is the file's path: it
-// prefixes every problem and relative jwks_file paths are resolved against
-// its directory.
+// prefixes every problem and relative paths (jwks_file, cert_file,
+// key_file) are resolved against its directory.
 //
 // lookupEnv resolves ${VAR} references (os.LookupEnv in production). Nil
 // means no variable is set.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/netip"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,6 +14,17 @@ import (
 	"github.com/gatehouse/gatehouse"
 	"github.com/google/go-cmp/cmp"
 )
+
+// equatePrefixes lets cmp compare netip.Prefix, whose fields are unexported.
+var equatePrefixes = cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })
+
+// defaultUpstreamPolicy is what an API without upstream settings gets.
+var defaultUpstreamPolicy = gatehouse.UpstreamPolicy{
+	Balance:        gatehouse.BalanceRoundRobin,
+	ConnectTimeout: 5 * time.Second,
+	ReadTimeout:    30 * time.Second,
+	Retries:        1,
+}
 
 // TestParseFull checks that a file setting every key becomes exactly the
 // domain values it describes.
@@ -26,7 +38,16 @@ func TestParseFull(t *testing.T) {
 		Issuer:  "https://auth.example.com/gatehouse",
 		Public:  Listener{Addr: "0.0.0.0:8443"},
 		Admin:   Listener{Addr: "127.0.0.1:9443"},
+		TLS:     TLSConfig{Addr: ":443", CertFile: filepath.Join("testdata", "tls", "cert.pem"), KeyFile: "/etc/gatehouse/key.pem"},
 		DataDir: "/var/lib/gatehouse",
+		Gateway: GatewayConfig{
+			TrustedProxies: []netip.Prefix{
+				netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("::1/128"),
+				netip.MustParsePrefix("192.168.1.0/24"), netip.MustParsePrefix("172.16.0.1/32"),
+			},
+			MaxBodyBytes:         1 << 20,
+			AllowPlainHTTPTokens: true,
+		},
 		Tokens: gatehouse.TokenPolicy{
 			AccessTokenFormat:   gatehouse.FormatOpaque,
 			AccessTokenTTL:      10 * time.Minute,
@@ -38,6 +59,27 @@ func TestParseFull(t *testing.T) {
 			KeyPrepublish:       90 * time.Minute,
 			Leeway:              10 * time.Second,
 		},
+		ExternalIssuers: []gatehouse.ExternalIssuer{
+			{
+				Name:            "corp-idp",
+				Issuer:          "https://idp.example.com/realms/corp",
+				JWKSURI:         "https://idp.example.com/realms/corp/protocol/openid-connect/certs",
+				Algorithms:      []string{"RS256", "PS256"},
+				Audience:        "https://orders.example.com",
+				ScopeClaim:      "scp",
+				ScopeMap:        map[string]string{"orders.read": "orders:read", "orders.write": "orders:write"},
+				RefreshInterval: 15 * time.Minute,
+			},
+			{
+				Name:            "partner",
+				Issuer:          "https://partner.example/",
+				JWKSURI:         "http://127.0.0.1:8999/jwks.json?v=1",
+				Algorithms:      []string{"EdDSA"},
+				Audience:        "api://orders",
+				ScopeClaim:      "scope",
+				RefreshInterval: 5 * time.Minute,
+			},
+		},
 		APIs: []gatehouse.API{
 			{
 				Name:           "orders",
@@ -46,18 +88,47 @@ func TestParseFull(t *testing.T) {
 				TokenFormat:    gatehouse.FormatJWT,
 				AccessTokenTTL: 5 * time.Minute,
 				Lifecycle:      gatehouse.LifecycleDeprecated,
+				SunsetAt:       time.Date(2027, 6, 30, 0, 0, 0, 0, time.UTC),
 				Upstream:       gatehouse.Upstream{Targets: []string{"http://10.0.0.5:9000", "https://orders-2.internal/base"}},
 				Routes: []gatehouse.Route{
-					{Path: "/v1/orders/{id}", Methods: []string{"GET"}, Scopes: []string{"orders:read"}, ScopeMode: "all"},
-					{Path: "/v1/*", Methods: []string{"POST", "DELETE"}, Scopes: []string{"orders:read", "orders:write"}, ScopeMode: "any"},
-					{Path: "/health", ScopeMode: "all"},
+					{Path: "/v1/orders/{id}", Methods: []string{"GET"}, Scopes: []string{"orders:read"}, ScopeMode: "all",
+						Credential: gatehouse.CredentialBearer, AllowQueryToken: true,
+						RateLimit: &gatehouse.RateLimit{Rate: 10, Period: 100 * time.Millisecond, Burst: 5}},
+					{Path: "/v1/*", Methods: []string{"POST", "DELETE"}, Scopes: []string{"orders:read", "orders:write"}, ScopeMode: "any",
+						Credential: gatehouse.CredentialAPIKey},
+					{Path: "/health", ScopeMode: "all", Credential: gatehouse.CredentialNone},
 				},
+				Hosts: []string{"api.example.com", "[2001:db8::1]", "203.0.113.10"},
+				UpstreamPolicy: gatehouse.UpstreamPolicy{
+					Balance:        gatehouse.BalanceLeastConn,
+					ConnectTimeout: 250 * time.Millisecond,
+					ReadTimeout:    time.Minute,
+					Retries:        NoRetries,
+					HealthPath:     "/healthz?deep=1",
+					HealthInterval: 30 * time.Second,
+				},
+				UpstreamAuth: gatehouse.UpstreamAuth{
+					IdentityHeaders: true,
+					MintToken:       true,
+					MintAudience:    "https://orders.internal",
+					StaticHeader:    "X-Api-Secret",
+					StaticValue:     "orders-upstream-secret",
+				},
+				Traffic: gatehouse.Traffic{
+					PerClient:   &gatehouse.RateLimit{Rate: 100, Period: time.Second, Burst: 20},
+					SpikeArrest: &gatehouse.RateLimit{Rate: 1000, Period: time.Second},
+					Quota:       gatehouse.Quota{Daily: 100000, Monthly: 2000000},
+					IPAllow:     []netip.Prefix{netip.MustParsePrefix("203.0.113.0/24"), netip.MustParsePrefix("2001:db8::/32")},
+					IPDeny:      []netip.Prefix{netip.MustParsePrefix("203.0.113.7/32")},
+				},
+				ExternalIssuers: []string{"corp-idp", "partner"},
 			},
 			{
-				Name:      "reports",
-				Audience:  "urn:example:reports",
-				Scopes:    []string{"reports:read"},
-				Lifecycle: gatehouse.LifecyclePublished,
+				Name:           "reports",
+				Audience:       "urn:example:reports",
+				Scopes:         []string{"reports:read"},
+				Lifecycle:      gatehouse.LifecyclePublished,
+				UpstreamPolicy: defaultUpstreamPolicy,
 			},
 		},
 		Clients: []Client{
@@ -68,7 +139,11 @@ func TestParseFull(t *testing.T) {
 				SecretHash: gatehouse.HashSecret("billing-0123456789abcdef0123456789abcdef"),
 				GrantTypes: []string{gatehouse.GrantClientCredentials},
 				Access:     []gatehouse.Access{{API: "orders", Scopes: []string{"orders:read", "orders:write"}, DefaultScopes: []string{"orders:read"}}},
-				Source:     gatehouse.SourceConfig,
+				Networks: gatehouse.ClientNetworks{
+					Allow: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.168.1.7/32")},
+					Deny:  []netip.Prefix{netip.MustParsePrefix("10.0.0.13/32")},
+				},
+				Source: gatehouse.SourceConfig,
 			}},
 			{Client: gatehouse.Client{
 				ID:          "batch.job_2~x",
@@ -114,7 +189,7 @@ func TestParseFull(t *testing.T) {
 			},
 		},
 	}
-	if diff := cmp.Diff(got, want); diff != "" {
+	if diff := cmp.Diff(got, want, equatePrefixes); diff != "" {
 		t.Errorf("Load(good-full.yaml) mismatch (-got +want):\n%s", diff)
 	}
 }
@@ -134,7 +209,7 @@ func TestParseEmpty(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if diff := cmp.Diff(got, Default()); diff != "" {
+			if diff := cmp.Diff(got, Default(), equatePrefixes); diff != "" {
 				t.Errorf("mismatch (-got +want):\n%s", diff)
 			}
 		})
@@ -147,6 +222,7 @@ func TestDefault(t *testing.T) {
 		Public:  Listener{Addr: "127.0.0.1:8080"},
 		Admin:   Listener{Addr: "127.0.0.1:8081"},
 		DataDir: "gatehouse-data",
+		Gateway: GatewayConfig{MaxBodyBytes: 10 << 20},
 		Tokens:  gatehouse.DefaultTokenPolicy().WithDefaults(),
 	}
 	if diff := cmp.Diff(got, want); diff != "" {
@@ -170,6 +246,17 @@ func TestQuickstart(t *testing.T) {
 	}
 	if diff := cmp.Diff(api.Upstream.Targets, []string{"http://127.0.0.1:9000"}); diff != "" {
 		t.Errorf("targets (-got +want):\n%s", diff)
+	}
+	var credentials []string
+	for _, r := range api.Routes {
+		credentials = append(credentials, r.Credential)
+	}
+	if diff := cmp.Diff(credentials, []string{"bearer", "bearer", "none"}); diff != "" {
+		t.Errorf("route credentials (-got +want):\n%s", diff)
+	}
+	if !api.UpstreamAuth.IdentityHeaders || api.Traffic.PerClient == nil || cfg.TLS != (TLSConfig{}) {
+		t.Errorf("identity headers %v, per-client limit %v, TLS %+v; want identity headers, a limit and no HTTPS listener",
+			api.UpstreamAuth.IdentityHeaders, api.Traffic.PerClient, cfg.TLS)
 	}
 	if len(cfg.Clients) != 1 {
 		t.Fatalf("got %d clients, want 1", len(cfg.Clients))
@@ -269,6 +356,12 @@ func TestSecretsNeverInMessages(t *testing.T) {
 		{"BadInterpolation", "clients:\n  - id: c\n    secret: 'hunter2-$abc-${oops'\n"},
 		{"PublicClient", "clients:\n  - id: c\n    auth_method: none\n    grant_types: [authorization_code]\n    redirect_uris: [https://a.example/cb]\n    secret: hunter2hunter2hunter2hunter2hunter2\n"},
 		{"BadHash", "clients:\n  - id: c\n    secret_sha256: hunter2hunter2\n"},
+		{"StaticValueControl", demoAPI + "    upstream_auth: {static_header: X-Key, static_value: \"hunter2\\nX-Admin: yes\"}\n"},
+		{"StaticValueBadInterpolation", demoAPI + "    upstream_auth: {static_header: X-Key, static_value: 'hunter2-$abc-${oops'}\n"},
+		{"StaticValueWithoutHeader", demoAPI + "    upstream_auth: {static_value: hunter2}\n"},
+		{"StaticValueBadHeader", demoAPI + "    upstream_auth: {static_header: Connection, static_value: hunter2}\n"},
+		{"StaticValueTooLong", demoAPI + "    upstream_auth: {static_header: X-Key, static_value: " + strings.Repeat("hunter2", 2000) + "}\n"},
+		{"StaticValueNotString", demoAPI + "    upstream_auth: {static_header: X-Key, static_value: [hunter2]}\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse([]byte(tc.data), "g.yaml", nil)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"regexp"
 	"slices"
 	"sort"
@@ -359,6 +360,82 @@ func (d *decoder) duration(n *yaml.Node, path string, lo, hi time.Duration) (v t
 		} else {
 			d.reportAt(n, path, "%s is too short; expected at least %s", fmtDuration(v), fmtDuration(lo))
 		}
+		return 0, false
+	}
+	return v, true
+}
+
+// boolean returns a YAML boolean, true or false. set is false when absent
+// or invalid. Quoted values and YAML 1.1 words (yes, no, on, off) are
+// strings in YAML 1.2 and are refused rather than guessed at.
+func (d *decoder) boolean(n *yaml.Node, path string) (v, set bool) {
+	n = resolve(n)
+	if isNull(n) {
+		return false, false
+	}
+	if n.Kind != yaml.ScalarNode {
+		d.reportAt(n, path, "must be true or false; got %s", kindName(n))
+		return false, false
+	}
+	switch lower := strings.ToLower(n.Value); {
+	case n.ShortTag() == "!!bool" && (lower == "true" || lower == "false"):
+		return lower == "true", true
+	case n.ShortTag() == "!!str" && (lower == "true" || lower == "false"):
+		d.reportAt(n, path, "%q is quoted, which makes it a string; write true or false without quotes", n.Value)
+	case n.Style&yaml.TaggedStyle != 0 && n.ShortTag() != "!!bool" && n.ShortTag() != "!!str":
+		d.reportAt(n, path, "must be true or false; the tag %s is not supported", n.Tag)
+	default:
+		if strings.Contains(n.Value, "${") {
+			d.reportAt(n, path, "must be true or false; environment variables are expanded only in string values")
+		} else {
+			d.reportAt(n, path, "%q is not a boolean; expected true or false", n.Value)
+		}
+	}
+	return false, false
+}
+
+// integer returns a whole number within [lo, hi]. set is false when absent
+// or invalid. Numbers are YAML integers (1000, 1_000, 0x3e8), never quoted:
+// a string where a number belongs is more likely a mistake than a choice.
+func (d *decoder) integer(n *yaml.Node, path string, lo, hi int64) (v int64, set bool) {
+	n = resolve(n)
+	if isNull(n) {
+		return 0, false
+	}
+	expected := fmt.Sprintf("a whole number between %d and %d", lo, hi)
+	if hi == math.MaxInt64 {
+		expected = fmt.Sprintf("a whole number of at least %d", lo)
+	}
+	if n.Kind != yaml.ScalarNode {
+		d.reportAt(n, path, "must be %s; got %s", expected, kindName(n))
+		return 0, false
+	}
+	switch n.ShortTag() {
+	case "!!int":
+		if err := n.Decode(&v); err != nil {
+			d.reportAt(n, path, "%s is out of range; expected %s", n.Value, expected)
+			return 0, false
+		}
+	case "!!float":
+		if f, err := strconv.ParseFloat(strings.ReplaceAll(n.Value, "_", ""), 64); err == nil && f == math.Trunc(f) && (f > math.MaxInt64 || f < math.MinInt64) {
+			d.reportAt(n, path, "%s is out of range; expected %s", n.Value, expected)
+		} else {
+			d.reportAt(n, path, "%s is not a whole number; expected %s, written in digits", n.Value, expected)
+		}
+		return 0, false
+	case "!!str":
+		if strings.Contains(n.Value, "${") {
+			d.reportAt(n, path, "must be %s; environment variables are expanded only in string values", expected)
+		} else {
+			d.reportAt(n, path, "%q is a string; expected %s, without quotes", n.Value, expected)
+		}
+		return 0, false
+	default:
+		d.reportAt(n, path, "must be %s; got %s", expected, kindName(n))
+		return 0, false
+	}
+	if v < lo || v > hi {
+		d.reportAt(n, path, "%d is out of range; expected %s", v, expected)
 		return 0, false
 	}
 	return v, true

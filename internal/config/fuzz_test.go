@@ -2,9 +2,13 @@ package config
 
 import (
 	"errors"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
+
+	"github.com/gatehouse/gatehouse"
 )
 
 // FuzzParse checks that no input makes Parse panic, and that it returns
@@ -35,6 +39,12 @@ func FuzzParse(f *testing.F) {
 		"apis: [{name: a, audience: 'urn:a:b', routes: [{path: '/{x}/*'}]}]\n",
 		"? [a]\n: b\n",
 		"--- !!map\n",
+		"gateway: {trusted_proxies: ['::ffff:10.0.0.0/104', 10.0.0.1], max_body_bytes: 0x10_0000, allow_plain_http_tokens: TRUE}\n",
+		"listen: {tls: {addr: ':0', self_signed: true}}\n",
+		"external_issuers: [{name: i, issuer: 'https://i.example/', jwks_uri: 'https://i.example/k', algorithms: [RS256], audience: a, scope_map: {x: s}}]\n" +
+			"apis: [{name: a, audience: 'urn:a:b', scopes: [s], external_issuers: [i], upstream: {targets: ['http://h']}, routes: [{path: /x, credential: none}, {path: /y}]}]\n",
+		"apis: [{name: a, audience: 'urn:a:b', lifecycle: deprecated, sunset: 2027-06-30T00:00:00Z, hosts: [A.example], upstream_auth: {mint_token: true, mint_audience: 'urn:a:c', static_header: x-k, static_value: '${A}'}, traffic: {per_client: {rate: 1}, quota: {daily: 1}, ip_deny: ['::/0']}}]\n",
+		"clients: [{id: a, networks: {allow: [10.0.0.0/8], deny: ['fe80::1']}}]\n",
 	} {
 		f.Add([]byte(s))
 	}
@@ -71,19 +81,74 @@ func checkValid(t *testing.T, cfg *Config) {
 	if cfg.Tokens != cfg.Tokens.WithDefaults() {
 		t.Errorf("token policy without defaults: %+v", cfg.Tokens)
 	}
+	if b := cfg.Gateway.MaxBodyBytes; b < 1 || b > MaxMaxBodyBytes {
+		t.Errorf("max body bytes %d out of range", b)
+	}
+	checkPrefixes(t, "trusted proxies", cfg.Gateway.TrustedProxies)
+	for _, p := range cfg.Gateway.TrustedProxies {
+		if p.Bits() == 0 {
+			t.Errorf("trusted proxy %s trusts everyone", p)
+		}
+	}
+	if tls := cfg.TLS; tls.Addr == "" && tls != (TLSConfig{}) || tls.Addr != "" && (tls.SelfSigned == (tls.CertFile != "") || (tls.CertFile == "") != (tls.KeyFile == "")) {
+		t.Errorf("TLS listener %+v needs an address and exactly one of a certificate pair or self_signed", tls)
+	}
+	for _, e := range cfg.ExternalIssuers {
+		if cfg.ExternalIssuer(e.Name) == nil || e.Issuer == "" || e.JWKSURI == "" || e.Audience == "" || len(e.Algorithms) == 0 || e.ScopeClaim == "" || e.RefreshInterval == 0 {
+			t.Errorf("external issuer without a required value or default: %+v", e)
+		}
+	}
 	for _, api := range cfg.APIs {
 		if cfg.API(api.Name) == nil || cfg.APIByAudience(api.Audience) == nil {
 			t.Errorf("API %q cannot be found by name or audience", api.Name)
 		}
+		bearer := false
 		for _, r := range api.Routes {
 			for _, s := range r.Scopes {
 				if !api.HasScope(s) {
 					t.Errorf("API %q route %q needs scope %q the API lacks", api.Name, r.Path, s)
 				}
 			}
+			switch r.Credential {
+			case "bearer":
+				bearer = true
+			case "api_key", "none":
+				if r.AllowQueryToken {
+					t.Errorf("API %q route %q takes query tokens with credential %s", api.Name, r.Path, r.Credential)
+				}
+			default:
+				t.Errorf("API %q route %q has credential %q", api.Name, r.Path, r.Credential)
+			}
+			if r.Credential == "none" && (len(r.Scopes) > 0 || r.RateLimit != nil) {
+				t.Errorf("API %q public route %q has scopes or a per-client limit", api.Name, r.Path)
+			}
+			checkRateLimit(t, r.RateLimit)
 		}
+		for _, name := range api.ExternalIssuers {
+			if cfg.ExternalIssuer(name) == nil {
+				t.Errorf("API %q accepts unknown external issuer %q", api.Name, name)
+			}
+		}
+		if len(api.ExternalIssuers) > 0 && !bearer {
+			t.Errorf("API %q accepts external issuers on no bearer route", api.Name)
+		}
+		if p := api.UpstreamPolicy; p.Balance == "" || p.ConnectTimeout == 0 || p.ReadTimeout == 0 || p.Retries == 0 || p.Retries < NoRetries || (p.HealthPath == "") != (p.HealthInterval == 0) {
+			t.Errorf("API %q upstream policy without defaults: %+v", api.Name, p)
+		}
+		if ua := api.UpstreamAuth; ua.MintToken != (ua.MintAudience != "") || (ua.StaticHeader == "") != (ua.StaticValue == "") || cfg.APIByAudience(ua.MintAudience) != nil {
+			t.Errorf("API %q upstream auth is inconsistent: mint %v %q, static header %q", api.Name, ua.MintToken, ua.MintAudience, ua.StaticHeader)
+		}
+		if !api.SunsetAt.IsZero() && (api.Lifecycle != "deprecated" || api.SunsetAt.Location() != time.UTC) {
+			t.Errorf("API %q has sunset %v while %s", api.Name, api.SunsetAt, api.Lifecycle)
+		}
+		checkRateLimit(t, api.Traffic.PerClient)
+		checkRateLimit(t, api.Traffic.SpikeArrest)
+		checkPrefixes(t, "ip_allow", api.Traffic.IPAllow)
+		checkPrefixes(t, "ip_deny", api.Traffic.IPDeny)
 	}
 	for _, c := range cfg.Clients {
+		checkPrefixes(t, "networks.allow", c.Networks.Allow)
+		checkPrefixes(t, "networks.deny", c.Networks.Deny)
 		if c.Source != "config" || len(c.GrantTypes) == 0 {
 			t.Errorf("client %q: source %q, grant types %q", c.ID, c.Source, c.GrantTypes)
 		}
@@ -99,5 +164,24 @@ func checkValid(t *testing.T, cfg *Config) {
 				}
 			}
 		}
+	}
+}
+
+// checkPrefixes checks that prefixes are canonical: masked, unmapped, once.
+func checkPrefixes(t *testing.T, what string, ps []netip.Prefix) {
+	t.Helper()
+	seen := map[netip.Prefix]bool{}
+	for _, p := range ps {
+		if !p.IsValid() || p != p.Masked() || p.Addr().Is4In6() || p.Addr().Zone() != "" || seen[p] {
+			t.Errorf("%s: prefix %s is not canonical, or listed twice", what, p)
+		}
+		seen[p] = true
+	}
+}
+
+func checkRateLimit(t *testing.T, rl *gatehouse.RateLimit) {
+	t.Helper()
+	if rl != nil && (rl.Rate < 1 || rl.Burst < 0 || rl.Period < time.Millisecond) {
+		t.Errorf("rate limit %+v out of range", *rl)
 	}
 }

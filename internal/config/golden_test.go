@@ -15,8 +15,9 @@ var update = flag.Bool("update", false, "rewrite testdata/*.golden from the curr
 // testEnv is the environment the testdata files are parsed with.
 func testEnv() func(string) (string, bool) {
 	return mapEnv(map[string]string{
-		"BILLING_SECRET": "billing-0123456789abcdef0123456789abcdef",
-		"EMPTY":          "",
+		"BILLING_SECRET":         "billing-0123456789abcdef0123456789abcdef",
+		"ORDERS_UPSTREAM_SECRET": "orders-upstream-secret",
+		"EMPTY":                  "",
 	})
 }
 

@@ -12,7 +12,7 @@ import (
 // always one string: it cannot add keys or change the file's structure.
 func (d *decoder) interpolate(n *yaml.Node, path string) (string, bool) {
 	// A secret's literal text must not end up in a message.
-	redact := strings.HasSuffix(path, ".secret") || strings.HasSuffix(path, ".secret_sha256")
+	redact := strings.HasSuffix(path, ".secret") || strings.HasSuffix(path, ".secret_sha256") || strings.HasSuffix(path, ".static_value")
 	s, errs := expand(n.Value, d.env, redact)
 	for _, e := range errs {
 		d.reportAt(n, path, "%s", e)

@@ -53,16 +53,74 @@ func parseTest(data string, env map[string]string) (*Config, error) {
 	return parse([]byte(data), "cfg/gatehouse.yaml", mapEnv(env), readTestFile)
 }
 
-// TestRefusals has one case per rule: a file that breaks it, the one problem
-// expected (line and key, so that a single mistake yields a single problem)
-// and a piece of its message, which must say what is expected.
+// refusal is a file that breaks a rule, the problems expected (line and
+// key, so that a single mistake yields a single problem) and a piece of
+// their messages, which must say what is expected.
+type refusal struct {
+	name string
+	data string
+	want []string // "line key"
+	msg  string   // in one of the messages
+}
+
+func runRefusals(t *testing.T, cases []refusal) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := parseTest(tc.data, nil)
+			var ps Problems
+			if !errors.As(err, &ps) {
+				t.Fatalf("got config %+v, error %v; want Problems", cfg, err)
+			}
+			if cfg != nil {
+				t.Errorf("got a config along with problems")
+			}
+			var got []string
+			for _, p := range ps {
+				got = append(got, strings.TrimSpace(fmt.Sprintf("%d %s", p.Line, p.Key)))
+			}
+			want := make([]string, len(tc.want))
+			for i, w := range tc.want {
+				want[i] = strings.TrimSpace(w)
+			}
+			if diff := cmp.Diff(got, want); diff != "" {
+				t.Errorf("problems (-got +want):\n%s\nall:\n%v", diff, ps)
+			}
+			if !strings.Contains(ps.Error(), tc.msg) {
+				t.Errorf("no message contains %q:\n%v", tc.msg, ps)
+			}
+		})
+	}
+}
+
+// acceptance is a file at the edge of the rules, which must pass, and what
+// a part of its Config must be.
+type acceptance struct {
+	name string
+	data string
+	get  func(*Config) any
+	want any
+}
+
+func runAccepts(t *testing.T, cases []acceptance) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := parseTest(tc.data, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tc.get(cfg), tc.want, equatePrefixes); diff != "" {
+				t.Errorf("mismatch (-got +want):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestRefusals has one case per rule of the file's core: listeners,
+// tokens, APIs, routes and clients. TestGatewayRefusals covers the gateway.
 func TestRefusals(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		data string
-		want []string // "line key"
-		msg  string   // in one of the messages
-	}{
+	runRefusals(t, []refusal{
 		// Structure.
 		{"UnknownTopLevelKey", "isuer: https://a.example\n", []string{"1 isuer"}, `did you mean "issuer"?`},
 		{"UnknownKeyFarFromAny", "colour: blue\n", []string{"1 colour"}, "expected one of issuer, listen"},
@@ -234,32 +292,7 @@ func TestRefusals(t *testing.T) {
 		{"AccessScopeDuplicate", demoClient + "    apis:\n      - api: demo\n        scopes: [demo:read, demo:read]\n", []string{"9 clients[0].apis[0].scopes[1]"}, "listed twice"},
 		{"AccessDefaultNotSubset", demoClient + "    apis:\n      - api: demo\n        scopes: [demo:read]\n        default_scopes: [demo:write]\n", []string{"10 clients[0].apis[0].default_scopes[0]"}, "subset of scopes (demo:read)"},
 		{"AccessUnknownKey", demoClient + "    apis:\n      - api: demo\n        scope: [demo:read]\n", []string{"9 clients[0].apis[0].scope"}, `did you mean "scopes"?`},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			cfg, err := parseTest(tc.data, nil)
-			var ps Problems
-			if !errors.As(err, &ps) {
-				t.Fatalf("got config %+v, error %v; want Problems", cfg, err)
-			}
-			if cfg != nil {
-				t.Errorf("got a config along with problems")
-			}
-			var got []string
-			for _, p := range ps {
-				got = append(got, strings.TrimSpace(fmt.Sprintf("%d %s", p.Line, p.Key)))
-			}
-			want := make([]string, len(tc.want))
-			for i, w := range tc.want {
-				want[i] = strings.TrimSpace(w)
-			}
-			if diff := cmp.Diff(got, want); diff != "" {
-				t.Errorf("problems (-got +want):\n%s\nall:\n%v", diff, ps)
-			}
-			if !strings.Contains(ps.Error(), tc.msg) {
-				t.Errorf("no message contains %q:\n%v", tc.msg, ps)
-			}
-		})
-	}
+	})
 }
 
 func codeClient(redirect string) string {
@@ -269,12 +302,7 @@ func codeClient(redirect string) string {
 // TestAccepts checks values at the edges of the rules, which must pass, and
 // the defaults filled in around them.
 func TestAccepts(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		data string
-		get  func(*Config) any
-		want any
-	}{
+	runAccepts(t, []acceptance{
 		{"IssuerHTTPLocalhost", "issuer: http://localhost:8080\n", func(c *Config) any { return c.Issuer }, "http://localhost:8080"},
 		{"IssuerHTTPLoopbackIPv4", "issuer: http://127.0.0.2\n", func(c *Config) any { return c.Issuer }, "http://127.0.0.2"},
 		{"IssuerHTTPLoopbackIPv6", "issuer: 'http://[::1]:8080'\n", func(c *Config) any { return c.Issuer }, "http://[::1]:8080"},
@@ -333,15 +361,5 @@ func TestAccepts(t *testing.T) {
 			func(c *Config) any { return c.Clients[0].RedirectURIs }, []string{"http://[::1]:4000/cb", "http://localhost/cb", "com.example.app:/cb"}},
 		{"AccessWithoutScopes", demoClient + "    apis: [{api: demo}]\n", func(c *Config) any { return c.Clients[0].Access }, []gatehouse.Access{{API: "demo"}}},
 		{"NullValuesAreDefaults", "issuer:\nlisten:\n  public:\ntokens:\n  leeway: ~\n", func(c *Config) any { return []any{c.Public.Addr, c.Tokens.Leeway.String()} }, []any{DefaultPublicAddr, "30s"}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			cfg, err := parseTest(tc.data, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if diff := cmp.Diff(tc.get(cfg), tc.want); diff != "" {
-				t.Errorf("mismatch (-got +want):\n%s", diff)
-			}
-		})
-	}
+	})
 }

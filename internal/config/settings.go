@@ -4,6 +4,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -12,7 +13,7 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-var topKeys = []string{"issuer", "listen", "data_dir", "tokens", "apis", "clients", "users"}
+var topKeys = []string{"issuer", "listen", "data_dir", "gateway", "tokens", "external_issuers", "apis", "clients", "users"}
 
 // config decodes the whole file. root nil is an empty file.
 func (d *decoder) config(root *yaml.Node) *Config {
@@ -27,8 +28,12 @@ func (d *decoder) config(root *yaml.Node) *Config {
 	if s, _ := d.str(o.get("data_dir"), "data_dir"); s != "" {
 		cfg.DataDir = s
 	}
+	cfg.Gateway = d.gateway(o.get("gateway"), o.lineOf("gateway"))
 	cfg.Tokens = d.tokens(o.get("tokens"), o.lineOf("tokens"))
-	cfg.APIs = d.apis(o.get("apis"))
+	ext := d.externalIssuers(o.get("external_issuers"), cfg.Issuer)
+	cfg.ExternalIssuers = ext.list
+	cfg.APIs = d.apis(o.get("apis"), ext)
+	d.scopeMapTargets(ext, cfg.APIs)
 	cfg.Clients = d.clients(o.get("clients"), cfg.APIs)
 	cfg.Users = d.users(o.get("users"))
 	return cfg
@@ -49,6 +54,22 @@ func (d *decoder) issuer(n *yaml.Node) string {
 // checkIssuer returns what is wrong with an issuer identifier (RFC 8414
 // section 2), or "".
 func checkIssuer(s string) string {
+	if msg := checkHTTPSURL(s, false); msg != "" {
+		return msg
+	}
+	if u, _ := url.Parse(s); strings.HasSuffix(u.Path, "/") {
+		return "must not end with /; write it without the trailing slash (clients compare the issuer character by character)"
+	}
+	return ""
+}
+
+// checkHTTPSURL returns what is wrong with a URL Gatehouse calls or compares
+// as an identifier, or "": https, or http on a loopback host only; no user
+// info, no fragment, and a query only with allowQuery.
+func checkHTTPSURL(s string, allowQuery bool) string {
+	if hasSpaceOrControl(s) {
+		return "must not contain spaces or control characters; expected https://host[:port][/path]"
+	}
 	u, err := url.Parse(s)
 	if err != nil || u.Scheme == "" || u.Opaque != "" || u.Hostname() == "" {
 		return "is not an absolute URL; expected https://host[:port][/path], such as https://auth.example.com"
@@ -70,10 +91,8 @@ func checkIssuer(s string) string {
 		return "must not contain user info; expected https://host[:port][/path]"
 	case u.Fragment != "" || strings.Contains(s, "#"):
 		return "must not have a fragment (#...); expected https://host[:port][/path]"
-	case u.RawQuery != "" || u.ForceQuery:
+	case !allowQuery && (u.RawQuery != "" || u.ForceQuery):
 		return "must not have a query (?...); expected https://host[:port][/path]"
-	case strings.HasSuffix(u.Path, "/"):
-		return "must not end with /; write it without the trailing slash (clients compare the issuer character by character)"
 	}
 	return ""
 }
@@ -88,7 +107,7 @@ func isLoopback(host string) bool {
 }
 
 func (d *decoder) listen(top object, cfg *Config) {
-	o, _ := d.object(top.get("listen"), "listen", top.lineOf("listen"), []string{"public", "admin"})
+	o, _ := d.object(top.get("listen"), "listen", top.lineOf("listen"), []string{"public", "admin", "tls"})
 	public := d.addr(o.get("public"), "listen.public")
 	if public != "" {
 		cfg.Public.Addr = public
@@ -107,6 +126,77 @@ func (d *decoder) listen(top object, cfg *Config) {
 		}
 		d.report(o.lineOf(key[len("listen."):]), key, "%q is used by both listeners; the admin API needs its own address (defaults: public %s, admin %s)", cfg.Admin.Addr, DefaultPublicAddr, DefaultAdminAddr)
 	}
+	var taken []listener
+	if !bad {
+		taken = []listener{{"listen.public", cfg.Public.Addr}, {"listen.admin", cfg.Admin.Addr}}
+	}
+	cfg.TLS = d.tls(o.get("tls"), o.lineOf("tls"), taken)
+}
+
+// listener is an address already in use, and the key that set it.
+type listener struct{ key, addr string }
+
+var tlsKeys = []string{"addr", "cert_file", "key_file", "self_signed"}
+
+// tls decodes the optional HTTPS listener. A section with no keys set is no
+// listener, like an absent one.
+// The HTTPS address must differ from those taken (unless both use port 0).
+func (d *decoder) tls(n *yaml.Node, parentLine int, taken []listener) TLSConfig {
+	var t TLSConfig
+	o, ok := d.object(n, "listen.tls", parentLine, tlsKeys)
+	if !ok || !slices.ContainsFunc(tlsKeys, o.has) {
+		return t
+	}
+	key := func(k string) string { return "listen.tls." + k }
+	t.Addr = d.addr(o.get("addr"), key("addr"))
+	if !o.has("addr") {
+		d.report(o.line, key("addr"), "is required when tls is set: the address of the HTTPS listener, such as 127.0.0.1:8443")
+	}
+	for _, l := range taken {
+		if t.Addr != "" && t.Addr == l.addr && !strings.HasSuffix(t.Addr, ":0") {
+			d.report(o.lineOf("addr"), key("addr"), "%q is already used by %s; the HTTPS listener needs its own address, such as 127.0.0.1:8443", t.Addr, l.key)
+			break
+		}
+	}
+	cert, certOK := d.str(o.get("cert_file"), key("cert_file"))
+	keyFile, keyOK := d.str(o.get("key_file"), key("key_file"))
+	if cert != "" {
+		t.CertFile = d.resolvePath(cert)
+	}
+	if keyFile != "" {
+		t.KeyFile = d.resolvePath(keyFile)
+	}
+	self, selfSet := d.boolean(o.get("self_signed"), key("self_signed"))
+	t.SelfSigned = self
+	// An empty path is no path; one with a problem (reported) counts as
+	// given, so that it does not also read as missing.
+	hasCert := o.has("cert_file") && (cert != "" || !certOK)
+	hasKey := o.has("key_file") && (keyFile != "" || !keyOK)
+	switch {
+	case self && (hasCert || hasKey):
+		d.report(o.lineOf("self_signed"), key("self_signed"), "cannot be true together with cert_file and key_file; use your certificate, or a generated one, not both")
+	case hasCert && !hasKey:
+		d.report(o.line, key("key_file"), "is required with cert_file: the PEM file of the certificate's private key")
+	case hasKey && !hasCert:
+		d.report(o.line, key("cert_file"), "is required with key_file: the PEM file of the certificate (chain)")
+	case !hasCert && !self && (selfSet || !o.has("self_signed")):
+		d.report(o.line, key("cert_file"), "is required: give cert_file and key_file (PEM files), or self_signed: true for a generated development certificate")
+	}
+	return t
+}
+
+var gatewayKeys = []string{"trusted_proxies", "max_body_bytes", "allow_plain_http_tokens"}
+
+// gateway decodes the gateway's node-wide settings and applies defaults.
+func (d *decoder) gateway(n *yaml.Node, parentLine int) GatewayConfig {
+	g := GatewayConfig{MaxBodyBytes: DefaultMaxBodyBytes}
+	o, _ := d.object(n, "gateway", parentLine, gatewayKeys)
+	g.TrustedProxies = d.prefixes(o.get("trusted_proxies"), "gateway.trusted_proxies", false)
+	if v, ok := d.integer(o.get("max_body_bytes"), "gateway.max_body_bytes", 1, MaxMaxBodyBytes); ok {
+		g.MaxBodyBytes = v
+	}
+	g.AllowPlainHTTPTokens, _ = d.boolean(o.get("allow_plain_http_tokens"), "gateway.allow_plain_http_tokens")
+	return g
 }
 
 // addr returns a valid host:port, or "" when absent or invalid.

@@ -65,16 +65,7 @@ func (d *decoder) users(n *yaml.Node) []User {
 			d.report(o.lineOf("password_hash"), join(path, "password_hash"), "is not an argon2id PHC hash ($argon2id$v=19$m=...,t=...,p=...$salt$hash); make one with `gatehouse users hash`")
 		}
 		u.PasswordHash = hash
-		if o.has("disabled") {
-			v, _ := d.str(o.get("disabled"), join(path, "disabled"))
-			switch v {
-			case "true":
-				u.Disabled = true
-			case "false":
-			default:
-				d.report(o.lineOf("disabled"), join(path, "disabled"), "must be true or false")
-			}
-		}
+		u.Disabled, _ = d.boolean(o.get("disabled"), join(path, "disabled"))
 		out = append(out, u)
 	}
 	return out

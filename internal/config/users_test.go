@@ -20,12 +20,12 @@ func TestUsers(t *testing.T) {
 		}
 		return "", false
 	}
-	good := "users:\n  - username: alice\n    password_hash: ${ALICE_HASH}\n  - username: bob\n    password_hash: '" + hash + "'\n    disabled: true\n"
+	good := "users:\n  - username: alice\n    password_hash: ${ALICE_HASH}\n  - username: bob\n    password_hash: '" + hash + "'\n    disabled: true\n  - username: carol\n    password_hash: '" + hash + "'\n    disabled: False\n"
 	cfg, err := Parse([]byte(good), "u.yaml", env)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []User{{Username: "alice", PasswordHash: hash}, {Username: "bob", PasswordHash: hash, Disabled: true}}
+	want := []User{{Username: "alice", PasswordHash: hash}, {Username: "bob", PasswordHash: hash, Disabled: true}, {Username: "carol", PasswordHash: hash}}
 	if diff := cmp.Diff(cfg.Users, want); diff != "" {
 		t.Errorf("users (-got +want):\n%s", diff)
 	}
@@ -39,6 +39,8 @@ func TestUsers(t *testing.T) {
 		{"BadName", "users:\n  - username: 'a b'\n    password_hash: '" + hash + "'\n", "users[0].username", 2},
 		{"Duplicate", "users:\n  - username: a\n    password_hash: '" + hash + "'\n  - username: a\n    password_hash: '" + hash + "'\n", "users[1].username", 4},
 		{"BadDisabled", "users:\n  - username: a\n    password_hash: '" + hash + "'\n    disabled: maybe\n", "users[0].disabled", 4},
+		{"DisabledQuoted", "users:\n  - username: a\n    password_hash: '" + hash + "'\n    disabled: 'true'\n", "users[0].disabled", 4},
+		{"DisabledYes", "users:\n  - username: a\n    password_hash: '" + hash + "'\n    disabled: yes\n", "users[0].disabled", 4},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -11,7 +11,7 @@ import (
 func (s *Server) handleAccount(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	now := s.now()
-	user, _, err := s.currentUser(ctx, r, now)
+	user, sess, err := s.currentUser(ctx, r, now)
 	if err != nil {
 		s.errorPage(w, s.internalError(ctx, "find user", err))
 		return
@@ -33,12 +33,20 @@ func (s *Server) handleAccount(w http.ResponseWriter, r *http.Request) {
 		}
 		switch f.get("action") {
 		case "logout":
+			s.loggedOut.add(sess.ID, sess.Expires, now.Unix())
 			s.clearSession(w, r)
 			s.render(w, http.StatusOK, "login.html", pageData{Title: "Sign in", CSRF: s.csrfToken(w, r)})
 			return
 		case "withdraw":
 			clientID := f.get("client_id")
-			if err := s.Consents.DeleteConsent(ctx, user.ID, clientID); err != nil && !isNotFound(err) {
+			if clientID == "" {
+				s.errorPage(w, errInvalidRequest("choose an application to withdraw"))
+				return
+			}
+			if err := s.Consents.DeleteConsent(ctx, user.ID, clientID); isNotFound(err) {
+				s.errorPage(w, &Error{Status: http.StatusNotFound, Description: "you have not allowed that application"})
+				return
+			} else if err != nil {
 				s.errorPage(w, s.internalError(ctx, "delete consent", err))
 				return
 			}

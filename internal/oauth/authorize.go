@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/gatehouse/gatehouse"
@@ -17,13 +18,16 @@ import (
 // RFC 7636 and RFC 8707).
 type authzRequest struct {
 	Client      *gatehouse.Client
-	RedirectURI string
-	State       string
-	API         *gatehouse.API
-	Scopes      []string
-	Challenge   string
-	Prompt      string
-	Raw         string // the request's query string, carried through the login and consent forms
+	RedirectURI string // where to send the response
+	// RedirectParam is redirect_uri as the request sent it ("" when
+	// omitted); the token request must repeat exactly that (RFC 6749 4.1.3).
+	RedirectParam string
+	State         string
+	API           *gatehouse.API
+	Scopes        []string
+	Challenge     string
+	Prompt        string
+	Raw           string // the request's query string, carried through the login and consent forms
 }
 
 // redirectError is an error answered by redirecting to the client.
@@ -70,7 +74,7 @@ func (s *Server) parseAuthorize(ctx context.Context, raw string) (*authzRequest,
 	if !ok {
 		return nil, nil, errInvalidRequest("the redirect_uri is not registered for this client")
 	}
-	req := &authzRequest{Client: client, RedirectURI: redirect, State: vals.Get("state"), Raw: raw, Prompt: vals.Get("prompt")}
+	req := &authzRequest{Client: client, RedirectURI: redirect, RedirectParam: vals.Get("redirect_uri"), State: vals.Get("state"), Raw: raw, Prompt: vals.Get("prompt")}
 	fail := func(e *Error) (*authzRequest, *redirectError, *Error) {
 		return nil, &redirectError{Error: e, redirectURI: redirect, state: req.State}, nil
 	}
@@ -81,6 +85,9 @@ func (s *Server) parseAuthorize(ctx context.Context, raw string) (*authzRequest,
 	}
 	if !client.AllowsGrant(gatehouse.GrantAuthorizationCode) {
 		return fail(&Error{Status: 400, Code: "unauthorized_client", Description: "client may not use the authorization code flow"})
+	}
+	if !vals.Has("response_type") {
+		return fail(errInvalidRequest("missing response_type"))
 	}
 	if rt := vals.Get("response_type"); rt != "code" {
 		return fail(&Error{Status: 400, Code: "unsupported_response_type", Description: "only response_type=code is supported"})
@@ -140,7 +147,7 @@ func matchRedirectURI(registered []string, requested string) (string, bool) {
 		}
 	}
 	ru, err := url.Parse(requested)
-	if err != nil || ru.Scheme != "http" || !isLoopbackIP(ru.Hostname()) || ru.User != nil {
+	if err != nil || ru.Scheme != "http" || !isLoopbackIP(ru.Hostname()) || ru.User != nil || !validPort(ru.Port()) || strings.HasSuffix(ru.Host, ":") {
 		return "", false
 	}
 	for _, r := range registered {
@@ -153,6 +160,15 @@ func matchRedirectURI(registered []string, requested string) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// validPort accepts no port or a port number 1-65535.
+func validPort(p string) bool {
+	if p == "" {
+		return true
+	}
+	n, err := strconv.Atoi(p)
+	return err == nil && n >= 1 && n <= 65535 && strconv.Itoa(n) == p
 }
 
 func isLoopbackIP(h string) bool {
@@ -208,8 +224,13 @@ func (s *Server) redirectTo(w http.ResponseWriter, r *http.Request, redirectURI 
 	if r.Method == http.MethodPost {
 		status = http.StatusSeeOther // RFC 9700 4.12: never 307 after a POST of credentials
 	}
-	w.Header().Set("Cache-Control", "no-store")
-	http.Redirect(w, r, redirectURI+sep+params.Encode(), status)
+	// Set Location ourselves: http.Redirect would also write an HTML body
+	// with a link, which for an odd registered scheme is a needless risk.
+	h := w.Header()
+	h.Set("Cache-Control", "no-store")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Location", redirectURI+sep+params.Encode())
+	w.WriteHeader(status)
 }
 
 func (s *Server) redirectError(w http.ResponseWriter, r *http.Request, re *redirectError) {

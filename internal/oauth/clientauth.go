@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -26,7 +27,13 @@ var assertionAlgs = []string{"EdDSA", "ES256", "ES384", "ES512", "RS256", "RS384
 // authenticateClient identifies and authenticates the client of a token,
 // revocation or introspection request (RFC 6749 2.3, RFC 7523 2.2). Exactly
 // one method may be used. allowPublic admits a client of method "none" that
-// only names itself. Failures are slowed down per client and per IP.
+// only names itself (in the body, or as HTTP Basic with an empty secret, as
+// golang.org/x/oauth2 sends it).
+//
+// Failures are slowed down per (client, address) pair and, more loosely, per
+// address, so guessing is slow while nobody can lock a client out from
+// elsewhere by failing in its name. Public clients have no secret to guess
+// and are never slowed down.
 func (s *Server) authenticateClient(ctx context.Context, r *http.Request, f *form, allowPublic bool) (*gatehouse.Client, *Error) {
 	now := s.now()
 	basicID, basicSecret, hasBasic, berr := basicCredentials(r)
@@ -71,80 +78,103 @@ func (s *Server) authenticateClient(ctx context.Context, r *http.Request, f *for
 	default:
 		clientID, method = f.get("client_id"), gatehouse.AuthNone
 		if clientID == "" {
-			return nil, s.clientFailure(ctx, r, "", hasBasic, "client authentication required", now)
+			return nil, s.clientFailure(ctx, r, "", "client authentication required", now)
 		}
 	}
 	if clientID == "" || len(clientID) > 256 {
-		return nil, s.clientFailure(ctx, r, "", hasBasic, "client authentication failed", now)
-	}
-
-	if wait := s.waitFor(r, clientID, now); wait > 0 {
-		return nil, &Error{Status: http.StatusTooManyRequests, Code: "invalid_client",
-			Description: "too many failed authentication attempts; retry later", RetryAfter: int(wait/time.Second) + 1}
+		return nil, s.clientFailure(ctx, r, "", "client authentication failed", now)
 	}
 
 	client, err := s.Clients.FindClientByID(ctx, clientID)
-	if gatehouse.ErrorCode(err) == gatehouse.CodeNotFound {
-		return nil, s.clientFailure(ctx, r, clientID, hasBasic, "client authentication failed", now)
-	} else if err != nil {
+	if err != nil && !isNotFound(err) {
 		return nil, s.internalError(ctx, "find client", err)
 	}
-	if client.Disabled {
-		return nil, s.clientFailure(ctx, r, clientID, hasBasic, "client authentication failed", now)
+	// A public client naming itself, with Basic and an empty secret or in
+	// the body, has nothing to guess: no slow-down applies.
+	if client != nil && client.AuthMethod == gatehouse.AuthNone && !client.Disabled && allowPublic &&
+		(method == gatehouse.AuthNone || (method == gatehouse.AuthSecretBasic && basicSecret == "")) {
+		return client, nil
+	}
+	if wait := s.waitFor(r, clientID, now); wait > 0 {
+		e := &Error{Status: http.StatusTooManyRequests, Code: "invalid_client",
+			Description: "too many failed authentication attempts; retry later", RetryAfter: int(wait/time.Second) + 1}
+		return nil, e
+	}
+	if client == nil || client.Disabled {
+		return nil, s.clientFailure(ctx, r, clientID, "client authentication failed", now)
 	}
 	if client.AuthMethod != method {
 		if method == gatehouse.AuthNone {
-			return nil, s.clientFailure(ctx, r, clientID, hasBasic, "client authentication required", now)
+			return nil, s.clientFailure(ctx, r, clientID, "client authentication required", now)
 		}
-		return nil, s.clientFailure(ctx, r, clientID, hasBasic, "client authentication failed", now)
+		return nil, s.clientFailure(ctx, r, clientID, "client authentication failed", now)
 	}
 	switch method {
 	case gatehouse.AuthSecretBasic:
 		if !gatehouse.SecretMatches(client.SecretHash, basicSecret) {
-			return nil, s.clientFailure(ctx, r, clientID, hasBasic, "client authentication failed", now)
+			return nil, s.clientFailure(ctx, r, clientID, "client authentication failed", now)
 		}
 	case gatehouse.AuthSecretPost:
 		if !gatehouse.SecretMatches(client.SecretHash, f.get("client_secret")) {
-			return nil, s.clientFailure(ctx, r, clientID, hasBasic, "client authentication failed", now)
+			return nil, s.clientFailure(ctx, r, clientID, "client authentication failed", now)
 		}
 	case gatehouse.AuthPrivateKeyJWT:
 		if err := s.verifyAssertion(ctx, client, f.get("client_assertion"), now); err != nil {
 			if err.Status >= 500 {
 				return nil, err
 			}
-			return nil, s.clientFailure(ctx, r, clientID, hasBasic, err.Description, now)
+			return nil, s.clientFailure(ctx, r, clientID, err.Description, now)
 		}
 	case gatehouse.AuthNone:
-		if !allowPublic {
-			return nil, s.clientFailure(ctx, r, clientID, hasBasic, "client authentication required", now)
-		}
+		return nil, s.clientFailure(ctx, r, clientID, "client authentication required", now)
 	}
 	if s.Limiter != nil {
-		s.Limiter.Succeed("client:" + clientID)
+		s.Limiter.Succeed(pairKey(clientID, r))
 	}
 	return client, nil
 }
+
+// pairKey is the slow-down key of one client from one address.
+func pairKey(clientID string, r *http.Request) string {
+	return "client:" + clientID + "|" + addrKey(clientIP(r))
+}
+
+// addrKey groups IPv6 addresses by /64, the block one host usually
+// controls, so rotating addresses inside it does not escape the slow-down.
+func addrKey(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil || a.Unmap().Is4() {
+		return "ip:" + ip
+	}
+	p, _ := a.Prefix(64)
+	return "ip:" + p.String()
+}
+
+// ipFailureFactor: an address may fail this many times more than one
+// (client, address) pair before it is slowed down as a whole, so a few
+// broken clients behind one NAT do not block the others.
+const ipFailureFactor = 4
 
 func (s *Server) waitFor(r *http.Request, clientID string, now time.Time) time.Duration {
 	if s.Limiter == nil {
 		return 0
 	}
-	return max(s.Limiter.Wait("client:"+clientID, now), s.Limiter.Wait("ip:"+clientIP(r), now))
+	return max(s.Limiter.Wait(pairKey(clientID, r), now), s.Limiter.WaitScaled(addrKey(clientIP(r)), now, ipFailureFactor))
 }
 
-func (s *Server) clientFailure(ctx context.Context, r *http.Request, clientID string, basic bool, desc string, now time.Time) *Error {
+func (s *Server) clientFailure(ctx context.Context, r *http.Request, clientID, desc string, now time.Time) *Error {
 	if s.Limiter != nil {
 		if clientID != "" {
-			s.Limiter.Fail("client:"+clientID, now)
+			s.Limiter.Fail(pairKey(clientID, r), now)
 		}
-		s.Limiter.Fail("ip:"+clientIP(r), now)
+		s.Limiter.Fail(addrKey(clientIP(r)), now)
 	}
 	if s.Metrics != nil {
 		s.Metrics.ClientAuthFailures.Inc()
 	}
 	s.log().InfoContext(ctx, "client authentication failed", "client_id", safeID(clientID), "ip", clientIP(r), "reason", desc)
 	e := errInvalidClient(desc)
-	e.basicChallenge = basic
+	e.basicChallenge = true // RFC 9110 11.6.1: a 401 carries a challenge
 	return e
 }
 
@@ -235,8 +265,12 @@ func (s *Server) verifyAssertion(ctx context.Context, client *gatehouse.Client, 
 	if c.Iss == nil || c.Sub == nil || *c.Iss != client.ID || *c.Sub != client.ID {
 		return errInvalidClient("client assertion iss and sub must be the client id")
 	}
-	if !audienceIncludes(c.Aud, s.Issuer, s.Issuer+PathToken) {
-		return errInvalidClient("client assertion aud must be this server's issuer")
+	// RFC 7523bis: the audience is the issuer identifier, as a single
+	// string. Accepting the token endpoint URL or an array of audiences
+	// allowed assertions made for one server to be replayed at another.
+	var aud string
+	if json.Unmarshal(c.Aud, &aud) != nil || aud != s.Issuer {
+		return errInvalidClient("client assertion aud must be this server's issuer, as a single string")
 	}
 	if c.Jti == nil || *c.Jti == "" || len(*c.Jti) > 256 {
 		return errInvalidClient("client assertion needs a jti")
@@ -265,24 +299,6 @@ func (s *Server) verifyAssertion(ctx context.Context, client *gatehouse.Client, 
 		return s.internalError(ctx, "record assertion id", err)
 	}
 	return nil
-}
-
-// audienceIncludes reports whether a JWT aud (string or array) names one of want.
-func audienceIncludes(raw json.RawMessage, want ...string) bool {
-	var one string
-	if json.Unmarshal(raw, &one) == nil {
-		return contains(want, one)
-	}
-	var many []string
-	if json.Unmarshal(raw, &many) != nil {
-		return false
-	}
-	for _, a := range many {
-		if contains(want, a) {
-			return true
-		}
-	}
-	return false
 }
 
 // clientIP is the peer address. The gateway issue adds trusted proxies; the

@@ -18,6 +18,10 @@ type Error struct {
 	// basicChallenge asks for HTTP Basic credentials (RFC 6749 5.2: a 401
 	// answer to a client that used the Authorization header).
 	basicChallenge bool
+	// allow is sent as the Allow header of a 405 (RFC 9110 15.5.6).
+	allow string
+	// noChallengeCode leaves the error code out of a Bearer challenge.
+	noChallengeCode bool
 }
 
 func (e *Error) Error() string { return "oauth: " + e.Code + ": " + e.Description }
@@ -68,11 +72,31 @@ func writeError(w http.ResponseWriter, e *Error) {
 	if e.RetryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(e.RetryAfter))
 	}
+	if e.allow != "" {
+		w.Header().Set("Allow", e.allow)
+	}
 	if e.basicChallenge {
 		w.Header().Set("WWW-Authenticate", `Basic realm="gatehouse", charset="UTF-8"`)
 	}
 	writeJSON(w, e.Status, struct {
 		Error       string `json:"error"`
 		Description string `json:"error_description,omitempty"`
-	}{e.Code, e.Description})
+	}{e.Code, safeDescription(e.Description)})
+}
+
+// safeDescription keeps error_description within RFC 6749 5.2's character
+// set (%x20-21 / %x23-5B / %x5D-7E), whatever a message embedded.
+func safeDescription(d string) string {
+	b := []byte(d)
+	for i, c := range b {
+		switch {
+		case c == '"':
+			b[i] = '\''
+		case c == '\\':
+			b[i] = '/'
+		case c < 0x20 || c > 0x7e:
+			b[i] = '?'
+		}
+	}
+	return string(b)
 }

@@ -6,6 +6,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"strings"
 )
 
 // maxFormBytes caps an OAuth request body; real ones are a few hundred
@@ -23,7 +24,7 @@ type form struct {
 // except those in multi (RFC 6749 3.1 and 3.2).
 func readForm(r *http.Request, multi ...string) (*form, *Error) {
 	if r.Method != http.MethodPost {
-		return nil, &Error{Status: http.StatusMethodNotAllowed, Code: "invalid_request", Description: "use POST"}
+		return nil, &Error{Status: http.StatusMethodNotAllowed, Code: "invalid_request", Description: "use POST", allow: "POST"}
 	}
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "application/x-www-form-urlencoded" {
@@ -71,7 +72,11 @@ func quoteParam(k string) string {
 			return "(unprintable)"
 		}
 	}
-	return `"` + k + `"`
+	// error_description may not contain '"' or '\\' (RFC 6749 5.2).
+	if strings.ContainsAny(k, "\"\\") {
+		return "(invalid name)"
+	}
+	return "'" + k + "'"
 }
 
 func contains(list []string, s string) bool {

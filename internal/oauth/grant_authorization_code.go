@@ -76,16 +76,21 @@ func (g *AuthorizationCode) Handle(ctx context.Context, req *TokenRequest) (*Tok
 	if e := s.checkSubject(ctx, c.Subject); e != nil {
 		return nil, e
 	}
+	scopes := currentScopes(c.Scopes, req.Client, api)
+	if scopes == nil {
+		return nil, errInvalidGrant("the client no longer has access to this API")
+	}
 	if res := f.all("resource"); len(res) > 1 || (len(res) == 1 && res[0] != c.Audience) {
 		return nil, errInvalidTarget("resource must be the one of the authorization request")
 	}
 
-	accessTok, accessRec, ttl, e := s.mintAccess(ctx, req.Client, api, c.Subject, c.Scopes, grant.ID, req.Now, "", "")
+	grant.Scopes = scopes
+	accessTok, accessRec, ttl, e := s.mintAccess(ctx, req.Client, api, c.Subject, scopes, grant.ID, req.Now, "", "")
 	if e != nil {
 		return nil, e
 	}
 	records := []*gatehouse.Token{accessRec}
-	resp := &TokenResponse{AccessToken: accessTok, TokenType: "Bearer", ExpiresIn: int64(ttl.Seconds()), Scope: strings.Join(c.Scopes, " ")}
+	resp := &TokenResponse{AccessToken: accessTok, TokenType: "Bearer", ExpiresIn: int64(ttl.Seconds()), Scope: strings.Join(scopes, " ")}
 	if req.Client.AllowsGrant(gatehouse.GrantRefreshToken) {
 		refresh := gatehouse.NewSecret(PrefixRefresh)
 		records = append(records, s.refreshRecord(refresh, newID(), grant, req.Now))

@@ -57,14 +57,20 @@ func (g *RefreshToken) Handle(ctx context.Context, req *TokenRequest) (*TokenRes
 	if res := req.Form.all("resource"); len(res) > 1 || (len(res) == 1 && res[0] != grant.Audience) {
 		return nil, errInvalidTarget("a refresh can only keep the grant's resource")
 	}
-	scopes := grant.Scopes
+	// What the user granted, cut down to what the client may still have:
+	// taking a scope away from a client takes effect at its next refresh.
+	allowed := currentScopes(grant.Scopes, req.Client, api)
+	if allowed == nil {
+		return nil, errInvalidGrant("the client no longer has access to this API")
+	}
+	scopes := allowed
 	if req.Form.has("scope") {
 		asked, e := parseScope(req.Form.get("scope"))
 		if e != nil {
 			return nil, e
 		}
 		for _, sc := range asked {
-			if !contains(grant.Scopes, sc) {
+			if !contains(allowed, sc) {
 				return nil, errInvalidScope("scope " + quoteParam(sc) + " was not granted; a refresh can only narrow scope")
 			}
 		}
@@ -93,6 +99,22 @@ func (g *RefreshToken) Handle(ctx context.Context, req *TokenRequest) (*TokenRes
 		return s.refreshAgain(ctx, req, rec, grant, old)
 	}
 	return nil, s.internalError(ctx, "rotate refresh token", err)
+}
+
+// currentScopes returns the scopes of granted that client may still have
+// on api (possibly empty), or nil when the client lost access to api.
+func currentScopes(granted []string, client *gatehouse.Client, api *gatehouse.API) []string {
+	acc := client.AccessFor(api.Name)
+	if acc == nil {
+		return nil
+	}
+	out := []string{}
+	for _, sc := range granted {
+		if contains(acc.Scopes, sc) && api.HasScope(sc) {
+			out = append(out, sc)
+		}
+	}
+	return out
 }
 
 // findRefresh returns the presented refresh token's record and grant,

@@ -60,7 +60,9 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, inactive)
 		return
 	}
-	if !s.mayIntrospect(caller, claims) {
+	// The verifier tolerates clock skew for its own checks; introspection
+	// tells the truth about exp.
+	if !s.now().Before(claims.ExpiresAt) || !s.mayIntrospect(caller, claims) {
 		writeJSON(w, http.StatusOK, inactive)
 		return
 	}
@@ -84,7 +86,7 @@ func (s *Server) introspectRefresh(r *http.Request, caller *gatehouse.Client, to
 	ctx := r.Context()
 	rec, err := s.Tokens.FindTokenByHash(ctx, gatehouse.HashSecret(tok))
 	if err != nil || rec.Kind != gatehouse.KindRefresh || rec.ClientID != caller.ID || !rec.Active(s.now()) ||
-		s.Revocations.Revoked(rec.ID, rec.GrantID) {
+		s.Revocations.Revoked(rec.ID, rec.GrantID) || s.checkSubject(ctx, rec.Subject) != nil {
 		if err != nil && !isNotFound(err) {
 			s.log().ErrorContext(ctx, "find refresh token", "err", err)
 		}
@@ -93,7 +95,6 @@ func (s *Server) introspectRefresh(r *http.Request, caller *gatehouse.Client, to
 	return introspection{
 		Active: true, Scope: strings.Join(rec.Scopes, " "), ClientID: rec.ClientID, Subject: rec.Subject,
 		Audience: rec.Audience, Issuer: s.Issuer, ExpiresAt: rec.ExpiresAt.Unix(), IssuedAt: rec.IssuedAt.Unix(),
-		TokenType: "refresh_token",
 	}
 }
 

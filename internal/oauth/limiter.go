@@ -52,7 +52,14 @@ func (l *FailureLimiter) defaults() (free int, base, max, window time.Duration, 
 // Wait returns how long key must still wait before its next attempt; zero
 // means it may try now.
 func (l *FailureLimiter) Wait(key string, now time.Time) time.Duration {
+	return l.WaitScaled(key, now, 1)
+}
+
+// WaitScaled is Wait with factor times as many free failures, for keys
+// that aggregate many callers (an address).
+func (l *FailureLimiter) WaitScaled(key string, now time.Time, factor int) time.Duration {
 	free, base, max, window, _ := l.defaults()
+	free *= factor
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	f := l.entries[key]

@@ -43,7 +43,7 @@ func (s *Server) currentUser(ctx context.Context, r *http.Request, now time.Time
 	} else if err != nil {
 		return nil, nil, err
 	}
-	if u.Disabled {
+	if u.Disabled || passwordBinding(u.PasswordHash) != sess.Password {
 		return nil, nil, nil
 	}
 	return u, sess, nil
@@ -64,13 +64,13 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request, raw string, u
 		return
 	}
 	if user == nil {
-		u, sess, err := s.currentUser(ctx, r, now)
+		u, _, err := s.currentUser(ctx, r, now)
 		if err != nil {
 			s.errorPage(w, s.internalError(ctx, "find user", err))
 			return
 		}
-		if req.Prompt == "login" && sess != nil && now.Unix()-sess.AuthTime > 60 {
-			u = nil // prompt=login asks for a fresh login
+		if req.Prompt == "login" {
+			u = nil // prompt=login asks for a fresh login, whatever the session
 		}
 		user = u
 	}
@@ -135,7 +135,7 @@ func (s *Server) authorizePost(w http.ResponseWriter, r *http.Request) {
 			s.render(w, status, "login.html", d)
 			return
 		}
-		s.setSession(w, r, user.ID, s.now())
+		s.setSession(w, r, user.ID, user.PasswordHash, s.now())
 		if raw == "" {
 			http.Redirect(w, r, PathAccount, http.StatusSeeOther)
 			return
@@ -244,7 +244,7 @@ func (s *Server) issueCode(w http.ResponseWriter, r *http.Request, req *authzReq
 	code := gatehouse.NewSecret(PrefixCode)
 	c := &gatehouse.AuthCode{
 		Hash: gatehouse.HashSecret(code), ClientID: req.Client.ID, Subject: user.ID,
-		RedirectURI: req.RedirectURI, CodeChallenge: req.Challenge, Audience: req.API.Audience,
+		RedirectURI: req.RedirectParam, CodeChallenge: req.Challenge, Audience: req.API.Audience,
 		Scopes: req.Scopes, GrantID: token.NewID(), CreatedAt: now, ExpiresAt: now.Add(authCodeTTL),
 	}
 	if err := s.Codes.CreateAuthCode(ctx, c); err != nil {

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"unicode"
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/internal/jose"
@@ -49,7 +50,7 @@ type registrationResponse struct {
 func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	if r.Method != http.MethodPost {
-		writeError(w, &Error{Status: http.StatusMethodNotAllowed, Code: "invalid_request", Description: "use POST"})
+		writeError(w, &Error{Status: http.StatusMethodNotAllowed, Code: "invalid_request", Description: "use POST", allow: "POST"})
 		return
 	}
 	if e := s.checkInitialAccessToken(ctx, r); e != nil {
@@ -123,7 +124,8 @@ func (s *Server) checkInitialAccessToken(ctx context.Context, r *http.Request) *
 	h := r.Header.Get("Authorization")
 	scheme, tok, ok := strings.Cut(h, " ")
 	if h == "" || !ok || !strings.EqualFold(scheme, "Bearer") || tok == "" {
-		return &Error{Status: http.StatusUnauthorized, Code: "invalid_token", Description: "an initial access token is required"}
+		// RFC 6750 3.1: no error code when no credential was sent.
+		return &Error{Status: http.StatusUnauthorized, Code: "invalid_token", Description: "an initial access token is required", noChallengeCode: true}
 	}
 	bad := &Error{Status: http.StatusUnauthorized, Code: "invalid_token", Description: "the initial access token is not valid"}
 	if strings.HasPrefix(tok, token.PrefixRegistration) {
@@ -152,7 +154,7 @@ func (s *Server) checkInitialAccessToken(ctx context.Context, r *http.Request) *
 }
 
 func bearerChallenge(e *Error) string {
-	if e.Status >= 500 {
+	if e.Status >= 500 || e.noChallengeCode {
 		return `Bearer realm="gatehouse"`
 	}
 	return `Bearer realm="gatehouse", error="` + e.Code + `"`
@@ -163,8 +165,12 @@ func bearerChallenge(e *Error) string {
 // obtained by registration.
 func (s *Server) clientFromMetadata(req *registrationRequest) (*gatehouse.Client, *Error) {
 	c := &gatehouse.Client{Name: req.ClientName}
-	if len(c.Name) > 200 {
-		return nil, errInvalidClientMetadata("client_name longer than 200 characters")
+	if len(c.Name) > 200 || strings.ContainsFunc(c.Name, func(r rune) bool {
+		// Control and bidi characters could disguise the name on the
+		// consent page.
+		return unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r)
+	}) {
+		return nil, errInvalidClientMetadata("client_name must be one line of at most 200 characters without control characters")
 	}
 	switch m := gatehouse.AuthMethod(req.TokenEndpointAuthMethod); m {
 	case "":
@@ -201,12 +207,8 @@ func (s *Server) clientFromMetadata(req *registrationRequest) (*gatehouse.Client
 		return nil, errInvalidClientMetadata("a public client (token_endpoint_auth_method none) cannot use client_credentials")
 	}
 	for _, u := range req.RedirectURIs {
-		pu, err := url.Parse(u)
-		if err != nil || !pu.IsAbs() || pu.Fragment != "" || strings.Contains(u, "#") || len(u) > 2048 {
-			return nil, errInvalidRedirectURI("redirect URIs must be absolute URIs without a fragment")
-		}
-		if pu.Scheme == "http" && !isLoopbackIP(pu.Hostname()) && pu.Hostname() != "localhost" {
-			return nil, errInvalidRedirectURI("http redirect URIs are only allowed on loopback; use https")
+		if msg := checkRedirectURI(u); msg != "" {
+			return nil, errInvalidRedirectURI(msg)
 		}
 	}
 	if c.AllowsGrant(gatehouse.GrantAuthorizationCode) && len(req.RedirectURIs) == 0 {
@@ -250,6 +252,36 @@ func (s *Server) clientFromMetadata(req *registrationRequest) (*gatehouse.Client
 		}
 	}
 	return c, nil
+}
+
+// checkRedirectURI says what is wrong with a redirect URI a client asks to
+// register, or "". Allowed: https URLs, http on loopback (RFC 8252 7.3), and
+// private-use schemes in reverse-domain form (RFC 8252 7.1), such as
+// com.example.app:/callback. Never userinfo, fragments, wildcards, or
+// schemes a browser would execute.
+func checkRedirectURI(u string) string {
+	if len(u) > 2048 || strings.ContainsAny(u, "#*\x00\r\n\t ") {
+		return "redirect URIs must be absolute URIs without a fragment, wildcard or whitespace"
+	}
+	pu, err := url.Parse(u)
+	if err != nil || !pu.IsAbs() || pu.User != nil {
+		return "redirect URIs must be absolute URIs without user information"
+	}
+	switch scheme := strings.ToLower(pu.Scheme); {
+	case scheme == "https":
+		if pu.Host == "" {
+			return "an https redirect URI needs a host"
+		}
+	case scheme == "http":
+		if !isLoopbackIP(pu.Hostname()) && pu.Hostname() != "localhost" {
+			return "http redirect URIs are only allowed on loopback; use https"
+		}
+	case strings.Contains(scheme, "."):
+		// A private-use scheme of a native app (reverse domain name).
+	default:
+		return "redirect URI scheme " + quoteParam(pu.Scheme) + " is not allowed; use https, loopback http, or a reverse-domain private scheme"
+	}
+	return ""
 }
 
 // jsonProblem describes a JSON decoding error without echoing input.

@@ -126,7 +126,8 @@ type Server struct {
 	Log          *slog.Logger
 	Now          func() time.Time
 
-	grants map[string]GrantHandler
+	grants    map[string]GrantHandler
+	loggedOut loggedOut
 }
 
 // GrantHandler issues tokens for one grant_type (RFC 6749 section 4). The
@@ -276,6 +277,7 @@ func (s *Server) Metadata() Metadata {
 		md.AuthorizationResponseIssParameterSupported = true
 		md.PromptValuesSupported = []string{"none", "login", "consent"}
 		md.TokenEndpointAuthMethods = append(md.TokenEndpointAuthMethods, string(gatehouse.AuthNone))
+		md.RevocationEndpointAuthMethods = append(md.RevocationEndpointAuthMethods, string(gatehouse.AuthNone))
 	}
 	return md
 }

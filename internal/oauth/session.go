@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -18,9 +19,51 @@ const sessionTTL = 8 * time.Hour
 // the HMAC makes it unforgeable and the user is looked up on every use, so
 // disabling a user ends their sessions at once.
 type session struct {
+	ID       string `json:"sid"`
 	UserID   string `json:"uid"`
 	AuthTime int64  `json:"at"`
 	Expires  int64  `json:"exp"`
+	// Password binds the session to the password it was opened with (a
+	// short hash of the stored hash), so changing the password ends every
+	// session at once.
+	Password string `json:"pw"`
+}
+
+// loggedOut remembers sessions ended by logout until they would have
+// expired anyway. It is per node: a logout on one node of a cluster is
+// honoured there; the password binding ends sessions everywhere.
+type loggedOut struct {
+	mu  sync.Mutex
+	ids map[string]int64 // sid -> exp (unix)
+}
+
+func (l *loggedOut) add(sid string, exp int64, now int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.ids == nil {
+		l.ids = map[string]int64{}
+	}
+	if len(l.ids) > 100000 {
+		for k, e := range l.ids {
+			if e <= now {
+				delete(l.ids, k)
+			}
+		}
+	}
+	l.ids[sid] = exp
+}
+
+func (l *loggedOut) has(sid string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	_, ok := l.ids[sid]
+	return ok
+}
+
+// passwordBinding is a short, non-reversible tag of a stored password hash.
+func passwordBinding(hash string) string {
+	sum := sha256.Sum256([]byte(hash))
+	return base64.RawURLEncoding.EncodeToString(sum[:9])
 }
 
 func (s *Server) secureCookies(r *http.Request) bool {
@@ -44,8 +87,11 @@ func (s *Server) mac(purpose string, data []byte) []byte {
 	return m.Sum(nil)
 }
 
-func (s *Server) setSession(w http.ResponseWriter, r *http.Request, userID string, now time.Time) {
-	payload, _ := json.Marshal(session{UserID: userID, AuthTime: now.Unix(), Expires: now.Add(sessionTTL).Unix()})
+func (s *Server) setSession(w http.ResponseWriter, r *http.Request, userID, passwordHash string, now time.Time) {
+	sid := make([]byte, 16)
+	_, _ = rand.Read(sid)
+	payload, _ := json.Marshal(session{ID: base64.RawURLEncoding.EncodeToString(sid), UserID: userID, AuthTime: now.Unix(),
+		Expires: now.Add(sessionTTL).Unix(), Password: passwordBinding(passwordHash)})
 	p := base64.RawURLEncoding.EncodeToString(payload)
 	v := p + "." + base64.RawURLEncoding.EncodeToString(s.mac("session", []byte(p)))
 	http.SetCookie(w, &http.Cookie{
@@ -80,7 +126,7 @@ func (s *Server) readSession(r *http.Request, now time.Time) *session {
 		return nil
 	}
 	var sess session
-	if json.Unmarshal(raw, &sess) != nil || sess.UserID == "" || now.Unix() >= sess.Expires {
+	if json.Unmarshal(raw, &sess) != nil || sess.UserID == "" || now.Unix() >= sess.Expires || s.loggedOut.has(sess.ID) {
 		return nil
 	}
 	return &sess

@@ -17,6 +17,7 @@ const (
 	PrefixRefresh      = "ghr_"
 	PrefixRegistration = "ghi_"
 	PrefixClientSecret = "ghs_"
+	PrefixAPIKey       = "ghk_"
 )
 
 // jwtClaims is the wire form of an access token's claims (RFC 9068 2.2).

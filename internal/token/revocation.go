@@ -22,19 +22,24 @@ type Revocations struct {
 }
 
 type revocationSet struct {
-	tokens map[string]time.Time
-	grants map[string]time.Time
+	tokens  map[string]time.Time
+	grants  map[string]time.Time
+	clients map[string]struct{} // suspended clients: all their tokens refused
 }
 
 // NewRevocations returns an empty revocation state.
 func NewRevocations() *Revocations {
 	r := &Revocations{}
-	r.snap.Store(&revocationSet{tokens: map[string]time.Time{}, grants: map[string]time.Time{}})
+	r.snap.Store(&revocationSet{tokens: map[string]time.Time{}, grants: map[string]time.Time{}, clients: map[string]struct{}{}})
 	return r
 }
 
 func (s *revocationSet) clone() *revocationSet {
-	c := &revocationSet{tokens: make(map[string]time.Time, len(s.tokens)+1), grants: make(map[string]time.Time, len(s.grants)+1)}
+	c := &revocationSet{tokens: make(map[string]time.Time, len(s.tokens)+1), grants: make(map[string]time.Time, len(s.grants)+1),
+		clients: make(map[string]struct{}, len(s.clients)+1)}
+	for k := range s.clients {
+		c.clients[k] = struct{}{}
+	}
 	for k, v := range s.tokens {
 		c.tokens[k] = v
 	}
@@ -59,6 +64,37 @@ func (r *Revocations) Add(revs ...gatehouse.Revocation) {
 		}
 	}
 	r.snap.Store(next)
+}
+
+// SetSuspended suspends (or resumes) a client: while suspended, every token
+// of the client is refused, cached or not.
+func (r *Revocations) SetSuspended(clientID string, suspended bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	next := r.snap.Load().clone()
+	if suspended {
+		next.clients[clientID] = struct{}{}
+	} else {
+		delete(next.clients, clientID)
+	}
+	r.snap.Store(next)
+}
+
+// Refused reports whether claims c must be refused: the token, its grant or
+// its client is revoked or suspended.
+func (r *Revocations) Refused(c *gatehouse.AccessClaims) bool {
+	s := r.snap.Load()
+	if _, ok := s.tokens[c.ID]; ok {
+		return true
+	}
+	if _, ok := s.clients[c.ClientID]; ok {
+		return true
+	}
+	if c.GrantID == "" {
+		return false
+	}
+	_, ok := s.grants[c.GrantID]
+	return ok
 }
 
 // Revoked reports whether the token with id jti, or its grant, is revoked.

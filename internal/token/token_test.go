@@ -234,3 +234,20 @@ func TestAllSigningAlgorithms(t *testing.T) {
 		})
 	}
 }
+
+func TestSuspendedClient(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	tok := f.mint(t, f.claims())
+	if _, err := f.ver.Verify(ctx, tok); err != nil {
+		t.Fatal(err)
+	}
+	f.ver.Revocations.SetSuspended("svc", true)
+	if _, err := f.ver.Verify(ctx, tok); ReasonOf(err) != ReasonRevoked {
+		t.Fatalf("token of a suspended client: %v", err)
+	}
+	f.ver.Revocations.SetSuspended("svc", false)
+	if _, err := f.ver.Verify(ctx, tok); err != nil {
+		t.Fatalf("token after resume: %v", err)
+	}
+}

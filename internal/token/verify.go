@@ -88,12 +88,30 @@ func (v *Verifier) Verify(ctx context.Context, tok string) (*gatehouse.AccessCla
 	if len(tok) == 0 || len(tok) > jose.MaxTokenSize {
 		return nil, invalid(ReasonMalformed, "token length %d", len(tok))
 	}
+	if strings.HasPrefix(tok, PrefixAPIKey) || strings.HasPrefix(tok, PrefixRefresh) {
+		// Never let another kind of credential pass as an access token,
+		// even from the cache.
+		return nil, invalid(ReasonType, "not an access token")
+	}
+	return v.verify(ctx, tok, gatehouse.KindAccess)
+}
+
+// VerifyAPIKey returns the claims of an active API key (opaque, resolved by
+// hash, cached like tokens, revocation checked on every use).
+func (v *Verifier) VerifyAPIKey(ctx context.Context, key string) (*gatehouse.AccessClaims, error) {
+	if !strings.HasPrefix(key, PrefixAPIKey) || len(key) > 256 {
+		return nil, invalid(ReasonMalformed, "not an API key")
+	}
+	return v.verify(ctx, key, gatehouse.KindAPIKey)
+}
+
+func (v *Verifier) verify(ctx context.Context, tok string, kind gatehouse.TokenKind) (*gatehouse.AccessClaims, error) {
 	now := v.now()
 	var key [32]byte
 	if v.Cache != nil {
 		key = Key(tok)
 		if c, ok := v.Cache.Get(key, now); ok {
-			if v.Revocations.Revoked(c.ID, c.GrantID) {
+			if v.Revocations.Refused(c) {
 				return nil, errRevoked
 			}
 			return c, nil
@@ -101,15 +119,15 @@ func (v *Verifier) Verify(ctx context.Context, tok string) (*gatehouse.AccessCla
 	}
 	var c *gatehouse.AccessClaims
 	var err error
-	if strings.HasPrefix(tok, PrefixAccess) {
-		c, err = v.verifyOpaque(ctx, tok, now)
+	if kind == gatehouse.KindAPIKey || strings.HasPrefix(tok, PrefixAccess) {
+		c, err = v.verifyOpaque(ctx, tok, kind, now)
 	} else {
 		c, err = v.verifyJWT(tok, now)
 	}
 	if err != nil {
 		return nil, err
 	}
-	if v.Revocations.Revoked(c.ID, c.GrantID) {
+	if v.Revocations.Refused(c) {
 		return nil, errRevoked
 	}
 	if v.Cache != nil {
@@ -125,7 +143,7 @@ func (v *Verifier) now() time.Time {
 	return time.Now()
 }
 
-func (v *Verifier) verifyOpaque(ctx context.Context, tok string, now time.Time) (*gatehouse.AccessClaims, error) {
+func (v *Verifier) verifyOpaque(ctx context.Context, tok string, kind gatehouse.TokenKind, now time.Time) (*gatehouse.AccessClaims, error) {
 	if v.Tokens == nil {
 		return nil, invalid(ReasonUnknown, "opaque tokens are not resolvable here")
 	}
@@ -135,7 +153,7 @@ func (v *Verifier) verifyOpaque(ctx context.Context, tok string, now time.Time) 
 	} else if err != nil {
 		return nil, fmt.Errorf("token: resolve opaque token: %w", err)
 	}
-	if rec.Kind != gatehouse.KindAccess {
+	if rec.Kind != kind {
 		return nil, invalid(ReasonType, "opaque token of kind %s", rec.Kind)
 	}
 	if !rec.RevokedAt.IsZero() {

@@ -1,0 +1,302 @@
+package main
+
+import (
+	"context"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/internal/config"
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestParseWrk(t *testing.T) {
+	const ok = `Running 2s test @ http://127.0.0.1:18181/
+  2 threads and 64 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency   676.59us    2.00ms  29.38ms   95.81%
+    Req/Sec    12.88k     3.37k   18.32k    63.64%
+  Latency Distribution
+     50%  230.00us
+     75%  507.00us
+     90%    1.18ms
+     99%    9.29ms
+  28155 requests in 1.10s, 3.20MB read
+  Socket errors: connect 0, read 2, write 1, timeout 3
+  Non-2xx or 3xx responses: 7
+Requests/sec:  25622.94
+Transfer/sec:      2.91MB
+`
+	t.Run("Full", func(t *testing.T) {
+		got, err := parseWrk([]byte(ok))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := loadResult{requests: 28155, errors: 13, rps: 25622.94, p50: 230 * time.Microsecond, p99: 9290 * time.Microsecond}
+		if diff := cmp.Diff(got, want, cmp.AllowUnexported(loadResult{})); diff != "" {
+			t.Errorf("parseWrk (-got +want):\n%s", diff)
+		}
+	})
+	t.Run("SecondsUnit", func(t *testing.T) {
+		got, err := parseWrk([]byte(strings.Replace(ok, "9.29ms", "1.50s", 1)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.p99 != 1500*time.Millisecond {
+			t.Errorf("p99 = %v, want 1.5s", got.p99)
+		}
+	})
+	t.Run("NoLatencyDistribution", func(t *testing.T) {
+		i := strings.Index(ok, "  Latency Distribution")
+		j := strings.Index(ok, "  28155")
+		if _, err := parseWrk([]byte(ok[:i] + ok[j:])); err == nil {
+			t.Error("parseWrk accepted a report without --latency")
+		}
+	})
+}
+
+func TestParseStat(t *testing.T) {
+	// The command name may hold spaces and parentheses.
+	line := "4242 (gate (x) house) S 77 4242 4242 0 -1 4194304 500 0 0 0 123 45 0 0 20 0 9 0 1000 0 0\n"
+	got, err := parseStat([]byte(line))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (procStat{ppid: 77, cpu: 168 * clockTick}); got != want {
+		t.Errorf("parseStat = %+v, want %+v", got, want)
+	}
+	if _, err := parseStat([]byte("4242 (x) S 1 2")); err == nil {
+		t.Error("parseStat accepted a short line")
+	}
+}
+
+func TestHistogram(t *testing.T) {
+	t.Run("BucketsCoverValues", func(t *testing.T) {
+		for _, v := range []uint64{0, 1, 255, 256, 257, 511, 512, 1000, 123456789, 1<<63 - 1} {
+			lo, w := bucketRange(bucketOf(v))
+			if v < lo || v-lo >= w {
+				t.Errorf("value %d in bucket [%d, %d+%d)", v, lo, lo, w)
+			}
+			if v >= 256 && float64(w)/float64(v) > 1.0/128 {
+				t.Errorf("value %d: bucket width %d is coarser than 1/128", v, w)
+			}
+		}
+		if i := bucketOf(1<<63 - 1); i >= histBuckets {
+			t.Errorf("largest duration in bucket %d of %d", i, histBuckets)
+		}
+	})
+	t.Run("Quantiles", func(t *testing.T) {
+		var h histogram
+		// 1 ms to 100 ms in 0.1 ms steps, shuffled.
+		vals := make([]time.Duration, 0, 991)
+		for i := 10; i <= 1000; i++ {
+			vals = append(vals, time.Duration(i)*100*time.Microsecond)
+		}
+		rand.Shuffle(len(vals), func(i, j int) { vals[i], vals[j] = vals[j], vals[i] })
+		for _, v := range vals {
+			h.record(v)
+		}
+		for _, c := range []struct {
+			q    float64
+			want time.Duration
+		}{{0.5, 50500 * time.Microsecond}, {0.99, 99100 * time.Microsecond}} {
+			got := h.quantile(c.q)
+			if d := float64(got-c.want) / float64(c.want); d > 0.01 || d < -0.01 {
+				t.Errorf("quantile(%v) = %v, want %v within 1%%", c.q, got, c.want)
+			}
+		}
+	})
+	t.Run("Empty", func(t *testing.T) {
+		var h histogram
+		if got := h.quantile(0.99); got != 0 {
+			t.Errorf("quantile of nothing = %v", got)
+		}
+	})
+}
+
+func TestGoLoad(t *testing.T) {
+	for _, c := range []struct {
+		name       string
+		header     string
+		close      bool
+		wantErrors bool
+	}{
+		{"KeepAlive", "Authorization: Bearer t", false, false},
+		{"ConnectionClose", "Authorization: Bearer t", true, false},
+		{"Unauthorized", "", false, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if c.close {
+					w.Header().Set("Connection", "close")
+				}
+				if r.Header.Get("Authorization") != "Bearer t" || r.URL.Path != "/open/x" {
+					http.Error(w, "no", http.StatusUnauthorized)
+					return
+				}
+				_, _ = w.Write(upstreamBody)
+			}))
+			defer srv.Close()
+			tg := &target{name: "test", url: srv.URL + "/open/x", header: c.header}
+			got, err := goLoad{}.run(context.Background(), tg, 200*time.Millisecond, 4)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.requests < 10 || got.rps <= 0 || got.p50 <= 0 || got.p99 < got.p50 {
+				t.Errorf("implausible result %+v", got)
+			}
+			if gotErrors := got.errors > 0; gotErrors != c.wantErrors {
+				t.Errorf("errors = %d of %d requests, want errors: %v", got.errors, got.requests, c.wantErrors)
+			}
+			if c.wantErrors && got.errors != got.requests {
+				t.Errorf("errors = %d, want all %d requests", got.errors, got.requests)
+			}
+		})
+	}
+}
+
+func TestGoLoadCancel(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-r.Context().Done() // never answers
+	}))
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := goLoad{}.run(ctx, &target{url: srv.URL + "/"}, time.Minute, 2)
+	if err == nil {
+		t.Error("a cancelled run returned no error")
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("cancelled run took %v", d)
+	}
+}
+
+// TestGatehouseConfig checks the generated config against the config
+// package as it is now, so that a schema change breaks this test rather
+// than a benchmark run.
+func TestGatehouseConfig(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "gatehouse.yaml")
+	if err := os.WriteFile(path, []byte(gatehouseConfig("http://127.0.0.1:9999")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	secret := strings.Repeat("s", 43)
+	cfg, err := config.Load(path, func(k string) (string, bool) {
+		if k == "BENCH_SECRET" {
+			return secret, true
+		}
+		return "", false
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.APIs) != 1 || len(cfg.Clients) != 1 {
+		t.Fatalf("got %d APIs and %d clients, want 1 and 1", len(cfg.APIs), len(cfg.Clients))
+	}
+	api := cfg.APIs[0]
+	type route struct {
+		Path, Credential string
+		Scopes           []string
+	}
+	var got []route
+	for _, r := range api.Routes {
+		got = append(got, route{r.Path, r.Credential, r.Scopes})
+	}
+	want := []route{
+		{"/open/*", gatehouse.CredentialNone, nil},
+		{"/jwt/*", gatehouse.CredentialBearer, nil},
+		{"/scoped/*", gatehouse.CredentialBearer, []string{benchScope}},
+	}
+	if diff := cmp.Diff(got, want); diff != "" {
+		t.Errorf("routes (-got +want):\n%s", diff)
+	}
+	if pc := api.Traffic.PerClient; pc == nil || pc.Rate != 10_000_000 || pc.Period != time.Second || pc.Burst != 1_000_000 {
+		t.Errorf("per-client rate limit = %+v, want 10,000,000 per 1s with burst 1,000,000", pc)
+	}
+	if got := api.Upstream.Targets; len(got) != 1 || got[0] != "http://127.0.0.1:9999" {
+		t.Errorf("upstream targets = %q", got)
+	}
+}
+
+func TestParseOptions(t *testing.T) {
+	for _, c := range []struct {
+		name     string
+		args     []string
+		wantOnly []string
+		wantErr  string
+	}{
+		{"Defaults", nil, targetNames, ""},
+		{"OnlyKeepsCanonicalOrder", []string{"--only", "gatehouse-scoped, direct"}, []string{"direct", "gatehouse-scoped"}, ""},
+		{"UnknownTarget", []string{"--only", "direct,envoy"}, nil, `unknown target "envoy"`},
+		{"BadLoadgen", []string{"--loadgen", "ab"}, nil, `--loadgen "ab"`},
+		{"ShortDuration", []string{"--duration", "100ms"}, nil, "at least 1s"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var stderr strings.Builder
+			o, err := parseOptions(c.args, &stderr)
+			if c.wantErr != "" {
+				if err == nil || !strings.Contains(stderr.String(), c.wantErr) {
+					t.Errorf("err = %v, stderr = %q, want it to say %q", err, stderr.String(), c.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("%v: %s", err, stderr.String())
+			}
+			if diff := cmp.Diff(o.only, c.wantOnly); diff != "" {
+				t.Errorf("only (-got +want):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestVerdict(t *testing.T) {
+	base := summary{name: targetReverseProxy, rps: 10000, p99: 5 * time.Millisecond}
+	for _, c := range []struct {
+		name string
+		gh   summary
+		want string
+	}{
+		{"Met", summary{name: targetGHScoped, rps: 9500, p99: 5400 * time.Microsecond},
+			"Gatehouse JWT+scopes+rate limit: 95% of bare ReverseProxy (target >= 90%), +0.40 ms p99 (target < 1 ms): both targets met"},
+		{"BothMissed", summary{name: targetGHScoped, rps: 4000, p99: 9 * time.Millisecond},
+			"Gatehouse JWT+scopes+rate limit: 40% of bare ReverseProxy (target >= 90%), +4.00 ms p99 (target < 1 ms): throughput and latency target missed"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if got := verdict([]summary{base, c.gh}, &base); got != c.want {
+				t.Errorf("verdict =\n%s\nwant\n%s", got, c.want)
+			}
+		})
+	}
+	t.Run("NoBase", func(t *testing.T) {
+		if got := verdict([]summary{{name: targetGHScoped}}, nil); !strings.Contains(got, "no verdict") {
+			t.Errorf("verdict = %q", got)
+		}
+	})
+}
+
+func TestModulePath(t *testing.T) {
+	for in, want := range map[string]string{
+		"module github.com/gatehouse/gatehouse\n\ngo 1.26\n":      benchModule,
+		"// comment\nmodule \"github.com/gatehouse/gatehouse\"\n": benchModule,
+		"modulex y\n": "",
+	} {
+		if got := modulePath([]byte(in)); got != want {
+			t.Errorf("modulePath(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestThousands(t *testing.T) {
+	for in, want := range map[float64]string{0: "0", 999: "999", 1000: "1,000", 57123.4: "57,123", 1234567: "1,234,567"} {
+		if got := thousands(in); got != want {
+			t.Errorf("thousands(%v) = %q, want %q", in, got, want)
+		}
+	}
+}

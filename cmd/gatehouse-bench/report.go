@@ -1,0 +1,276 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Targets of the issue for Gatehouse with every check on.
+const (
+	targetThroughput = 0.90                 // of the bare ReverseProxy's requests/s
+	targetAddedP99   = 1 * time.Millisecond // p99 over the bare ReverseProxy's
+)
+
+// round is one load run of one target.
+type round struct {
+	load        loadResult
+	wall        time.Duration
+	proxyCPU    time.Duration // zero when there is no proxy
+	upstreamCPU time.Duration
+	otherCPU    time.Duration // spent by processes that are not part of the run
+}
+
+func (r round) rps() float64 { return r.load.rps }
+
+type targetResult struct {
+	target *target
+	rounds []round
+}
+
+// summary folds the rounds of a target: the median round for rates and
+// latencies (one noisy round moves it little) and totals for CPU per request.
+type summary struct {
+	name             string
+	rps, minRPS      float64
+	maxRPS           float64
+	p50, p99         time.Duration
+	requests, errors int64
+	proxyUS          float64 // CPU µs per request; < 0 when there is no proxy
+	upstreamUS       float64
+	otherCores       float64 // mean load of other processes during the rounds
+}
+
+func summarize(tr *targetResult) summary {
+	s := summary{name: tr.target.name, proxyUS: -1}
+	var rps []float64
+	var p50s, p99s []time.Duration
+	var proxyCPU, upstreamCPU, otherCPU, wall time.Duration
+	for _, r := range tr.rounds {
+		rps = append(rps, r.rps())
+		p50s = append(p50s, r.load.p50)
+		p99s = append(p99s, r.load.p99)
+		s.requests += r.load.requests
+		s.errors += r.load.errors
+		proxyCPU += r.proxyCPU
+		upstreamCPU += r.upstreamCPU
+		otherCPU += r.otherCPU
+		wall += r.wall
+	}
+	s.rps, s.minRPS, s.maxRPS = median(rps), slices.Min(rps), slices.Max(rps)
+	s.p50, s.p99 = median(p50s), median(p99s)
+	if s.requests > 0 {
+		if tr.target.proxy != nil {
+			s.proxyUS = micros(proxyCPU) / float64(s.requests)
+		}
+		s.upstreamUS = micros(upstreamCPU) / float64(s.requests)
+	}
+	s.otherCores = cores(otherCPU, wall)
+	return s
+}
+
+// median of an odd count is the middle value; of an even count, the mean of
+// the two middle values.
+func median[T float64 | time.Duration](xs []T) T {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	n := len(s)
+	if n == 0 {
+		return 0
+	}
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
+}
+
+// busyWarning is the load of other processes, in cores, above which the
+// report warns that the figures are depressed.
+const busyWarning = 0.25
+
+// report prints the table, the legend and the verdict.
+func report(w io.Writer, env string, idle float64, results []*targetResult, failed []string) {
+	var sums []summary
+	var base *summary
+	for _, tr := range results {
+		sums = append(sums, summarize(tr))
+	}
+	for i := range sums {
+		if sums[i].name == targetReverseProxy {
+			base = &sums[i]
+		}
+	}
+
+	fmt.Fprintf(w, "\nGatehouse benchmark: %s\n\n", env)
+	rows := [][]string{{"target", "req/s", "min–max req/s", "p50", "p99", "proxy CPU/req", "upstream CPU/req", "other load", "errors", "vs bare RP", "p99 vs bare RP"}}
+	for _, s := range sums {
+		ratio, added := "-", "-"
+		if base != nil {
+			ratio = fmt.Sprintf("%.0f%%", 100*s.rps/base.rps)
+			added = fmtAddedMS(s.p99-base.p99) + " ms"
+		}
+		proxy := "-"
+		if s.proxyUS >= 0 {
+			proxy = fmt.Sprintf("%.1f µs", s.proxyUS)
+		}
+		rows = append(rows, []string{
+			s.name, thousands(s.rps), thousands(s.minRPS) + "–" + thousands(s.maxRPS),
+			fmtMS(s.p50), fmtMS(s.p99), proxy, fmt.Sprintf("%.1f µs", s.upstreamUS),
+			fmt.Sprintf("%.2f cores", s.otherCores), errCount(s), ratio, added,
+		})
+	}
+	writeTable(w, rows)
+
+	fmt.Fprintln(w)
+	for _, s := range sums {
+		fmt.Fprintf(w, "  %-16s  %s\n", s.name, targetDesc[s.name])
+	}
+	fmt.Fprintln(w, "  req/s, p50, p99: median of the rounds. CPU/req: user+system CPU of that process (nginx: with its workers)")
+	fmt.Fprintln(w, "  over all rounds / requests. other load: CPU used meanwhile by processes outside the run, in cores.")
+	for _, s := range sums {
+		if s.errors > 0 {
+			fmt.Fprintf(w, "  warning: %s had %d errors (non-2xx answers or socket errors) in %d requests; its figures are not a fair measure\n", s.name, s.errors, s.requests)
+		}
+	}
+	var busy float64
+	for _, s := range sums {
+		busy = max(busy, s.otherCores)
+	}
+	if idle > busyWarning || busy > busyWarning {
+		fmt.Fprintf(w, "  warning: the machine was not quiet (other processes: %.2f cores before the run, up to %.2f during it);\n", idle, busy)
+		fmt.Fprintln(w, "           absolute figures are low and noisy, ratios between targets less so (rounds are interleaved)")
+	}
+	for _, f := range failed {
+		first, _, _ := strings.Cut(f, "\n")
+		fmt.Fprintf(w, "  not measured: %s\n", first)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, verdict(sums, base))
+}
+
+// writeTable writes rows in aligned columns: the first left-aligned, the
+// others right-aligned, as numbers read best.
+func writeTable(w io.Writer, rows [][]string) {
+	var widths []int
+	for _, r := range rows {
+		for i, c := range r {
+			if i >= len(widths) {
+				widths = append(widths, 0)
+			}
+			widths[i] = max(widths[i], utf8.RuneCountInString(c))
+		}
+	}
+	for _, r := range rows {
+		var b strings.Builder
+		for i, c := range r {
+			pad := strings.Repeat(" ", widths[i]-utf8.RuneCountInString(c))
+			if i == 0 {
+				b.WriteString(c + pad)
+			} else {
+				b.WriteString("  " + pad + c)
+			}
+		}
+		fmt.Fprintln(w, b.String())
+	}
+}
+
+// verdict compares Gatehouse with every check on against the targets.
+func verdict(sums []summary, base *summary) string {
+	i := slices.IndexFunc(sums, func(s summary) bool { return s.name == targetGHScoped })
+	if base == nil || i < 0 {
+		return fmt.Sprintf("Gatehouse JWT+scopes+rate limit: no verdict: it needs the targets %s and %s", targetReverseProxy, targetGHScoped)
+	}
+	s := sums[i]
+	ratio := s.rps / base.rps
+	added := s.p99 - base.p99
+	var missed []string
+	if ratio < targetThroughput {
+		missed = append(missed, "throughput")
+	}
+	if added >= targetAddedP99 {
+		missed = append(missed, "latency")
+	}
+	result := "both targets met"
+	if len(missed) > 0 {
+		result = strings.Join(missed, " and ") + " target missed"
+	}
+	return fmt.Sprintf("Gatehouse JWT+scopes+rate limit: %.0f%% of bare ReverseProxy (target >= %.0f%%), %s ms p99 (target < %d ms): %s",
+		100*ratio, 100*targetThroughput, fmtAddedMS(added), targetAddedP99.Milliseconds(), result)
+}
+
+func errCount(s summary) string {
+	if s.errors == 0 {
+		return "0"
+	}
+	return fmt.Sprintf("%d!", s.errors)
+}
+
+func errNote(r loadResult) string {
+	if r.errors == 0 {
+		return ""
+	}
+	return fmt.Sprintf("  (%d errors)", r.errors)
+}
+
+// fmtMS formats a latency in milliseconds with two decimals.
+func fmtMS(d time.Duration) string {
+	return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond))
+}
+
+func fmtAddedMS(d time.Duration) string {
+	return fmt.Sprintf("%+.2f", float64(d)/float64(time.Millisecond))
+}
+
+// fmtMicros formats CPU per request.
+func fmtMicros(cpu time.Duration, requests int64) string {
+	if requests == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.1f µs", micros(cpu)/float64(requests))
+}
+
+func micros(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
+
+// cores is the mean number of cores busy: CPU time over wall time.
+func cores(cpu, wall time.Duration) float64 {
+	if wall <= 0 {
+		return 0
+	}
+	return cpu.Seconds() / wall.Seconds()
+}
+
+// thousands formats a rate as a whole number with thousands separators.
+func thousands(f float64) string {
+	s := fmt.Sprintf("%.0f", f)
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
+
+// machine describes the CPU, kernel and Go version.
+func machine() string {
+	model := "unknown CPU"
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for line := range strings.Lines(string(b)) {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				model = strings.Join(strings.Fields(v), " ")
+				break
+			}
+		}
+	}
+	kernel := "?"
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		kernel = strings.TrimSpace(string(b))
+	}
+	return fmt.Sprintf("%d CPUs (%s), Linux %s, %s", runtime.NumCPU(), model, kernel, runtime.Version())
+}

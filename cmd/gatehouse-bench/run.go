@@ -1,0 +1,287 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Exit codes.
+const (
+	exitOK     = 0
+	exitSetup  = 1 // a requested target could not be set up
+	exitUsage  = 2
+	exitSignal = 130 // interrupted, as shells report SIGINT
+)
+
+const usage = `gatehouse-bench: throughput, latency and CPU cost of Gatehouse against an
+upstream reached directly, a bare httputil.ReverseProxy and nginx.
+
+Usage:
+  go run ./cmd/gatehouse-bench [flags]     (from the repository root)
+
+Targets (all by default, measured in interleaved rounds):
+  direct            the upstream itself, no proxy
+  reverseproxy      a bare httputil.ReverseProxy, no checks: the ceiling for a net/http proxy
+  nginx             nginx proxy_pass with keepalive to the upstream (skipped when not installed)
+  gatehouse-open    Gatehouse, route with credential none
+  gatehouse-jwt     Gatehouse, bearer route: JWT verified on every request
+  gatehouse-scoped  Gatehouse, bearer route requiring a scope, with a per-client rate limit
+
+Flags:
+`
+
+// options are the command-line settings of a run.
+type options struct {
+	duration time.Duration // per target per round
+	warmup   time.Duration // per target, once, before the rounds
+	rounds   int
+	conns    int
+	only     []string // target names, in the canonical order
+	loadgen  string   // auto, wrk or go
+}
+
+func parseOptions(args []string, stderr io.Writer) (*options, error) {
+	fs := flag.NewFlagSet("gatehouse-bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, usage)
+		fs.PrintDefaults()
+	}
+	o := &options{}
+	fs.DurationVar(&o.duration, "duration", 5*time.Second, "load `time` per target per round")
+	fs.DurationVar(&o.warmup, "warmup", time.Second, "load `time` per target before the measured rounds (0 for none)")
+	fs.IntVar(&o.rounds, "rounds", 3, "`number` of interleaved rounds")
+	fs.IntVar(&o.conns, "conns", 64, "keep-alive `connections` held open by the load generator")
+	only := fs.String("only", "", "comma-separated `targets` to measure (default: all)")
+	fs.StringVar(&o.loadgen, "loadgen", "auto", "load generator: auto (wrk when installed, else go), wrk or go")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	var problems []string
+	if fs.NArg() > 0 {
+		problems = append(problems, fmt.Sprintf("unexpected argument %q", fs.Arg(0)))
+	}
+	if o.duration < time.Second {
+		problems = append(problems, "--duration must be at least 1s")
+	}
+	if o.warmup < 0 {
+		problems = append(problems, "--warmup must not be negative")
+	}
+	if o.rounds < 1 {
+		problems = append(problems, "--rounds must be at least 1")
+	}
+	if o.conns < 1 {
+		problems = append(problems, "--conns must be at least 1")
+	}
+	if !slices.Contains([]string{"auto", "wrk", "go"}, o.loadgen) {
+		problems = append(problems, fmt.Sprintf("--loadgen %q: expected auto, wrk or go", o.loadgen))
+	}
+	o.only = targetNames
+	if *only != "" {
+		want := map[string]bool{}
+		for n := range strings.SplitSeq(*only, ",") {
+			n = strings.TrimSpace(n)
+			if !slices.Contains(targetNames, n) {
+				problems = append(problems, fmt.Sprintf("--only: unknown target %q; expected some of %s", n, strings.Join(targetNames, ",")))
+			}
+			want[n] = true
+		}
+		o.only = slices.DeleteFunc(slices.Clone(targetNames), func(n string) bool { return !want[n] })
+	}
+	if len(problems) > 0 {
+		for _, p := range problems {
+			fmt.Fprintln(stderr, "gatehouse-bench:", p)
+		}
+		return nil, errors.New("bad command line")
+	}
+	return o, nil
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 {
+		switch args[0] {
+		case "upstream":
+			return serveUpstream(ctx, args[1:], stderr)
+		case "reverseproxy":
+			return serveReverseProxy(ctx, args[1:], stderr)
+		}
+	}
+	o, err := parseOptions(args, stderr)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	return bench(ctx, o, stdout, stderr)
+}
+
+// bench sets up the requested targets, measures them and prints the report.
+func bench(ctx context.Context, o *options, stdout, stderr io.Writer) int {
+	logf := func(format string, a ...any) { fmt.Fprintf(stderr, format+"\n", a...) }
+
+	lg, err := chooseLoadgen(o)
+	if err != nil {
+		logf("gatehouse-bench: %v", err)
+		return exitSetup
+	}
+	l, err := newLab()
+	if err != nil {
+		logf("gatehouse-bench: %v", err)
+		return exitSetup
+	}
+	defer l.close()
+
+	targets, failed := setup(ctx, l, o, logf)
+	if ctx.Err() != nil {
+		logf("gatehouse-bench: interrupted")
+		return exitSignal
+	}
+	if len(targets) == 0 {
+		logf("gatehouse-bench: no target to measure")
+		return exitSetup
+	}
+
+	env := describeEnv(o, lg)
+	idle, err := idleLoad(ctx, time.Second)
+	if ctx.Err() != nil {
+		logf("gatehouse-bench: interrupted")
+		return exitSignal
+	}
+	if err != nil {
+		logf("gatehouse-bench: %v", err)
+		return exitSetup
+	}
+	if idle > busyWarning {
+		logf("warning: before the run, other processes keep %.2f of %d cores busy; figures will be depressed", idle, runtime.NumCPU())
+	}
+	logf("measuring %s with %s: %d round(s) of %v per target, %d connections",
+		strings.Join(names(targets), ", "), lg.name(), o.rounds, o.duration, o.conns)
+	results, err := measure(ctx, lg, targets, o, logf)
+	if ctx.Err() != nil {
+		logf("gatehouse-bench: interrupted")
+		return exitSignal
+	}
+	if err != nil {
+		logf("gatehouse-bench: %v", err)
+		return exitSetup
+	}
+	report(stdout, env, idle, results, failed)
+	if len(failed) > 0 {
+		return exitSetup
+	}
+	return exitOK
+}
+
+// measure runs the warm-up and then the rounds. Each round visits every
+// target once, starting one target further each round, so that slow drifts of
+// the machine (thermal, other tenants) spread over all targets alike.
+func measure(ctx context.Context, lg loadgen, targets []*target, o *options, logf func(string, ...any)) ([]*targetResult, error) {
+	if o.warmup > 0 {
+		logf("warm-up: %v per target", o.warmup)
+		for _, t := range targets {
+			if _, err := lg.run(ctx, t, o.warmup, o.conns); err != nil {
+				return nil, fmt.Errorf("warm-up of %s: %w", t.name, err)
+			}
+		}
+	}
+	results := make([]*targetResult, len(targets))
+	for i, t := range targets {
+		results[i] = &targetResult{target: t}
+	}
+	for r := range o.rounds {
+		for k := range targets {
+			i := (r + k) % len(targets)
+			t := targets[i]
+			rr, err := measureOnce(ctx, lg, t, o)
+			if err != nil {
+				return nil, fmt.Errorf("round %d, %s: %w", r+1, t.name, err)
+			}
+			results[i].rounds = append(results[i].rounds, rr)
+			proxy := "-"
+			if t.proxy != nil {
+				proxy = fmtMicros(rr.proxyCPU, rr.load.requests)
+			}
+			logf("round %d/%d %-16s %7s req/s  p50 %s  p99 %s  proxy CPU %s/req  other load %.2f cores%s",
+				r+1, o.rounds, t.name, thousands(rr.rps()), fmtMS(rr.load.p50), fmtMS(rr.load.p99),
+				proxy, cores(rr.otherCPU, rr.wall), errNote(rr.load))
+		}
+	}
+	return results, nil
+}
+
+// measureOnce loads one target once and reads the CPU that its processes,
+// the load generator and the whole machine spent meanwhile.
+func measureOnce(ctx context.Context, lg loadgen, t *target, o *options) (round, error) {
+	var r round
+	p0, err := t.proxyCPU()
+	if err != nil {
+		return r, err
+	}
+	u0, err := t.upstream.cpu()
+	if err != nil {
+		return r, err
+	}
+	m0, err := machineCPU()
+	if err != nil {
+		return r, err
+	}
+	start := time.Now()
+	r.load, err = lg.run(ctx, t, o.duration, o.conns)
+	if err != nil {
+		return r, err
+	}
+	r.wall = time.Since(start)
+	p1, err := t.proxyCPU()
+	if err != nil {
+		return r, err
+	}
+	u1, err := t.upstream.cpu()
+	if err != nil {
+		return r, err
+	}
+	m1, err := machineCPU()
+	if err != nil {
+		return r, err
+	}
+	r.proxyCPU, r.upstreamCPU = p1-p0, u1-u0
+	// Whatever the machine ran besides the servers and the load generator:
+	// other tenants, builds, tests. Clock ticks make it approximate.
+	r.otherCPU = max(0, (m1-m0)-r.proxyCPU-r.upstreamCPU-r.load.loadgenCPU)
+	return r, nil
+}
+
+func chooseLoadgen(o *options) (loadgen, error) {
+	path, err := exec.LookPath("wrk")
+	switch {
+	case o.loadgen == "go" || o.loadgen == "auto" && err != nil:
+		return goLoad{}, nil
+	case err != nil:
+		return nil, errors.New("--loadgen wrk: wrk is not installed (apt-get install wrk)")
+	}
+	return wrkLoad{path: path}, nil
+}
+
+func names(ts []*target) []string {
+	var out []string
+	for _, t := range ts {
+		out = append(out, t.name)
+	}
+	return out
+}
+
+// describeEnv says where and how the figures were taken, for the report.
+func describeEnv(o *options, lg loadgen) string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s, %s, %s; load: %s, %d conns, %d x %v per target",
+		time.Now().UTC().Format("2006-01-02 15:04 MST"), host, machine(), lg.name(), o.conns, o.rounds, o.duration)
+}

@@ -1,0 +1,181 @@
+package edge
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"slices"
+	"strings"
+
+	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/internal/token"
+)
+
+// Networks decides whether an address may be used.
+type Networks interface {
+	Allowed(addr netip.Addr) bool
+}
+
+// Checks runs the credential checks of the gateway. Fields are set before
+// the first request and not changed after.
+type Checks struct {
+	// Info returns what the router matched; requests without a match never
+	// reach the checks.
+	Info     func(r *http.Request) (RequestInfo, bool)
+	Tokens   TokenVerifier
+	External ExternalVerifier // optional
+	// AllowPlainHTTP accepts credentials on plain HTTP from non-loopback
+	// clients. Off by default: a token sent in clear is as good as leaked.
+	AllowPlainHTTP bool
+	// ClientNetworks returns the network restrictions of a client, or nil.
+	ClientNetworks func(clientID string) Networks
+	Log            *slog.Logger
+}
+
+func (c *Checks) log() *slog.Logger {
+	if c.Log != nil {
+		return c.Log
+	}
+	return slog.Default()
+}
+
+// Authenticate is the middleware that admits only requests whose
+// credential the route accepts.
+func (c *Checks) Authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		info, ok := c.Info(r)
+		if !ok {
+			next.ServeHTTP(w, r)
+			return
+		}
+		rt := info.Route
+		if !rt.AllowQueryToken && r.URL.RawQuery != "" && r.URL.Query().Has("access_token") {
+			w.Header().Set("WWW-Authenticate", bearerChallenge("invalid_request", "", ""))
+			writeProblem(w, http.StatusBadRequest, "invalid_request", "access tokens in the URL are not accepted; send them in the Authorization header", info.RequestID)
+			return
+		}
+		var claims *gatehouse.AccessClaims
+		switch rt.Credential {
+		case gatehouse.CredentialNone:
+			next.ServeHTTP(w, r)
+			return
+		case gatehouse.CredentialAPIKey:
+			claims = c.apiKey(w, r, info)
+		default:
+			claims = c.bearer(w, r, info)
+		}
+		if claims == nil {
+			return // refused; the answer is written
+		}
+		if !hasScopes(claims, rt) {
+			need := strings.Join(rt.Scopes, " ")
+			w.Header().Set("WWW-Authenticate", bearerChallenge("insufficient_scope", "", need))
+			writeProblem(w, http.StatusForbidden, "insufficient_scope", "the token lacks the scope this route requires: "+need, info.RequestID)
+			return
+		}
+		if c.ClientNetworks != nil {
+			if n := c.ClientNetworks(claims.ClientID); n != nil && !n.Allowed(info.ClientAddr) {
+				writeProblem(w, http.StatusForbidden, "forbidden", "this client may not call from this network", info.RequestID)
+				return
+			}
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, claims)))
+	})
+}
+
+// plainHTTPRefused reports (and answers) a credential sent in clear from
+// another machine.
+func (c *Checks) plainHTTPRefused(w http.ResponseWriter, r *http.Request, info RequestInfo) bool {
+	if r.TLS != nil || c.AllowPlainHTTP || info.ClientAddr.IsLoopback() {
+		return false
+	}
+	writeProblem(w, http.StatusBadRequest, "invalid_request", "credentials are refused over plain HTTP; use HTTPS (and treat the credential you sent as exposed)", info.RequestID)
+	return true
+}
+
+func (c *Checks) bearer(w http.ResponseWriter, r *http.Request, info RequestInfo) *gatehouse.AccessClaims {
+	tok, present, msg := extractBearer(r)
+	if !present && info.Route.AllowQueryToken {
+		if q := r.URL.Query()["access_token"]; len(q) == 1 {
+			tok, present = q[0], true
+		} else if len(q) > 1 {
+			present, msg = true, "send one access_token"
+		}
+	}
+	if !present {
+		// RFC 6750 3.1: no error code when the request had no credential.
+		w.Header().Set("WWW-Authenticate", bearerChallenge("", "", ""))
+		writeProblem(w, http.StatusUnauthorized, "unauthorized", "this route needs a bearer access token", info.RequestID)
+		return nil
+	}
+	if msg != "" {
+		w.Header().Set("WWW-Authenticate", bearerChallenge("invalid_request", "", ""))
+		writeProblem(w, http.StatusBadRequest, "invalid_request", msg, info.RequestID)
+		return nil
+	}
+	if c.plainHTTPRefused(w, r, info) {
+		return nil
+	}
+	claims, err := c.verify(r.Context(), info.API, tok)
+	if err != nil {
+		if token.ReasonOf(err) == "" {
+			c.log().ErrorContext(r.Context(), "token check failed", "request_id", info.RequestID, "err", err)
+			writeProblem(w, http.StatusServiceUnavailable, "temporarily_unavailable", "the token could not be checked; retry later", info.RequestID)
+			return nil
+		}
+		c.log().InfoContext(r.Context(), "token refused", "request_id", info.RequestID, "api", info.API.Name, "reason", string(token.ReasonOf(err)))
+		w.Header().Set("WWW-Authenticate", bearerChallenge("invalid_token", "", ""))
+		writeProblem(w, http.StatusUnauthorized, "invalid_token", "the access token is invalid, expired or revoked", info.RequestID)
+		return nil
+	}
+	return claims
+}
+
+// verify checks tok with Gatehouse's own keys, or with the external issuer
+// it names when the API accepts that issuer, and then the audience.
+func (c *Checks) verify(ctx context.Context, api *gatehouse.API, tok string) (*gatehouse.AccessClaims, error) {
+	if c.External != nil && len(api.ExternalIssuers) > 0 && !strings.HasPrefix(tok, token.PrefixAccess) {
+		if name := c.External.IssuerName(tok); name != "" && slices.Contains(api.ExternalIssuers, name) {
+			return c.External.Verify(ctx, name, tok)
+		}
+	}
+	claims, err := c.Tokens.Verify(ctx, tok)
+	if err != nil {
+		return nil, err
+	}
+	if claims.Audience != api.Audience {
+		// RFC 6750 3.1: a token for another resource is invalid_token here.
+		return nil, &token.InvalidError{Reason: "wrong_audience"}
+	}
+	return claims, nil
+}
+
+func (c *Checks) apiKey(w http.ResponseWriter, r *http.Request, info RequestInfo) *gatehouse.AccessClaims {
+	vals := r.Header.Values("X-API-Key")
+	switch {
+	case len(vals) == 0:
+		writeProblem(w, http.StatusUnauthorized, "unauthorized", "this route needs an API key in the X-API-Key header", info.RequestID)
+		return nil
+	case len(vals) > 1 || len(vals[0]) > 256:
+		writeProblem(w, http.StatusBadRequest, "invalid_request", "send exactly one X-API-Key header", info.RequestID)
+		return nil
+	}
+	if c.plainHTTPRefused(w, r, info) {
+		return nil
+	}
+	claims, err := c.Tokens.VerifyAPIKey(r.Context(), vals[0])
+	if err == nil && claims.Audience != info.API.Audience {
+		err = &token.InvalidError{Reason: "wrong_audience"}
+	}
+	if err != nil {
+		if token.ReasonOf(err) == "" {
+			c.log().ErrorContext(r.Context(), "API key check failed", "request_id", info.RequestID, "err", err)
+			writeProblem(w, http.StatusServiceUnavailable, "temporarily_unavailable", "the API key could not be checked; retry later", info.RequestID)
+			return nil
+		}
+		writeProblem(w, http.StatusUnauthorized, "invalid_api_key", "the API key is invalid, expired or revoked", info.RequestID)
+		return nil
+	}
+	return claims
+}

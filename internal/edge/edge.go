@@ -1,0 +1,161 @@
+// Package edge holds the checks the gateway runs on every request before
+// proxying it: the credential a route takes, token verification in process
+// (Gatehouse's own tokens and those of configured external issuers),
+// audience, scopes, client networks, plain-HTTP refusal, traffic limits and
+// what is sent upstream instead of the client's token. Each check is an
+// http.Handler middleware; Checks.Middleware folds them in order.
+package edge
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/netip"
+	"strings"
+
+	"github.com/gatehouse/gatehouse"
+)
+
+// RequestInfo is what the router learned about a request.
+type RequestInfo struct {
+	API        *gatehouse.API
+	Route      *gatehouse.Route
+	RouteKey   string // stable id of the route, for per-route limits
+	RequestID  string
+	ClientAddr netip.Addr
+}
+
+// TokenVerifier verifies Gatehouse's own access tokens and API keys.
+type TokenVerifier interface {
+	Verify(ctx context.Context, tok string) (*gatehouse.AccessClaims, error)
+	VerifyAPIKey(ctx context.Context, key string) (*gatehouse.AccessClaims, error)
+}
+
+// ExternalVerifier verifies tokens of configured external issuers.
+type ExternalVerifier interface {
+	// IssuerName returns the configured name of the issuer that tok claims
+	// to come from, or "" (cheap, unverified).
+	IssuerName(tok string) string
+	Verify(ctx context.Context, issuerName, tok string) (*gatehouse.AccessClaims, error)
+}
+
+type ctxKey struct{}
+
+// ClaimsFrom returns the verified claims of the request's credential, if
+// any.
+func ClaimsFrom(ctx context.Context) *gatehouse.AccessClaims {
+	c, _ := ctx.Value(ctxKey{}).(*gatehouse.AccessClaims)
+	return c
+}
+
+// maxAuthorization caps the Authorization header before any parsing.
+const maxAuthorization = 8 << 10
+
+// problem is the JSON body of a refusal. It says what is wrong in terms that
+// leak nothing: never whether a token exists or why exactly it failed.
+type problem struct {
+	Error     string `json:"error"`
+	Message   string `json:"message"`
+	RequestID string `json:"request_id,omitempty"`
+}
+
+func writeProblem(w http.ResponseWriter, status int, code, msg, reqID string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(problem{Error: code, Message: msg, RequestID: reqID})
+}
+
+// bearerChallenge builds an RFC 6750 section 3 WWW-Authenticate value.
+func bearerChallenge(code, desc, scope string) string {
+	var b strings.Builder
+	b.WriteString(`Bearer realm="gatehouse"`)
+	if code != "" {
+		b.WriteString(`, error="`)
+		b.WriteString(code)
+		b.WriteString(`"`)
+	}
+	if desc != "" {
+		b.WriteString(`, error_description="`)
+		b.WriteString(desc)
+		b.WriteString(`"`)
+	}
+	if scope != "" {
+		b.WriteString(`, scope="`)
+		b.WriteString(scope)
+		b.WriteString(`"`)
+	}
+	return b.String()
+}
+
+// extractBearer returns the token of an Authorization: Bearer header
+// (RFC 6750 2.1): exactly one header, scheme case-insensitive, a token68
+// value. ok false with a message means the request is malformed.
+func extractBearer(r *http.Request) (tok string, present bool, msg string) {
+	vals := r.Header.Values("Authorization")
+	if len(vals) == 0 {
+		return "", false, ""
+	}
+	if len(vals) > 1 {
+		return "", true, "send exactly one Authorization header"
+	}
+	h := vals[0]
+	if len(h) > maxAuthorization {
+		return "", true, "the Authorization header is too large"
+	}
+	scheme, rest, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		if strings.EqualFold(scheme, "DPoP") {
+			return "", true, "DPoP-bound tokens are not accepted on this route"
+		}
+		return "", true, "use the Bearer authentication scheme"
+	}
+	tok = strings.TrimLeft(rest, " ")
+	if tok == "" || !isToken68(tok) {
+		return "", true, "the bearer token is malformed"
+	}
+	return tok, true, ""
+}
+
+// isToken68 checks RFC 7235 token68: 1*( ALPHA / DIGIT / "-" / "." / "_" /
+// "~" / "+" / "/" ) *"=".
+func isToken68(s string) bool {
+	i := 0
+	for ; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
+			c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/') {
+			break
+		}
+	}
+	if i == 0 {
+		return false
+	}
+	for ; i < len(s); i++ {
+		if s[i] != '=' {
+			return false
+		}
+	}
+	return true
+}
+
+// hasScopes reports whether claims satisfy the route's scopes.
+func hasScopes(c *gatehouse.AccessClaims, rt *gatehouse.Route) bool {
+	if len(rt.Scopes) == 0 {
+		return true
+	}
+	if rt.ScopeMode == "any" {
+		for _, s := range rt.Scopes {
+			if c.HasScope(s) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, s := range rt.Scopes {
+		if !c.HasScope(s) {
+			return false
+		}
+	}
+	return true
+}

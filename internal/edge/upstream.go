@@ -1,0 +1,120 @@
+package edge
+
+import (
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/internal/token"
+)
+
+// Identity headers sent upstream when an API asks for them. The gateway
+// removes any client-supplied header of the same name first.
+const (
+	HeaderClientID  = "X-Gatehouse-Client-Id"
+	HeaderSubject   = "X-Gatehouse-Subject"
+	HeaderScopes    = "X-Gatehouse-Scopes"
+	HeaderRequestID = "X-Gatehouse-Request-Id"
+)
+
+// upstreamTokenTTL is the life of a token minted for an upstream: short,
+// since it is never revoked individually.
+const upstreamTokenTTL = 60 * time.Second
+
+// Upstream decides what replaces the client's credential on the way to the
+// upstream: identity headers, a token minted for that upstream alone, and a
+// static credential. The client's Authorization header itself never goes.
+type Upstream struct {
+	Info   func(r *http.Request) (RequestInfo, bool)
+	Minter *token.Minter
+	Issuer string
+	Now    func() time.Time
+
+	mu    sync.Mutex
+	cache map[mintKey]minted
+}
+
+type mintKey struct{ jti, audience string }
+
+type minted struct {
+	tok string
+	exp time.Time
+}
+
+// maxMinted bounds the minted-token cache.
+const maxMinted = 50000
+
+func (u *Upstream) now() time.Time {
+	if u.Now != nil {
+		return u.Now()
+	}
+	return time.Now()
+}
+
+// Headers sets the upstream request's credential headers. It is called after
+// the client's Authorization header was removed.
+func (u *Upstream) Headers(r *http.Request, out http.Header) error {
+	for _, h := range []string{HeaderClientID, HeaderSubject, HeaderScopes, HeaderRequestID} {
+		out.Del(h) // a client must not be able to forge them
+	}
+	info, ok := u.Info(r)
+	if !ok {
+		return nil
+	}
+	ua := info.API.UpstreamAuth
+	claims := ClaimsFrom(r.Context())
+	if ua.IdentityHeaders {
+		out.Set(HeaderRequestID, info.RequestID)
+		if claims != nil {
+			out.Set(HeaderClientID, claims.ClientID)
+			out.Set(HeaderSubject, claims.Subject)
+			out.Set(HeaderScopes, strings.Join(claims.Scopes, " "))
+		}
+	}
+	if ua.MintToken && claims != nil {
+		tok, err := u.mint(claims, ua.MintAudience)
+		if err != nil {
+			return err
+		}
+		out.Set("Authorization", "Bearer "+tok)
+	}
+	if ua.StaticHeader != "" {
+		out.Set(ua.StaticHeader, ua.StaticValue)
+	}
+	return nil
+}
+
+// mint returns a token for audience carrying the caller's identity, reused
+// while it has more than half its life left so that signing stays off the
+// hot path of a client that calls often.
+func (u *Upstream) mint(c *gatehouse.AccessClaims, audience string) (string, error) {
+	now := u.now()
+	k := mintKey{c.ID, audience}
+	u.mu.Lock()
+	if m, ok := u.cache[k]; ok && m.exp.Sub(now) > upstreamTokenTTL/2 {
+		u.mu.Unlock()
+		return m.tok, nil
+	}
+	u.mu.Unlock()
+	iat := now.Truncate(time.Second)
+	exp := iat.Add(upstreamTokenTTL)
+	if c.ExpiresAt.Before(exp) {
+		exp = c.ExpiresAt // never outlive the client's token
+	}
+	tok, err := u.Minter.MintJWT(&gatehouse.AccessClaims{
+		Issuer: u.Issuer, Subject: c.Subject, Audience: audience, ClientID: c.ClientID,
+		Scopes: c.Scopes, ID: token.NewID(), GrantID: c.GrantID, IssuedAt: iat, ExpiresAt: exp,
+	})
+	if err != nil {
+		return "", err
+	}
+	u.mu.Lock()
+	if u.cache == nil || len(u.cache) >= maxMinted {
+		u.cache = make(map[mintKey]minted)
+	}
+	u.cache[k] = minted{tok, exp}
+	u.mu.Unlock()
+	return tok, nil
+}

@@ -1,0 +1,451 @@
+package proxy
+
+import (
+	"net/http"
+	"net/netip"
+	"strings"
+)
+
+// Client address. The TCP peer is the only address nobody can forge. When
+// the peer is one of our own trusted proxies, the address it received the
+// request from is the last entry of the forwarding header it appended to,
+// and so on leftwards: the client is the rightmost entry that is not a
+// trusted proxy. Entries left of it were written by the client and prove
+// nothing. An entry that does not parse stops the walk at the last hop that
+// did, because nothing left of garbage can be trusted either.
+
+// peerAddr parses http.Request.RemoteAddr ("ip:port"). IPv4-mapped IPv6
+// addresses are unmapped so that IPv4 prefixes match them.
+func peerAddr(remote string) netip.Addr {
+	ap, err := netip.ParseAddrPort(remote)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr().Unmap().WithZone("")
+}
+
+func inPrefixes(a netip.Addr, ps []netip.Prefix) bool {
+	for _, p := range ps {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// clientAddr returns the client's address for a request from peer. It reads
+// X-Forwarded-For, or Forwarded (RFC 7239) when useForwarded is set, and
+// only when the peer is trusted.
+func clientAddr(peer netip.Addr, h http.Header, trusted []netip.Prefix, useForwarded bool) netip.Addr {
+	if !peer.IsValid() || !inPrefixes(peer, trusted) {
+		return peer
+	}
+	client := peer
+	step := func(a netip.Addr) bool {
+		if !a.IsValid() {
+			return false
+		}
+		client = a
+		return inPrefixes(a, trusted)
+	}
+	if useForwarded {
+		lines := h.Values("Forwarded")
+		var elems []forwardedElement
+		for _, l := range lines {
+			es, ok := parseForwarded(l)
+			if !ok {
+				// A malformed line: only the lines after it can be read.
+				elems = elems[:0]
+				continue
+			}
+			elems = append(elems, es...)
+		}
+		for i := len(elems) - 1; i >= 0; i-- {
+			a, _ := parseNode(elems[i].get("for"))
+			if !step(a) {
+				break
+			}
+		}
+		return client
+	}
+	lines := h.Values("X-Forwarded-For")
+	for i := len(lines) - 1; i >= 0; i-- {
+		line := lines[i]
+		for line != "" {
+			var entry string
+			if j := strings.LastIndexByte(line, ','); j >= 0 {
+				line, entry = line[:j], line[j+1:]
+			} else {
+				line, entry = "", line
+			}
+			entry = strings.Trim(entry, " \t")
+			if entry == "" {
+				continue // an empty list element (RFC 9110 section 5.6.1)
+			}
+			if !step(parseXFFEntry(entry)) {
+				return client
+			}
+		}
+	}
+	return client
+}
+
+// parseXFFEntry parses one X-Forwarded-For entry. There is no standard;
+// proxies write "ip", some "ip:port" or "[ipv6]:port".
+func parseXFFEntry(s string) netip.Addr {
+	if a, err := netip.ParseAddr(s); err == nil {
+		return cleanAddr(a)
+	}
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return cleanAddr(ap.Addr())
+	}
+	if strings.HasPrefix(s, "[") && strings.HasSuffix(s, "]") {
+		if a, err := netip.ParseAddr(s[1 : len(s)-1]); err == nil && a.Is6() {
+			return cleanAddr(a)
+		}
+	}
+	return netip.Addr{}
+}
+
+// cleanAddr refuses zones (meaningless off the host that wrote them) and
+// unmaps IPv4-mapped IPv6.
+func cleanAddr(a netip.Addr) netip.Addr {
+	if a.Zone() != "" {
+		return netip.Addr{}
+	}
+	return a.Unmap()
+}
+
+// parseNode parses an RFC 7239 section 6 node ("for" and "by" values): an
+// IPv4 address or a bracketed IPv6 address, with an optional port. The
+// "unknown" and obfuscated ("_…") forms carry no address and return false.
+func parseNode(s string) (netip.Addr, bool) {
+	host := s
+	if strings.HasPrefix(s, "[") {
+		end := strings.IndexByte(s, ']')
+		if end < 0 {
+			return netip.Addr{}, false
+		}
+		host = s[1:end]
+		if rest := s[end+1:]; rest != "" && !validNodePort(rest) {
+			return netip.Addr{}, false
+		}
+		a, err := netip.ParseAddr(host)
+		if err != nil || !a.Is6() {
+			return netip.Addr{}, false
+		}
+		a = cleanAddr(a)
+		return a, a.IsValid()
+	}
+	if i := strings.IndexByte(s, ':'); i >= 0 {
+		if !validNodePort(s[i:]) {
+			return netip.Addr{}, false
+		}
+		host = s[:i]
+	}
+	a, err := netip.ParseAddr(host)
+	if err != nil || !a.Is4() {
+		return netip.Addr{}, false
+	}
+	return a, true
+}
+
+// validNodePort checks ":port" where port is 1*5DIGIT or an obfuscated
+// "_…" identifier (RFC 7239 section 6).
+func validNodePort(s string) bool {
+	if len(s) < 2 || s[0] != ':' {
+		return false
+	}
+	s = s[1:]
+	if s[0] == '_' {
+		for i := 1; i < len(s); i++ {
+			if c := s[i]; !(isAlnum(c) || c == '.' || c == '_' || c == '-') {
+				return false
+			}
+		}
+		return true
+	}
+	if len(s) > 5 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+func isAlnum(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
+}
+
+// forwardedPair is one parameter of a Forwarded element, the key in lower
+// case (parameter names are case-insensitive, RFC 7239 section 4) and the
+// value unquoted.
+type forwardedPair struct {
+	Key, Value string
+}
+
+// forwardedElement is one hop of a Forwarded header.
+type forwardedElement []forwardedPair
+
+func (e forwardedElement) get(key string) string {
+	for _, p := range e {
+		if p.Key == key {
+			return p.Value
+		}
+	}
+	return ""
+}
+
+// parseForwarded parses a Forwarded field value (RFC 7239 section 4):
+//
+//	Forwarded         = 1#forwarded-element
+//	forwarded-element = [ forwarded-pair ] *( ";" [ forwarded-pair ] )
+//	forwarded-pair    = token "=" value
+//	value             = token / quoted-string
+//
+// Whitespace is allowed around "," (RFC 9110 list syntax) and, leniently,
+// around ";". Empty list elements are skipped. A parameter repeated within
+// an element is an error (section 4: it MUST NOT occur more than once).
+// Anything else outside the grammar makes the whole value invalid.
+func parseForwarded(v string) ([]forwardedElement, bool) {
+	var elems []forwardedElement
+	var cur forwardedElement
+	i := 0
+	for {
+		i = skipOWS(v, i)
+		if i < len(v) && isTchar(v[i]) {
+			start := i
+			for i < len(v) && isTchar(v[i]) {
+				i++
+			}
+			key := strings.ToLower(v[start:i])
+			if i >= len(v) || v[i] != '=' {
+				return nil, false
+			}
+			i++
+			var val string
+			if i < len(v) && v[i] == '"' {
+				var ok bool
+				if val, i, ok = parseQuoted(v, i); !ok {
+					return nil, false
+				}
+			} else {
+				start := i
+				for i < len(v) && isTchar(v[i]) {
+					i++
+				}
+				if i == start {
+					return nil, false
+				}
+				val = v[start:i]
+			}
+			if hasKey(cur, key) {
+				return nil, false
+			}
+			cur = append(cur, forwardedPair{Key: key, Value: val})
+		}
+		i = skipOWS(v, i)
+		if i == len(v) || v[i] == ',' {
+			if len(cur) > 0 {
+				elems = append(elems, cur)
+				cur = nil
+			}
+			if i == len(v) {
+				return elems, true
+			}
+			i++
+			continue
+		}
+		if v[i] != ';' {
+			return nil, false
+		}
+		i++
+	}
+}
+
+func hasKey(e forwardedElement, key string) bool {
+	for _, p := range e {
+		if p.Key == key {
+			return true
+		}
+	}
+	return false
+}
+
+func skipOWS(v string, i int) int {
+	for i < len(v) && (v[i] == ' ' || v[i] == '\t') {
+		i++
+	}
+	return i
+}
+
+// parseQuoted parses an RFC 9110 section 5.6.4 quoted-string starting at
+// v[i] == '"' and returns its unescaped content and the index after it.
+func parseQuoted(v string, i int) (string, int, bool) {
+	i++
+	start := i
+	var b []byte // only when there is a quoted-pair
+	for i < len(v) {
+		c := v[i]
+		switch {
+		case c == '"':
+			if b != nil {
+				return string(b), i + 1, true
+			}
+			return v[start:i], i + 1, true
+		case c == '\\':
+			if i+1 >= len(v) || !isQuotedPairChar(v[i+1]) {
+				return "", 0, false
+			}
+			if b == nil {
+				b = append([]byte(nil), v[start:i]...)
+			}
+			b = append(b, v[i+1])
+			i += 2
+		case isQdtext(c):
+			if b != nil {
+				b = append(b, c)
+			}
+			i++
+		default:
+			return "", 0, false
+		}
+	}
+	return "", 0, false
+}
+
+func isQdtext(c byte) bool {
+	return c == '\t' || c == ' ' || c == 0x21 || 0x23 <= c && c <= 0x5b || 0x5d <= c && c <= 0x7e || c >= 0x80
+}
+
+func isQuotedPairChar(c byte) bool {
+	return c == '\t' || c == ' ' || 0x21 <= c && c <= 0x7e || c >= 0x80
+}
+
+// formatForwarded writes elements back in the syntax parseForwarded reads,
+// quoting values that are not tokens.
+func formatForwarded(elems []forwardedElement) string {
+	var b strings.Builder
+	for i, e := range elems {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		for j, p := range e {
+			if j > 0 {
+				b.WriteByte(';')
+			}
+			b.WriteString(p.Key)
+			b.WriteByte('=')
+			writeForwardedValue(&b, p.Value)
+		}
+	}
+	return b.String()
+}
+
+func writeForwardedValue(b *strings.Builder, v string) {
+	if isToken(v) {
+		b.WriteString(v)
+		return
+	}
+	b.WriteByte('"')
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c == '"' || c == '\\' {
+			b.WriteByte('\\')
+		}
+		b.WriteByte(v[i])
+	}
+	b.WriteByte('"')
+}
+
+// setForwarding sets the forwarding headers of an upstream request. What a
+// client says about earlier hops is kept only when the peer is a trusted
+// proxy, and only when it parses; otherwise the gateway is the first hop
+// and says so. httputil.ReverseProxy has already removed Forwarded and
+// X-Forwarded-{For,Host,Proto} from out before Rewrite.
+//
+//   - X-Forwarded-For: the trusted chain, then the peer address;
+//   - X-Forwarded-Host and -Proto: the first proxy's view when a trusted
+//     proxy passed it on, else the Host and scheme the gateway received;
+//   - Forwarded (RFC 7239): the trusted chain, then an element for this
+//     hop: for=<peer>;host=<Host>;proto=<scheme>;
+//   - X-Real-Ip: the client address the gateway resolved, replacing any a
+//     client sent, since many upstreams read it without checking.
+func setForwarding(out http.Header, in *http.Request, info *requestInfo) {
+	proto := "http"
+	if in.TLS != nil {
+		proto = "https"
+	}
+	trusted := info.trusted
+	if info.peer.IsValid() {
+		peer := info.peer.String()
+		xff := peer
+		if prior := in.Header["X-Forwarded-For"]; trusted && len(prior) > 0 && validXFF(prior) {
+			xff = strings.Join(prior, ", ") + ", " + peer
+		}
+		out["X-Forwarded-For"] = []string{xff}
+	}
+	host, xproto := in.Host, proto
+	if trusted {
+		if v := in.Header.Get("X-Forwarded-Host"); v != "" {
+			host = v
+		}
+		if v := in.Header.Get("X-Forwarded-Proto"); v == "http" || v == "https" {
+			xproto = v
+		}
+	}
+	out["X-Forwarded-Host"] = []string{host}
+	out["X-Forwarded-Proto"] = []string{xproto}
+
+	var b strings.Builder
+	if prior := in.Header["Forwarded"]; trusted && len(prior) > 0 {
+		if elems, ok := parseAllForwarded(prior); ok && len(elems) > 0 {
+			b.WriteString(formatForwarded(elems))
+			b.WriteString(", ")
+		}
+	}
+	if info.peer.IsValid() {
+		b.WriteString("for=")
+		if info.peer.Is6() {
+			b.WriteString(`"[` + info.peer.String() + `]"`)
+		} else {
+			b.WriteString(info.peer.String())
+		}
+		b.WriteByte(';')
+	}
+	b.WriteString("host=")
+	writeForwardedValue(&b, in.Host)
+	b.WriteString(";proto=" + proto)
+	out["Forwarded"] = []string{b.String()}
+
+	if info.client.IsValid() {
+		out["X-Real-Ip"] = []string{info.client.String()}
+	} else {
+		delete(out, "X-Real-Ip")
+	}
+}
+
+func parseAllForwarded(lines []string) ([]forwardedElement, bool) {
+	var all []forwardedElement
+	for _, l := range lines {
+		es, ok := parseForwarded(l)
+		if !ok {
+			return nil, false
+		}
+		all = append(all, es...)
+	}
+	return all, true
+}
+
+func validXFF(lines []string) bool {
+	for _, l := range lines {
+		for e := range strings.SplitSeq(l, ",") {
+			if e = strings.Trim(e, " \t"); e != "" && !parseXFFEntry(e).IsValid() {
+				return false
+			}
+		}
+	}
+	return true
+}

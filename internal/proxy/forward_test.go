@@ -1,0 +1,232 @@
+package proxy
+
+import (
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func prefixes(ss ...string) []netip.Prefix {
+	var out []netip.Prefix
+	for _, s := range ss {
+		out = append(out, netip.MustParsePrefix(s))
+	}
+	return out
+}
+
+func TestClientAddr(t *testing.T) {
+	trusted := prefixes("10.0.0.0/8", "2001:db8:ffff::/48")
+	tests := []struct {
+		name         string
+		remote       string
+		xff          []string
+		forwarded    []string
+		useForwarded bool
+		want         string // "" for the zero Addr
+	}{
+		{"UntrustedPeerIgnoresHeaders", "203.0.113.9:5000", []string{"198.51.100.1"}, nil, false, "203.0.113.9"},
+		{"UntrustedPeerIgnoresForwarded", "203.0.113.9:5000", nil, []string{"for=198.51.100.1"}, true, "203.0.113.9"},
+		{"TrustedPeerWithoutHeader", "10.0.0.1:5000", nil, nil, false, "10.0.0.1"},
+		{"TrustedPeerOneHop", "10.0.0.1:5000", []string{"198.51.100.1"}, nil, false, "198.51.100.1"},
+		{"RightmostUntrusted", "10.0.0.1:5000", []string{"1.1.1.1, 198.51.100.1, 10.0.0.2"}, nil, false, "198.51.100.1"},
+		{"ClientForgedLeftIsIgnored", "10.0.0.1:5000", []string{"10.9.9.9, 198.51.100.1"}, nil, false, "198.51.100.1"},
+		{"SeveralLines", "10.0.0.1:5000", []string{"1.1.1.1", "198.51.100.1, 10.0.0.3"}, nil, false, "198.51.100.1"},
+		{"AllTrusted", "10.0.0.1:5000", []string{"10.0.0.7, 10.0.0.2"}, nil, false, "10.0.0.7"},
+		{"GarbageStopsWalk", "10.0.0.1:5000", []string{"198.51.100.1, garbage, 10.0.0.2"}, nil, false, "10.0.0.2"},
+		{"EmptyElementsSkipped", "10.0.0.1:5000", []string{"198.51.100.1, , "}, nil, false, "198.51.100.1"},
+		{"EntryWithPort", "10.0.0.1:5000", []string{"198.51.100.1:1234"}, nil, false, "198.51.100.1"},
+		{"IPv6Entry", "10.0.0.1:5000", []string{"2001:db8::1"}, nil, false, "2001:db8::1"},
+		{"BracketedIPv6EntryWithPort", "10.0.0.1:5000", []string{"[2001:db8::1]:443"}, nil, false, "2001:db8::1"},
+		{"ZoneRefused", "10.0.0.1:5000", []string{"fe80::1%eth0"}, nil, false, "10.0.0.1"},
+		{"MappedIPv4PeerTrusted", "[::ffff:10.0.0.1]:5000", []string{"198.51.100.1"}, nil, false, "198.51.100.1"},
+		{"IPv6TrustedPeer", "[2001:db8:ffff::1]:5000", []string{"198.51.100.1"}, nil, false, "198.51.100.1"},
+		{"IPv6UntrustedPeer", "[2001:db8::5]:5000", []string{"198.51.100.1"}, nil, false, "2001:db8::5"},
+		{"UnparsablePeer", "pipe", []string{"198.51.100.1"}, nil, false, ""},
+		{"ForwardedIgnoredByDefault", "10.0.0.1:5000", nil, []string{"for=198.51.100.1"}, false, "10.0.0.1"},
+		{"XFFIgnoredWithForwarded", "10.0.0.1:5000", []string{"198.51.100.7"}, nil, true, "10.0.0.1"},
+		{"Forwarded", "10.0.0.1:5000", nil, []string{`for=198.51.100.1;proto=https, for="[2001:db8:ffff::2]:80"`}, true, "198.51.100.1"},
+		{"ForwardedIPv6", "10.0.0.1:5000", nil, []string{`for="[2001:db8::9]:4711"`}, true, "2001:db8::9"},
+		{"ForwardedUnknownStops", "10.0.0.1:5000", nil, []string{"for=198.51.100.1, for=unknown, for=10.0.0.5"}, true, "10.0.0.5"},
+		{"ForwardedMalformedLine", "10.0.0.1:5000", nil, []string{"for=198.51.100.1", "for=10.0.0.5;;=x"}, true, "10.0.0.1"},
+		{"ForwardedLaterLineAfterMalformed", "10.0.0.1:5000", nil, []string{"garbage=", "for=198.51.100.2"}, true, "198.51.100.2"},
+		{"ForwardedWithoutForStops", "10.0.0.1:5000", nil, []string{"for=198.51.100.1, proto=https"}, true, "10.0.0.1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := http.Header{}
+			for _, v := range tt.xff {
+				h.Add("X-Forwarded-For", v)
+			}
+			for _, v := range tt.forwarded {
+				h.Add("Forwarded", v)
+			}
+			got := clientAddr(peerAddr(tt.remote), h, trusted, tt.useForwarded)
+			want := netip.Addr{}
+			if tt.want != "" {
+				want = netip.MustParseAddr(tt.want)
+			}
+			if got != want {
+				t.Errorf("got %v, want %v", got, want)
+			}
+		})
+	}
+}
+
+func TestParseForwarded(t *testing.T) {
+	type fp = forwardedPair
+	tests := []struct {
+		in   string
+		want []forwardedElement // nil with ok false
+	}{
+		{"for=192.0.2.60;proto=http;by=203.0.113.43", []forwardedElement{{fp{"for", "192.0.2.60"}, fp{"proto", "http"}, fp{"by", "203.0.113.43"}}}},
+		{`For="[2001:db8:cafe::17]:4711"`, []forwardedElement{{fp{"for", "[2001:db8:cafe::17]:4711"}}}},
+		{"for=192.0.2.43, for=198.51.100.17", []forwardedElement{{fp{"for", "192.0.2.43"}}, {fp{"for", "198.51.100.17"}}}},
+		{"for=a ; proto=https ,, for=b", []forwardedElement{{fp{"for", "a"}, fp{"proto", "https"}}, {fp{"for", "b"}}}},
+		{`host="a\"b\\c"`, []forwardedElement{{fp{"host", `a"b\c`}}}},
+		{"", nil},
+		{"for=", nil},
+		{"for", nil},
+		{"for=a;for=b", nil},
+		{`for="unterminated`, nil},
+		{"for=a b", nil},
+		{"=a", nil},
+		{"for=\"a\x00\"", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			got, ok := parseForwarded(tt.in)
+			if wantOK := tt.want != nil || tt.in == ""; ok != wantOK {
+				t.Fatalf("ok %v, want %v (got %v)", ok, wantOK, got)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestForwardingHeaders checks what the upstream is told about the client,
+// through real listeners, from an untrusted client and from a trusted proxy,
+// over IPv4 and IPv6 loopback.
+func TestForwardingHeaders(t *testing.T) {
+	forged := http.Header{
+		"X-Forwarded-For":    {"6.6.6.6"},
+		"X-Forwarded-Host":   {"evil.example"},
+		"X-Forwarded-Proto":  {"https"},
+		"X-Forwarded-Port":   {"443"},
+		"X-Forwarded-Prefix": {"/admin"},
+		"Forwarded":          {"for=6.6.6.6;proto=https"},
+		"X-Real-Ip":          {"6.6.6.6"},
+	}
+	tests := []struct {
+		name    string
+		network string // "tcp4" or "tcp6"
+		trusted []netip.Prefix
+		want    map[string][]string // headers the upstream must see; nil value means absent
+		client  string
+	}{
+		{
+			name: "UntrustedIPv4", network: "tcp4",
+			want: map[string][]string{
+				"X-Forwarded-For":    {"127.0.0.1"},
+				"X-Forwarded-Proto":  {"http"},
+				"Forwarded":          {"for=127.0.0.1;host=HOST;proto=http"},
+				"X-Real-Ip":          {"127.0.0.1"},
+				"X-Forwarded-Host":   {"HOST"},
+				"X-Forwarded-Port":   nil,
+				"X-Forwarded-Prefix": nil,
+			},
+			client: "127.0.0.1",
+		},
+		{
+			name: "TrustedIPv4", network: "tcp4", trusted: prefixes("127.0.0.0/8"),
+			want: map[string][]string{
+				"X-Forwarded-For":    {"6.6.6.6, 127.0.0.1"},
+				"X-Forwarded-Proto":  {"https"},
+				"X-Forwarded-Host":   {"evil.example"},
+				"Forwarded":          {"for=6.6.6.6;proto=https, for=127.0.0.1;host=HOST;proto=http"},
+				"X-Real-Ip":          {"6.6.6.6"},
+				"X-Forwarded-Port":   {"443"},
+				"X-Forwarded-Prefix": {"/admin"},
+			},
+			client: "6.6.6.6",
+		},
+		{
+			name: "UntrustedIPv6", network: "tcp6", trusted: prefixes("127.0.0.0/8"),
+			want: map[string][]string{
+				"X-Forwarded-For": {"::1"},
+				"Forwarded":       {`for="[::1]";host=HOST;proto=http`},
+				"X-Real-Ip":       {"::1"},
+			},
+			client: "::1",
+		},
+		{
+			name: "TrustedIPv6", network: "tcp6", trusted: prefixes("::1/128"),
+			want: map[string][]string{
+				"X-Forwarded-For": {"6.6.6.6, ::1"},
+				"Forwarded":       {`for=6.6.6.6;proto=https, for="[::1]";host=HOST;proto=http`},
+				"X-Real-Ip":       {"6.6.6.6"},
+			},
+			client: "6.6.6.6",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			addr := "127.0.0.1:0"
+			if tt.network == "tcp6" {
+				addr = "[::1]:0"
+			}
+			l, err := net.Listen(tt.network, addr)
+			if err != nil {
+				t.Skipf("no %s loopback here: %v", tt.network, err)
+			}
+			up := echoUpstream(t, "up")
+			var sawClient netip.Addr
+			g := &Gateway{TrustedProxies: tt.trusted, Logger: quietLogger(), Middleware: []func(http.Handler) http.Handler{
+				func(next http.Handler) http.Handler {
+					return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+						sawClient = ClientAddrFrom(r.Context())
+						next.ServeHTTP(w, r)
+					})
+				},
+			}}
+			g.Load(mustCompile(t, apiTo("a", urls(up), route("/x"))))
+			defer g.Close()
+			gw := httptest.NewUnstartedServer(g)
+			gw.Listener.Close()
+			gw.Listener = l
+			gw.Start()
+			defer gw.Close()
+
+			req, _ := http.NewRequest(http.MethodGet, gw.URL+"/x", nil)
+			for k, v := range forged {
+				req.Header[k] = v
+			}
+			s := doSeen(t, req)
+			host := req.URL.Host
+			for k, want := range tt.want {
+				for i := range want {
+					want[i] = replaceHost(want[i], host)
+				}
+				if diff := cmp.Diff(want, s.Header.Values(k)); diff != "" {
+					t.Errorf("%s (-want +got):\n%s", k, diff)
+				}
+			}
+			if sawClient != netip.MustParseAddr(tt.client) {
+				t.Errorf("ClientAddrFrom = %v, want %s", sawClient, tt.client)
+			}
+		})
+	}
+}
+
+// replaceHost puts the gateway's host:port where a want value says HOST,
+// quoted where RFC 7239 needs it (a port's ":" is not a token character).
+func replaceHost(v, host string) string {
+	v = strings.ReplaceAll(v, "host=HOST", `host="`+host+`"`)
+	return strings.ReplaceAll(v, "HOST", host)
+}

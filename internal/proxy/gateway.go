@@ -1,0 +1,347 @@
+// Package proxy is Gatehouse's data plane: it routes requests to the APIs'
+// upstreams through httputil.ReverseProxy.
+//
+// A Table is an immutable routing snapshot compiled from the APIs; a
+// Gateway serves from the Table last given to Load, swapped atomically. Edge
+// checks (tokens, rate limits, IP lists) are middleware of type
+// func(http.Handler) http.Handler that run after routing and before
+// proxying; they find the route, the request id and the client address in
+// the request context (RouteFrom, RequestIDFrom, ClientAddrFrom) and answer
+// refusals with WriteError.
+package proxy
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/hex"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gatehouse/gatehouse"
+)
+
+// DefaultMaxBodyBytes is the request body cap when Gateway.MaxBodyBytes is 0.
+const DefaultMaxBodyBytes = 10 << 20
+
+// Gateway is the data plane's http.Handler. Its exported fields are options
+// whose zero value is the documented default; set them before the first
+// Load and do not change them afterwards. The header size limit is the
+// http.Server's (MaxHeaderBytes), not the Gateway's.
+//
+// A Gateway that has been loaded runs health checks in the background:
+// Close it when the server has shut down.
+type Gateway struct {
+	// TrustedProxies are the networks of our own load balancers and
+	// proxies. Only a peer in them may tell the client's address (in
+	// X-Forwarded-For or Forwarded), pass on X-Forwarded-* and choose the
+	// request id. None by default: the TCP peer is the client.
+	TrustedProxies []netip.Prefix
+	// UseForwardedHeader reads the client address from the RFC 7239
+	// Forwarded header of trusted proxies instead of X-Forwarded-For. Only
+	// one is read: a proxy that sets one usually passes the other through
+	// from the client untouched, so reading both would let the client
+	// choose.
+	UseForwardedHeader bool
+	// MaxBodyBytes caps request bodies; a larger one gets 413. Zero means
+	// DefaultMaxBodyBytes, negative no cap.
+	MaxBodyBytes int64
+	// Transport, when set, sends every upstream request (tests, special
+	// dialing). By default each API gets its own http.Transport with the
+	// connect timeout (dialer and TLS handshake) and response header
+	// timeout of its UpstreamPolicy; a custom Transport is responsible for
+	// its own timeouts.
+	Transport http.RoundTripper
+	// TLSClientConfig is used for https targets by the default transports
+	// (custom roots, client certificates). Nil means Go's defaults.
+	TLSClientConfig *tls.Config
+	// Logger receives upstream failures and health changes. Nil means
+	// slog.Default().
+	Logger *slog.Logger
+	// Now is the clock for health check times. Nil means time.Now.
+	Now func() time.Time
+	// Middleware runs after routing and before proxying, Middleware[0]
+	// first. Each sees the route in the request context.
+	Middleware []func(http.Handler) http.Handler
+	// UpstreamHeaders, when set, is called with the request as the
+	// middleware left it (its context holds what they found, such as the
+	// token's claims) and the upstream request's headers, after the client's
+	// credentials were removed and the forwarding headers set: the place to
+	// add identity headers or a minted token.
+	UpstreamHeaders func(r *http.Request, out http.Header)
+
+	mu     sync.Mutex // serialises Load and Close
+	snap   atomic.Pointer[snapshot]
+	chain  http.Handler // Middleware around the proxy, built once
+	closed bool
+}
+
+// snapshot is what a request is served with: a table and the pools of its
+// APIs (by index in the table).
+type snapshot struct {
+	table   *Table
+	pools   []*pool
+	handler http.Handler
+}
+
+// Load makes t the routing table of new requests; requests in flight finish
+// with the table they started with. Upstreams whose name, targets and
+// policy did not change keep their pool (health state, connections); new
+// ones start their health checks and those no longer in t are stopped.
+// Load(nil) unloads: every request then gets 503.
+func (g *Gateway) Load(t *Table) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.chain == nil {
+		g.chain = g.buildChain()
+	}
+	old := map[poolKey]*pool{}
+	if s := g.snap.Load(); s != nil {
+		for _, p := range s.pools {
+			old[p.key] = p
+		}
+	}
+	var next *snapshot
+	if t != nil {
+		next = &snapshot{table: t, handler: g.chain, pools: make([]*pool, len(t.apis))}
+		for i := range t.apis {
+			k := keyOf(&t.apis[i])
+			p := old[k]
+			if p != nil {
+				delete(old, k)
+			} else {
+				p = newPool(g, &t.apis[i])
+				if !g.closed {
+					p.startHealth()
+				}
+			}
+			next.pools[i] = p
+		}
+	}
+	g.snap.Store(next)
+	for _, p := range old {
+		p.close()
+	}
+}
+
+// Close stops the health checks and closes idle upstream connections. The
+// Gateway still serves with the table it has, without health checks; Close
+// is for after the server has shut down.
+func (g *Gateway) Close() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.closed = true
+	if s := g.snap.Load(); s != nil {
+		for _, p := range s.pools {
+			p.close()
+		}
+	}
+	return nil
+}
+
+// buildChain folds the middleware around the proxy, Middleware[0]
+// outermost, like caddy's RouteList.Compile.
+func (g *Gateway) buildChain() http.Handler {
+	var h http.Handler = http.HandlerFunc(serveProxy)
+	for i := len(g.Middleware) - 1; i >= 0; i-- {
+		h = g.Middleware[i](h)
+	}
+	return h
+}
+
+// serveProxy is the end of the chain: the matched API's ReverseProxy.
+func serveProxy(w http.ResponseWriter, r *http.Request) {
+	info := infoFrom(r.Context())
+	if info == nil || info.pool == nil {
+		// A middleware replaced the context instead of deriving from it.
+		writeError(w, "", http.StatusInternalServerError, "internal", "internal error")
+		return
+	}
+	info.pool.proxy.ServeHTTP(w, r)
+}
+
+// ServeHTTP routes and proxies one request:
+//  1. request id: X-Request-Id from a trusted proxy, else a new random one;
+//     sent back to the client and on to the upstream;
+//  2. client address (see TrustedProxies);
+//  3. the path is checked (checkPath: 400 rather than normalised) and
+//     matched: 404, or 405 with Allow;
+//  4. lifecycle: a draft is absent (Compile leaves it out); a retired API
+//     answers 410; a deprecated one is served with Deprecation (RFC 9745)
+//     and, when it has a date, Sunset (RFC 8594);
+//  5. the body cap (413), the middleware, then the upstream.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	info := &requestInfo{peer: peerAddr(r.RemoteAddr)}
+	info.trusted = info.peer.IsValid() && inPrefixes(info.peer, g.TrustedProxies)
+	info.id = requestID(r.Header, info.trusted)
+	info.client = clientAddr(info.peer, r.Header, g.TrustedProxies, g.UseForwardedHeader)
+	wh := w.Header()
+	wh["X-Request-Id"] = []string{info.id}
+
+	s := g.snap.Load()
+	if s == nil {
+		writeError(w, info.id, http.StatusServiceUnavailable, "unavailable", "the gateway has no routes loaded")
+		return
+	}
+	path, ok := checkPath(r.URL)
+	if !ok {
+		writeError(w, info.id, http.StatusBadRequest, "bad_request",
+			"the request path must not contain empty or dot segments, encoded slashes, backslashes or control characters")
+		return
+	}
+	m, ok := s.table.Match(r.Host, r.Method, path)
+	if !ok {
+		if allow := s.table.Allowed(r.Host, path); len(allow) > 0 {
+			wh["Allow"] = []string{strings.Join(allow, ", ")}
+			writeError(w, info.id, http.StatusMethodNotAllowed, "method_not_allowed", "the route does not allow this method")
+			return
+		}
+		writeError(w, info.id, http.StatusNotFound, "not_found", "no route matches this request")
+		return
+	}
+	info.match, info.pool = m, s.pools[m.api]
+	switch m.API.Lifecycle {
+	case gatehouse.LifecycleRetired:
+		writeError(w, info.id, http.StatusGone, "gone", "this API was retired")
+		return
+	case gatehouse.LifecycleDeprecated:
+		// RFC 9745 wants a date (@epoch-seconds) when the API was deprecated,
+		// which gatehouse.API does not record; "true" is the form of the
+		// draft that many clients still read.
+		wh["Deprecation"] = []string{"true"}
+		if sunset := s.table.apis[m.api].sunset; sunset != "" {
+			wh["Sunset"] = []string{sunset}
+		}
+	}
+
+	limit := g.MaxBodyBytes
+	if limit == 0 {
+		limit = DefaultMaxBodyBytes
+	}
+	if limit > 0 && r.ContentLength > limit {
+		writeError(w, info.id, http.StatusRequestEntityTooLarge, "request_too_large", "the request body is too large")
+		return
+	}
+	r = r.WithContext(context.WithValue(r.Context(), infoKey{}, info))
+	if limit > 0 && r.Body != nil && r.Body != http.NoBody {
+		r.Body = &limitedBody{ReadCloser: http.MaxBytesReader(w, r.Body, limit), hit: &info.bodyTooLarge}
+	}
+	s.handler.ServeHTTP(w, r)
+}
+
+// requestInfo is what the gateway learned about a request before the
+// middleware runs. It is reached through the request context.
+type requestInfo struct {
+	id           string
+	peer         netip.Addr // the TCP peer
+	client       netip.Addr // the resolved client
+	trusted      bool       // peer is a trusted proxy
+	match        *Match
+	pool         *pool
+	bodyTooLarge atomic.Bool
+}
+
+type infoKey struct{}
+
+func infoFrom(ctx context.Context) *requestInfo {
+	info, _ := ctx.Value(infoKey{}).(*requestInfo)
+	return info
+}
+
+// RouteFrom returns the route matched for the request, or nil outside the
+// gateway's middleware chain.
+func RouteFrom(ctx context.Context) *Match {
+	if info := infoFrom(ctx); info != nil {
+		return info.match
+	}
+	return nil
+}
+
+// RequestIDFrom returns the request's id, or "".
+func RequestIDFrom(ctx context.Context) string {
+	if info := infoFrom(ctx); info != nil {
+		return info.id
+	}
+	return ""
+}
+
+// ClientAddrFrom returns the client's address as the gateway resolved it
+// (see Gateway.TrustedProxies), or the zero Addr.
+func ClientAddrFrom(ctx context.Context) netip.Addr {
+	if info := infoFrom(ctx); info != nil {
+		return info.client
+	}
+	return netip.Addr{}
+}
+
+// maxRequestIDLen bounds an incoming X-Request-Id; longer ones are replaced.
+const maxRequestIDLen = 128
+
+// requestID returns the X-Request-Id of a trusted proxy when it is short and
+// made of safe characters (it ends up in logs and upstream headers), or a
+// new random one: 128 bits, so that ids from many nodes do not collide.
+func requestID(h http.Header, trusted bool) string {
+	if trusted {
+		if v := h["X-Request-Id"]; len(v) == 1 && validRequestID(v[0]) {
+			return v[0]
+		}
+	}
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // never fails (crypto/rand since Go 1.24)
+	return hex.EncodeToString(b[:])
+}
+
+func validRequestID(s string) bool {
+	if s == "" || len(s) > maxRequestIDLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !isAlnum(c) && strings.IndexByte("-_.:+/=", c) < 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// WriteError writes the gateway's JSON error for a request in the chain,
+// with its request id. Middleware use it so that every refusal has the same
+// shape; set any extra header (WWW-Authenticate, Retry-After) first. The
+// message is shown to the client: it must not carry internal detail.
+func WriteError(w http.ResponseWriter, r *http.Request, status int, code, message string) {
+	writeError(w, RequestIDFrom(r.Context()), status, code, message)
+}
+
+func writeError(w http.ResponseWriter, id string, status int, code, message string) {
+	h := w.Header()
+	h["Content-Type"] = []string{"application/json"}
+	h["Cache-Control"] = []string{"no-store"}
+	h["X-Content-Type-Options"] = []string{"nosniff"}
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(struct {
+		Error     string `json:"error"`
+		Message   string `json:"message"`
+		RequestID string `json:"request_id,omitempty"`
+	}{code, message, id})
+}
+
+func (g *Gateway) logger() *slog.Logger {
+	if g.Logger != nil {
+		return g.Logger
+	}
+	return slog.Default()
+}
+
+func (g *Gateway) now() time.Time {
+	if g.Now != nil {
+		return g.Now()
+	}
+	return time.Now()
+}
+
+var _ http.Handler = (*Gateway)(nil)

@@ -1,0 +1,169 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/gatehouse/gatehouse"
+)
+
+// newReverseProxy builds the ReverseProxy of one upstream pool.
+//
+// FlushInterval is -1: every write of the upstream is flushed to the client
+// at once, so server-sent events and chunked streams arrive event by event.
+// The cost, a flush per read, is small next to a gateway that holds back a
+// stream. Upgrades (WebSocket, RFC 9110 section 7.8) are passed through by
+// ReverseProxy itself.
+func (g *Gateway) newReverseProxy(p *pool) *httputil.ReverseProxy {
+	return &httputil.ReverseProxy{
+		Rewrite:        g.rewrite,
+		Transport:      p,
+		FlushInterval:  -1,
+		BufferPool:     buffers,
+		ModifyResponse: modifyResponse,
+		ErrorHandler:   g.proxyError,
+		ErrorLog:       slog.NewLogLogger(g.logger().Handler(), slog.LevelWarn),
+	}
+}
+
+// rewrite turns the client's request into the upstream request. The target
+// (scheme, host, base path) is set per attempt by the pool, so that a retry
+// can go elsewhere; everything else is decided here.
+//
+// The client's credentials are for the gateway, not the upstream: the
+// Authorization header always goes, and so do the API key (X-API-Key) on
+// api_key routes and the RFC 6750 access_token query parameter on routes
+// that accept it. What the upstream gets instead is the business of
+// Gateway.UpstreamHeaders, called last. Client headers in the X-Gatehouse-
+// namespace are dropped so that an upstream can trust the ones it sees.
+// Cookies are left alone: they belong to the upstream's own sessions.
+func (g *Gateway) rewrite(pr *httputil.ProxyRequest) {
+	info := infoFrom(pr.In.Context())
+	out := pr.Out
+	out.Host = "" // send the target's host; the client's is in X-Forwarded-Host
+	h := out.Header
+	delete(h, "Authorization")
+	for k := range h {
+		if strings.HasPrefix(k, "X-Gatehouse-") || (!info.trusted && strings.HasPrefix(k, "X-Forwarded-")) {
+			delete(h, k)
+		}
+	}
+	r := info.match.Route
+	if r.Credential == gatehouse.CredentialAPIKey {
+		delete(h, "X-Api-Key")
+	}
+	if r.AllowQueryToken && out.URL.RawQuery != "" {
+		out.URL.RawQuery = removeQueryParam(out.URL.RawQuery, "access_token")
+	}
+	setForwarding(h, pr.In, info)
+	h["X-Request-Id"] = []string{info.id}
+	if g.UpstreamHeaders != nil {
+		g.UpstreamHeaders(pr.In, h)
+	}
+}
+
+// modifyResponse keeps the gateway's word on what it owns: the request id
+// it sent, and the lifecycle headers it set before the chain ran. Without
+// this the client would get both, since ReverseProxy adds the upstream's
+// headers to those already set.
+func modifyResponse(res *http.Response) error {
+	delete(res.Header, "X-Request-Id")
+	if info := infoFrom(res.Request.Context()); info != nil && info.match.API.Lifecycle == gatehouse.LifecycleDeprecated {
+		delete(res.Header, "Deprecation")
+		delete(res.Header, "Sunset")
+	}
+	return nil
+}
+
+// proxyError answers a failed upstream exchange. The client learns the
+// kind of failure (RFC 9110 section 15.6.3 502, 15.6.5 504) and the request
+// id to quote; the cause goes to the log only.
+func (g *Gateway) proxyError(w http.ResponseWriter, r *http.Request, err error) {
+	info := infoFrom(r.Context())
+	log := g.logger().With("request_id", info.id, "api", info.match.API.Name)
+	var tooLarge *http.MaxBytesError
+	var ne net.Error
+	switch {
+	case info.bodyTooLarge.Load() || errors.As(err, &tooLarge):
+		writeError(w, info.id, http.StatusRequestEntityTooLarge, "request_too_large", "the request body is too large")
+	case r.Context().Err() != nil && errors.Is(err, context.Canceled):
+		// The client went away; nobody reads this answer.
+		log.Debug("client canceled the request", "err", err)
+		w.WriteHeader(http.StatusBadGateway)
+	case errors.Is(err, errNoTarget):
+		log.Warn("no healthy upstream target")
+		writeError(w, info.id, http.StatusBadGateway, "bad_gateway", "no upstream is available")
+	case errors.As(err, &ne) && ne.Timeout():
+		log.Warn("upstream timed out", "err", err)
+		writeError(w, info.id, http.StatusGatewayTimeout, "gateway_timeout", "the upstream did not answer in time")
+	default:
+		log.Warn("upstream request failed", "err", err)
+		writeError(w, info.id, http.StatusBadGateway, "bad_gateway", "the upstream could not be reached")
+	}
+}
+
+// removeQueryParam removes every name=… pair from a raw query, keeping the
+// other pairs byte for byte and in order. Names are compared decoded, so
+// access%5Ftoken goes too.
+func removeQueryParam(raw, name string) string {
+	var b strings.Builder
+	removed := false
+	for pair := range strings.SplitSeq(raw, "&") {
+		k, _, _ := strings.Cut(pair, "=")
+		if dk, err := url.QueryUnescape(k); err == nil && dk == name {
+			removed = true
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte('&')
+		}
+		b.WriteString(pair)
+	}
+	if !removed {
+		return raw
+	}
+	return b.String()
+}
+
+// limitedBody caps the request body (http.MaxBytesReader) and remembers
+// that the cap was hit, since the transport may report the failed upload
+// as some other error.
+type limitedBody struct {
+	io.ReadCloser
+	hit *atomic.Bool
+}
+
+func (b *limitedBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	var tooLarge *http.MaxBytesError
+	if err != nil && errors.As(err, &tooLarge) {
+		b.hit.Store(true)
+	}
+	return n, err
+}
+
+// buffers lends ReverseProxy its 32 KiB copy buffers, which it would
+// otherwise allocate per response.
+var buffers = &bufferPool{}
+
+type bufferPool struct{ p sync.Pool }
+
+func (b *bufferPool) Get() []byte {
+	if v, ok := b.p.Get().(*[]byte); ok {
+		return *v
+	}
+	return make([]byte, 32<<10)
+}
+
+func (b *bufferPool) Put(buf []byte) { b.p.Put(&buf) }
+
+var _ httputil.BufferPool = (*bufferPool)(nil)

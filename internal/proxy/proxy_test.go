@@ -1,0 +1,286 @@
+package proxy
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gatehouse/gatehouse"
+)
+
+// TestSSEStreaming proves that events are not buffered: the upstream sends
+// the second event only after the client has read the first through the
+// gateway, which a buffering proxy would never deliver.
+func TestSSEStreaming(t *testing.T) {
+	firstRead := make(chan struct{})
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		fmt.Fprint(w, "data: one\n\n")
+		w.(http.Flusher).Flush()
+		select {
+		case <-firstRead:
+		case <-time.After(10 * time.Second):
+			return
+		}
+		fmt.Fprint(w, "data: two\n\n")
+	}))
+	defer up.Close()
+	gw := serveGateway(t, &Gateway{}, apiTo("events", urls(up), route("/events")))
+
+	res, err := http.Get(gw.URL + "/events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	events := make(chan string)
+	go func() {
+		defer close(events)
+		sc := bufio.NewScanner(res.Body)
+		for sc.Scan() {
+			if line := sc.Text(); line != "" {
+				events <- line
+			}
+		}
+	}()
+	for i, want := range []string{"data: one", "data: two"} {
+		select {
+		case got := <-events:
+			if got != want {
+				t.Fatalf("event %d = %q, want %q", i, got, want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("event %d did not arrive: the gateway buffers the stream", i)
+		}
+		if i == 0 {
+			close(firstRead)
+		}
+	}
+}
+
+// TestWebSocketUpgrade passes an HTTP/1.1 Upgrade through the gateway to a
+// raw echo server and talks over the upgraded connection.
+func TestWebSocketUpgrade(t *testing.T) {
+	var sawAuth atomic.Value
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sawAuth.Store(r.Header.Get("Authorization"))
+		if !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+			http.Error(w, "upgrade required", http.StatusUpgradeRequired)
+			return
+		}
+		conn, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		fmt.Fprint(brw, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+		brw.Flush()
+		_, _ = io.Copy(conn, brw) // echo until the client closes
+	}))
+	defer up.Close()
+	gw := serveGateway(t, &Gateway{}, apiTo("ws", urls(up), route("/ws")))
+
+	conn, err := net.Dial("tcp", strings.TrimPrefix(gw.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprint(conn, "GET /ws HTTP/1.1\r\nHost: example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nAuthorization: Bearer secret\r\n\r\n")
+	br := bufio.NewReader(conn)
+	res, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.StatusCode != http.StatusSwitchingProtocols || !strings.EqualFold(res.Header.Get("Upgrade"), "websocket") {
+		t.Fatalf("status %d, Upgrade %q", res.StatusCode, res.Header.Get("Upgrade"))
+	}
+	if res.Header.Get("X-Request-Id") == "" {
+		t.Error("no X-Request-Id on the 101")
+	}
+	for _, msg := range []string{"hello", "again"} {
+		if _, err := io.WriteString(conn, msg); err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, len(msg))
+		if _, err := io.ReadFull(br, buf); err != nil {
+			t.Fatal(err)
+		}
+		if string(buf) != msg {
+			t.Errorf("echo %q, want %q", buf, msg)
+		}
+	}
+	if got := sawAuth.Load(); got != "" {
+		t.Errorf("the upstream got Authorization %q on the upgrade", got)
+	}
+}
+
+func TestBodyLimit(t *testing.T) {
+	var reached atomic.Int32
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		reached.Add(1)
+		echoHandler("up")(w, r)
+	}))
+	defer up.Close()
+	gw := serveGateway(t, &Gateway{MaxBodyBytes: 1024}, apiTo("api", urls(up), route("/x")))
+
+	t.Run("WithinLimit", func(t *testing.T) {
+		req, _ := http.NewRequest(http.MethodPost, gw.URL+"/x", strings.NewReader(strings.Repeat("a", 1024)))
+		if s := doSeen(t, req); s.BodyLen != 1024 {
+			t.Errorf("upstream got %d bytes", s.BodyLen)
+		}
+	})
+	t.Run("ContentLengthTooLarge", func(t *testing.T) {
+		before := reached.Load()
+		req, _ := http.NewRequest(http.MethodPost, gw.URL+"/x", strings.NewReader(strings.Repeat("a", 1025)))
+		res, body := do(t, req)
+		if e := decodeError(t, res, body, http.StatusRequestEntityTooLarge); e.Error != "request_too_large" {
+			t.Errorf("error %q", e.Error)
+		}
+		if reached.Load() != before {
+			t.Error("the upstream was called for a body declared too large")
+		}
+	})
+	t.Run("ChunkedTooLarge", func(t *testing.T) {
+		// An io.Reader of unknown length makes the client send chunks.
+		body := io.MultiReader(strings.NewReader(strings.Repeat("a", 4096)))
+		req, _ := http.NewRequest(http.MethodPost, gw.URL+"/x", body)
+		if req.ContentLength != 0 {
+			t.Fatalf("ContentLength %d: the request is not chunked", req.ContentLength)
+		}
+		res, resBody := do(t, req)
+		decodeError(t, res, resBody, http.StatusRequestEntityTooLarge)
+	})
+}
+
+// TestSnapshotSwapUnderLoad sends many concurrent requests while the table
+// is swapped back and forth: none may fail, and each is served by the old
+// or the new table.
+func TestSnapshotSwapUnderLoad(t *testing.T) {
+	a, b := echoUpstream(t, "a"), echoUpstream(t, "b")
+	tableA := mustCompile(t, apiTo("api", urls(a), route("/x")))
+	tableB := mustCompile(t, apiTo("api", urls(b), route("/x"), route("/only-b")))
+	g := &Gateway{Logger: quietLogger()}
+	g.Load(tableA)
+	defer g.Close()
+	gw := httptest.NewServer(g)
+	defer gw.Close()
+
+	stop := make(chan struct{})
+	var swaps sync.WaitGroup
+	swaps.Go(func() {
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if i%2 == 0 {
+				g.Load(tableB)
+			} else {
+				g.Load(tableA)
+			}
+			time.Sleep(100 * time.Microsecond)
+		}
+	})
+	var clients sync.WaitGroup
+	var served [2]atomic.Int32
+	for range 8 {
+		clients.Go(func() {
+			for range 30 {
+				res, err := http.Get(gw.URL + "/x")
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				var s seen
+				err = decodeJSON(res, &s)
+				res.Body.Close()
+				switch {
+				case err != nil || res.StatusCode != http.StatusOK:
+					t.Errorf("status %d, err %v", res.StatusCode, err)
+				case s.Name == "a":
+					served[0].Add(1)
+				case s.Name == "b":
+					served[1].Add(1)
+				default:
+					t.Errorf("served by %q", s.Name)
+				}
+			}
+		})
+	}
+	clients.Wait()
+	close(stop)
+	swaps.Wait()
+	if served[0].Load() == 0 || served[1].Load() == 0 {
+		t.Errorf("served a %d, b %d times: the swap did not take effect under load", served[0].Load(), served[1].Load())
+	}
+}
+
+// TestInFlightKeepsTable checks that a request keeps the table it started
+// with, even when the next table drops its API.
+func TestInFlightKeepsTable(t *testing.T) {
+	arrived, release := make(chan struct{}), make(chan struct{})
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(arrived)
+		<-release
+		fmt.Fprint(w, "old")
+	}))
+	defer slow.Close()
+	other := echoUpstream(t, "new")
+	g := &Gateway{Logger: quietLogger()}
+	g.Load(mustCompile(t, apiTo("old", urls(slow), route("/x"))))
+	defer g.Close()
+	gw := httptest.NewServer(g)
+	defer gw.Close()
+
+	type result struct {
+		status int
+		body   string
+	}
+	done := make(chan result)
+	go func() {
+		res, err := http.Get(gw.URL + "/x")
+		if err != nil {
+			done <- result{}
+			return
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		done <- result{res.StatusCode, string(b)}
+	}()
+	<-arrived
+	g.Load(mustCompile(t, apiTo("new", urls(other), route("/y"))))
+	if res, body := get(t, gw.URL+"/x"); res.StatusCode != http.StatusNotFound {
+		t.Errorf("new request to the dropped route: status %d, body %s", res.StatusCode, body)
+	}
+	close(release)
+	if got := <-done; got != (result{200, "old"}) {
+		t.Errorf("in-flight request got %+v, want 200 old", got)
+	}
+}
+
+// TestDeprecatedHeadersOnRefusals checks that a middleware refusal on a
+// deprecated API still tells the client about the deprecation.
+func TestDeprecatedHeadersOnRefusals(t *testing.T) {
+	api := apiTo("api", []string{"http://" + closedAddr(t)}, route("/x"))
+	api.Lifecycle = gatehouse.LifecycleDeprecated
+	g := &Gateway{Middleware: []func(http.Handler) http.Handler{func(http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			WriteError(w, r, http.StatusUnauthorized, "invalid_token", "no")
+		})
+	}}}
+	gw := serveGateway(t, g, api)
+	res, body := get(t, gw.URL+"/x")
+	decodeError(t, res, body, http.StatusUnauthorized)
+	if res.Header.Get("Deprecation") != "true" {
+		t.Errorf("Deprecation %q", res.Header.Get("Deprecation"))
+	}
+}
