@@ -66,6 +66,9 @@ type Access struct {
 	API           string   // API name
 	Scopes        []string // allowed scopes
 	DefaultScopes []string // granted when a request names no scope
+	// Introspect lets the client introspect any token for this API: the
+	// role of a resource server. Never granted by dynamic registration.
+	Introspect bool
 }
 
 // AllowsGrant reports whether the client may use grant type gt.

@@ -56,6 +56,7 @@ var (
 	basicSecret = "basic-" + base64.RawURLEncoding.EncodeToString(randBytes(32))
 	postSecret  = "post-" + base64.RawURLEncoding.EncodeToString(randBytes(32))
 	webSecret   = "web-" + base64.RawURLEncoding.EncodeToString(randBytes(32))
+	rsSecret    = "rs-" + base64.RawURLEncoding.EncodeToString(randBytes(32))
 )
 
 func randBytes(n int) []byte {
@@ -127,6 +128,13 @@ clients:
       - api: orders
         scopes: [orders:read]
         default_scopes: [orders:read]
+  - id: orders-rs
+    name: Orders resource server
+    auth_method: client_secret_basic
+    secret: ${RS_SECRET}
+    apis:
+      - api: orders
+        introspect: true
   - id: svc-generated
     auth_method: client_secret_basic
     apis:
@@ -185,6 +193,7 @@ func startNodeIn(t testing.TB, dir string, adjust func(*config.Config)) *testNod
 		"BASIC_SECRET":               basicSecret,
 		"POST_SECRET":                postSecret,
 		"WEB_SECRET":                 webSecret,
+		"RS_SECRET":                  rsSecret,
 		"GATEHOUSE_BOOTSTRAP_SECRET": adminSecret,
 	}
 	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
@@ -216,7 +225,7 @@ func startNodeIn(t testing.TB, dir string, adjust func(*config.Config)) *testNod
 		}
 		// No secret or token may reach the logs.
 		all := logs.String()
-		for _, s := range []string{adminSecret, basicSecret, postSecret, webSecret, userPassword} {
+		for _, s := range []string{adminSecret, basicSecret, postSecret, webSecret, rsSecret, userPassword} {
 			if strings.Contains(all, s) {
 				t.Errorf("a secret or password appears in the logs")
 			}

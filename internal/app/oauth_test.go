@@ -398,8 +398,13 @@ func TestRevocationAndIntrospection(t *testing.T) {
 			if tc.name == "Opaque" && (len(body) != 1 || body["active"] != false) {
 				t.Errorf("svc-post introspecting a billing token: %v", body)
 			}
-			if tc.name == "JWT" && body["active"] != true {
-				t.Errorf("svc-post may introspect orders tokens (it has access to orders): %v", body)
+			if tc.name == "JWT" && (len(body) != 1 || body["active"] != false) {
+				t.Errorf("svc-post, a mere client of orders, introspected another client's token: %v", body)
+			}
+			// The orders resource server (introspect role on orders) may.
+			_, body = introspect(tok.AccessToken, basic("orders-rs", rsSecret))
+			if want := tc.name == "JWT"; (body["active"] == true) != want {
+				t.Errorf("orders-rs introspecting a %s token: %v", tc.name, body)
 			}
 			// Another client cannot revoke it.
 			if status, _, _ := postForm(t, n.Issuer+oauth.PathRevoke, withPostAuth(url.Values{"token": {tok.AccessToken}}), nil); status != 200 {

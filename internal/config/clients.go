@@ -17,7 +17,7 @@ var (
 	clientKeys = []string{"id", "name", "auth_method", "secret", "secret_sha256", "jwks", "jwks_file",
 		"grant_types", "redirect_uris", "token_format", "apis", "networks"}
 	networkKeys = []string{"allow", "deny"}
-	accessKeys  = []string{"api", "scopes", "default_scopes"}
+	accessKeys  = []string{"api", "scopes", "default_scopes", "introspect"}
 	authMethods = []string{string(gatehouse.AuthSecretBasic), string(gatehouse.AuthSecretPost),
 		string(gatehouse.AuthPrivateKeyJWT), string(gatehouse.AuthNone)}
 	grantTypes = []string{gatehouse.GrantClientCredentials, gatehouse.GrantAuthorizationCode, gatehouse.GrantRefreshToken}
@@ -257,6 +257,9 @@ func (d *decoder) access(n *yaml.Node, path string, apis map[string]*gatehouse.A
 		}
 		d.unique(defaults)
 		a.DefaultScopes = values(defaults)
+		if o.has("introspect") {
+			a.Introspect, _ = d.boolean(o.get("introspect"), join(apath, "introspect"))
+		}
 		out = append(out, a)
 	}
 	return out

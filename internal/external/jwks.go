@@ -154,7 +154,7 @@ func (i *Issuer) fetch(ctx context.Context, why trigger) error {
 	i.inflight = nil
 	failures := i.failures
 	var wait time.Duration
-	if err != nil && !errors.Is(err, context.Canceled) {
+	if err != nil && lctx.Err() == nil {
 		i.lastErr = err
 	}
 	if err == nil {

@@ -129,7 +129,7 @@ func TestProviderDownAtStart(t *testing.T) {
 		tok := mint(t, rsa1, f.claims())
 		_, err := f.iss.Verify(context.Background(), tok)
 		wantReason(t, err, token.ReasonUnknownKey)
-		if !strings.Contains(err.Error(), "no key set fetched yet") || f.iss.Ready() {
+		if !strings.Contains(err.Error(), "no key set fetched yet") || !strings.Contains(err.Error(), "503") || f.iss.Ready() {
 			t.Errorf("refusal %q, ready %v", err, f.iss.Ready())
 		}
 		if logs := f.logs.String(); !strings.Contains(logs, "refused until a fetch succeeds") || !strings.Contains(logs, "503") {

@@ -25,7 +25,8 @@ func invalid(r token.Reason, format string, args ...any) error {
 // *token.InvalidError saying why it is refused. Any other error means ctx
 // ended while the token waited for a key set fetch.
 //
-// The checks, in order:
+// A token found in the Cache (kept per Issuer and per key set) is returned
+// at once. Otherwise the checks, in order:
 //   - jose.Parse: size, three strict base64url segments, header with only
 //     alg, typ and kid, never alg none or HS*;
 //   - typ absent, "JWT" or "at+jwt" (RFC 9068 §4; most providers send JWT);
@@ -44,6 +45,10 @@ func invalid(r token.Reason, format string, args ...any) error {
 // ID from jti or, without one, the hex SHA-256 of the token's signed part.
 // IssuedAt is zero without iat. The claims may come from the cache and are
 // shared: do not modify them.
+//
+// Providers type ID tokens "JWT" too; what refuses an ID token here is the
+// audience, which in an ID token is the client's id. So Audience must name
+// the API, never a client.
 func (i *Issuer) Verify(ctx context.Context, tok string) (*gatehouse.AccessClaims, error) {
 	return i.verify(ctx, tok, nil)
 }
@@ -175,7 +180,7 @@ func (i *Issuer) claims(w *wireClaims, payload []byte, tok string, now time.Time
 		return nil, invalid(token.ReasonClaims, "required claim iss missing")
 	}
 	if *w.Iss != i.iss {
-		return nil, invalid(token.ReasonIssuer, "issuer %q", *w.Iss)
+		return nil, invalid(token.ReasonIssuer, "issuer %s", quote(*w.Iss))
 	}
 	if err := checkAudience(w.Aud, i.aud); err != nil {
 		return nil, err

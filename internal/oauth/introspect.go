@@ -26,9 +26,10 @@ type introspection struct {
 // authenticate. Revoked, expired, unknown and malformed tokens, and tokens
 // the caller may not see, all get exactly {"active":false}.
 //
-// A caller may introspect tokens issued to itself, tokens for an API it has
-// access to (a resource server registered as a client of its own API), and
-// any token if it holds admin access.
+// A caller may introspect tokens issued to itself, tokens for an API on
+// which it holds the introspect role (a resource server), and any token if
+// it holds admin access. Merely being a client of the same API is not
+// enough: that would let any client read other clients' tokens.
 func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	f, err := readForm(r)
@@ -103,5 +104,9 @@ func (s *Server) mayIntrospect(caller *gatehouse.Client, c *gatehouse.AccessClai
 		return true
 	}
 	api := s.Catalog.APIByAudience(c.Audience)
-	return api != nil && caller.AccessFor(api.Name) != nil
+	if api == nil {
+		return false
+	}
+	acc := caller.AccessFor(api.Name)
+	return acc != nil && acc.Introspect
 }

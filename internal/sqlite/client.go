@@ -19,6 +19,7 @@ type accessJSON struct {
 	API           string   `json:"api"`
 	Scopes        []string `json:"scopes"`
 	DefaultScopes []string `json:"default_scopes"`
+	Introspect    bool     `json:"introspect,omitempty"`
 }
 
 // CreateClient stores c. CodeConflict if a client with its ID exists,
@@ -142,7 +143,7 @@ func clientValues(c *gatehouse.Client) (clientEncoded, error) {
 	if c.Access != nil {
 		as = make([]accessJSON, len(c.Access))
 		for i, a := range c.Access {
-			as[i] = accessJSON{API: a.API, Scopes: a.Scopes, DefaultScopes: a.DefaultScopes}
+			as[i] = accessJSON{API: a.API, Scopes: a.Scopes, DefaultScopes: a.DefaultScopes, Introspect: a.Introspect}
 		}
 	}
 	access, err := json.Marshal(as)
@@ -179,7 +180,7 @@ func scanClient(s scanner) (*gatehouse.Client, error) {
 	if as != nil {
 		c.Access = make([]gatehouse.Access, len(as))
 		for i, a := range as {
-			c.Access[i] = gatehouse.Access{API: a.API, Scopes: a.Scopes, DefaultScopes: a.DefaultScopes}
+			c.Access[i] = gatehouse.Access{API: a.API, Scopes: a.Scopes, DefaultScopes: a.DefaultScopes, Introspect: a.Introspect}
 		}
 	}
 	c.CreatedAt, c.UpdatedAt = timeOf(created), timeOf(updated)

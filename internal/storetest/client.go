@@ -18,7 +18,7 @@ func newClient(id string) *gatehouse.Client {
 		GrantTypes:   []string{gatehouse.GrantClientCredentials, gatehouse.GrantRefreshToken},
 		RedirectURIs: []string{"https://app.example/cb", "https://app.example/cb2?x=1"},
 		Access: []gatehouse.Access{
-			{API: "orders", Scopes: []string{"orders:read", "orders:write"}, DefaultScopes: []string{"orders:read"}},
+			{API: "orders", Scopes: []string{"orders:read", "orders:write"}, DefaultScopes: []string{"orders:read"}, Introspect: true},
 			{API: "billing", Scopes: []string{"billing:read"}},
 		},
 		TokenFormat: gatehouse.FormatOpaque,
