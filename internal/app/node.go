@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/hkdf"
 	"crypto/sha256"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -57,10 +58,14 @@ type Node struct {
 	Revocations *token.Revocations
 	OAuth       *oauth.Server
 
-	public, admin *http.Server
-	cancel        context.CancelFunc
-	wg            sync.WaitGroup
-	log           *slog.Logger
+	// TLSURL is the HTTPS listener's URL when one is configured.
+	TLSURL string
+
+	public, admin, tls *http.Server
+	gateway            *gateway
+	cancel             context.CancelFunc
+	wg                 sync.WaitGroup
+	log                *slog.Logger
 }
 
 // Start opens the store, prepares keys and clients, binds both listeners
@@ -189,18 +194,79 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 		Users: n.Store, Revocations: n.Revocations, GrantLifetime: policy.RefreshTokenTTL,
 		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), Log: o.Log, Now: now,
 	}
-	n.public = newHTTPServer(n.OAuth.Handler(), o.Log)
+	gw, err := newGateway(cfg, n, o.Log, now)
+	if err != nil {
+		publicLn.Close()
+		adminLn.Close()
+		return nil, err
+	}
+	n.gateway = gw
+	pub := publicHandler(n.OAuth.Handler(), gw.proxy)
+	n.public = newHTTPServer(pub, o.Log)
+	// Streams (SSE, long downloads, WebSockets) may last: no whole-request
+	// deadlines on the public side; slow clients are bounded by the header
+	// timeout and the idle timeout.
+	n.public.ReadTimeout, n.public.WriteTimeout = 0, 0
 	n.admin = newHTTPServer(adminH.Routes(), o.Log)
+	var tlsLn net.Listener
+	if cfg.TLS.Addr != "" {
+		cert, fp, err := loadCertificate(cfg, now())
+		if err != nil {
+			publicLn.Close()
+			adminLn.Close()
+			return nil, err
+		}
+		raw, err := net.Listen("tcp", cfg.TLS.Addr)
+		if err != nil {
+			publicLn.Close()
+			adminLn.Close()
+			return nil, fmt.Errorf("tls listener %s: %w", cfg.TLS.Addr, err)
+		}
+		tlsLn = tls.NewListener(raw, serverTLSConfig(cert))
+		n.TLSURL = "https://" + displayAddr(raw.Addr())
+		n.tls = newHTTPServer(pub, o.Log)
+		n.tls.ReadTimeout, n.tls.WriteTimeout = 0, 0
+		n.tls.TLSConfig = serverTLSConfig(cert)
+		o.Log.Info("https listener", "addr", n.TLSURL, "certificate_sha256", fp)
+	}
 
 	bg, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
 	n.serve(n.public, publicLn, "public")
 	n.serve(n.admin, adminLn, "admin")
+	if tlsLn != nil {
+		n.serve(n.tls, tlsLn, "https")
+	}
 	n.wg.Add(2)
 	go func() { defer n.wg.Done(); n.Keys.Run(bg, o.KeyTick) }()
 	go func() { defer n.wg.Done(); n.housekeeping(bg, o.KeyTick, now) }()
+	if gw.external != nil {
+		// Tokens of an issuer whose keys could not be fetched are refused
+		// until a fetch succeeds; the node starts anyway.
+		sctx, scancel := context.WithTimeout(ctx, 10*time.Second)
+		if err := gw.external.Start(sctx); err != nil {
+			o.Log.Warn("external issuers not ready", "err", err)
+		}
+		scancel()
+		n.wg.Add(1)
+		go func() { defer n.wg.Done(); gw.external.Run(bg) }()
+	}
 	o.Log.Info("gatehouse started", "public", n.PublicURL, "admin", n.AdminURL, "issuer", n.Issuer, "data", cfg.DataDir)
 	return n, nil
+}
+
+// loadCertificate returns the HTTPS certificate: the configured files, or a
+// self-signed development certificate kept in the data directory.
+func loadCertificate(cfg *config.Config, now time.Time) (tls.Certificate, string, error) {
+	if cfg.TLS.CertFile != "" {
+		c, err := tls.LoadX509KeyPair(cfg.TLS.CertFile, cfg.TLS.KeyFile)
+		if err != nil {
+			return tls.Certificate{}, "", fmt.Errorf("tls certificate: %w", err)
+		}
+		return c, certFingerprint(c), nil
+	}
+	c, fp, _, err := selfSignedCert(cfg.DataDir, now)
+	return c, fp, err
 }
 
 func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
@@ -264,7 +330,13 @@ func (n *Node) housekeeping(ctx context.Context, every time.Duration, now func()
 // until ctx ends, stops the background jobs and closes the store.
 func (n *Node) Shutdown(ctx context.Context) error {
 	err := errors.Join(n.public.Shutdown(ctx), n.admin.Shutdown(ctx))
+	if n.tls != nil {
+		err = errors.Join(err, n.tls.Shutdown(ctx))
+	}
 	n.cancel()
+	if n.gateway != nil {
+		err = errors.Join(err, n.gateway.proxy.Close())
+	}
 	n.wg.Wait()
 	n.closeStore()
 	n.log.Info("gatehouse stopped")

@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
-	"slices"
 	"strings"
 
 	"github.com/gatehouse/gatehouse"
@@ -132,16 +131,18 @@ func (c *Checks) bearer(w http.ResponseWriter, r *http.Request, info RequestInfo
 	return claims
 }
 
-// verify checks tok with Gatehouse's own keys, or with the external issuer
-// it names when the API accepts that issuer, and then the audience.
+// verify checks tok with Gatehouse's own keys and, when they do not know
+// it and the API accepts external issuers, with those; then the audience.
+// Gatehouse's own tokens go first so that their cached path stays cheap.
 func (c *Checks) verify(ctx context.Context, api *gatehouse.API, tok string) (*gatehouse.AccessClaims, error) {
-	if c.External != nil && len(api.ExternalIssuers) > 0 && !strings.HasPrefix(tok, token.PrefixAccess) {
-		if name := c.External.IssuerName(tok); name != "" && slices.Contains(api.ExternalIssuers, name) {
-			return c.External.Verify(ctx, name, tok)
-		}
-	}
 	claims, err := c.Tokens.Verify(ctx, tok)
 	if err != nil {
+		switch token.ReasonOf(err) {
+		case token.ReasonUnknownKey, token.ReasonIssuer, token.ReasonType:
+			if c.External != nil && len(api.ExternalIssuers) > 0 && !strings.HasPrefix(tok, token.PrefixAccess) {
+				return c.External.Verify(ctx, tok, api.ExternalIssuers)
+			}
+		}
 		return nil, err
 	}
 	if claims.Audience != api.Audience {

@@ -31,12 +31,11 @@ type TokenVerifier interface {
 	VerifyAPIKey(ctx context.Context, key string) (*gatehouse.AccessClaims, error)
 }
 
-// ExternalVerifier verifies tokens of configured external issuers.
+// ExternalVerifier verifies tokens of configured external issuers: tok
+// with whichever of the issuers called names it claims to come from.
+// Refusals are *token.InvalidError like the own verifier's.
 type ExternalVerifier interface {
-	// IssuerName returns the configured name of the issuer that tok claims
-	// to come from, or "" (cheap, unverified).
-	IssuerName(tok string) string
-	Verify(ctx context.Context, issuerName, tok string) (*gatehouse.AccessClaims, error)
+	Verify(ctx context.Context, tok string, names []string) (*gatehouse.AccessClaims, error)
 }
 
 type ctxKey struct{}

@@ -1,0 +1,132 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/internal/config"
+	"github.com/gatehouse/gatehouse/internal/edge"
+	"github.com/gatehouse/gatehouse/internal/external"
+	"github.com/gatehouse/gatehouse/internal/proxy"
+	"github.com/gatehouse/gatehouse/internal/token"
+	"github.com/gatehouse/gatehouse/internal/traffic"
+)
+
+// gateway is the data plane as assembled for one node.
+type gateway struct {
+	proxy    *proxy.Gateway
+	limits   *edge.Limits
+	external *external.Set
+}
+
+// requestInfo adapts what the router put in the context to the edge checks.
+func requestInfo(r *http.Request) (edge.RequestInfo, bool) {
+	ctx := r.Context()
+	m := proxy.RouteFrom(ctx)
+	if m == nil {
+		return edge.RequestInfo{}, false
+	}
+	return edge.RequestInfo{
+		API: m.API, Route: m.Route, RouteKey: m.Route.Path,
+		RequestID: proxy.RequestIDFrom(ctx), ClientAddr: proxy.ClientAddrFrom(ctx),
+	}, true
+}
+
+// externalVerifier adapts external.Set to the edge checks.
+type externalVerifier struct{ set *external.Set }
+
+func (e externalVerifier) Verify(ctx context.Context, tok string, names []string) (*gatehouse.AccessClaims, error) {
+	c, _, err := e.set.Verify(ctx, tok, names)
+	return c, err
+}
+
+// clientNetworks holds the network restrictions of the config's clients.
+type clientNetworks map[string]*traffic.IPFilter
+
+func (c clientNetworks) lookup(id string) edge.Networks {
+	if f, ok := c[id]; ok {
+		return f
+	}
+	return nil
+}
+
+func newGateway(cfg *config.Config, n *Node, log *slog.Logger, now func() time.Time) (*gateway, error) {
+	g := &gateway{}
+	if len(cfg.ExternalIssuers) > 0 {
+		set, err := external.NewSet(cfg.ExternalIssuers, external.Options{Log: log, Now: now, Cache: token.NewCache(100000), Leeway: cfg.Tokens.WithDefaults().Leeway})
+		if err != nil {
+			return nil, fmt.Errorf("external issuers: %w", err)
+		}
+		g.external = set
+	}
+	nets := clientNetworks{}
+	for _, c := range cfg.Clients {
+		if len(c.Networks.Allow) > 0 || len(c.Networks.Deny) > 0 {
+			f, err := traffic.NewIPFilter(c.Networks.Allow, c.Networks.Deny)
+			if err != nil {
+				return nil, fmt.Errorf("client %s networks: %w", c.ID, err)
+			}
+			nets[c.ID] = f
+		}
+	}
+	checks := &edge.Checks{
+		Info: requestInfo, Tokens: n.Verifier, AllowPlainHTTP: cfg.Gateway.AllowPlainHTTPTokens,
+		ClientNetworks: nets.lookup, Log: log,
+	}
+	if g.external != nil {
+		checks.External = externalVerifier{g.external}
+	}
+	g.limits = &edge.Limits{
+		Info: requestInfo, Clients: traffic.NewLimiter(1 << 20), Spikes: traffic.NewLimiter(1 << 12),
+		Quotas: traffic.NewQuotas(1 << 20), Now: now,
+	}
+	up := &edge.Upstream{Info: requestInfo, Minter: &token.Minter{Keys: n.Keyring}, Issuer: n.Issuer, Now: now}
+	g.proxy = &proxy.Gateway{
+		TrustedProxies: cfg.Gateway.TrustedProxies,
+		MaxBodyBytes:   cfg.Gateway.MaxBodyBytes,
+		Logger:         log,
+		Now:            now,
+		// The order is the point: network rules before credentials, the
+		// credential before the limits that count per client.
+		Middleware: []func(http.Handler) http.Handler{g.limits.IPRules, checks.Authenticate, g.limits.RateLimit},
+		UpstreamHeaders: func(r *http.Request, out http.Header) {
+			if err := up.Headers(r, out); err != nil {
+				log.Error("upstream credentials", "err", err)
+			}
+		},
+	}
+	if err := g.load(cfg.APIs); err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+// load compiles apis into a routing table and swaps it in.
+func (g *gateway) load(apis []gatehouse.API) error {
+	t, err := proxy.Compile(apis)
+	if err != nil {
+		return fmt.Errorf("routes: %w", err)
+	}
+	if err := g.limits.SetAPIs(apis); err != nil {
+		return fmt.Errorf("traffic: %w", err)
+	}
+	g.proxy.Load(t)
+	return nil
+}
+
+// publicHandler serves the OAuth endpoints and sends everything else to
+// the gateway. API routes cannot shadow the authorization server.
+func publicHandler(oauthH, gw http.Handler) http.Handler {
+	return hsts(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/oauth/") || strings.HasPrefix(r.URL.Path, "/.well-known/") {
+			oauthH.ServeHTTP(w, r)
+			return
+		}
+		gw.ServeHTTP(w, r)
+	}))
+}
