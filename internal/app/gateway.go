@@ -55,10 +55,10 @@ func (c clientNetworks) lookup(id string) edge.Networks {
 	return nil
 }
 
-func newGateway(cfg *config.Config, n *Node, log *slog.Logger, now func() time.Time) (*gateway, error) {
+func newGateway(cfg *config.Config, n *Node, log *slog.Logger, now func() time.Time, minRefetch time.Duration) (*gateway, error) {
 	g := &gateway{}
 	if len(cfg.ExternalIssuers) > 0 {
-		set, err := external.NewSet(cfg.ExternalIssuers, external.Options{Log: log, Now: now, Cache: token.NewCache(100000), Leeway: cfg.Tokens.WithDefaults().Leeway})
+		set, err := external.NewSet(cfg.ExternalIssuers, external.Options{Log: log, Now: now, Cache: token.NewCache(100000), Leeway: cfg.Tokens.WithDefaults().Leeway, MinRefetch: minRefetch})
 		if err != nil {
 			return nil, fmt.Errorf("external issuers: %w", err)
 		}

@@ -212,7 +212,7 @@ func startNodeIn(t testing.TB, dir string, adjust func(*config.Config)) *testNod
 	n, err := Start(context.Background(), Options{
 		Config: cfg, Env: lookup, Stderr: stderr,
 		Log:     slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		KeyTick: time.Hour, Now: clk.Now,
+		KeyTick: time.Hour, Now: clk.Now, ExternalMinRefetch: 50 * time.Millisecond,
 	})
 	if err != nil {
 		t.Fatalf("start: %v", err)

@@ -43,6 +43,9 @@ type Options struct {
 	KeyTick time.Duration
 	// Now replaces the clock (tests).
 	Now func() time.Time
+	// ExternalMinRefetch overrides the least time between two JWKS fetches
+	// of an external issuer triggered by unknown key ids (default 30 s).
+	ExternalMinRefetch time.Duration
 }
 
 // Node is a running Gatehouse: its store, listeners and background jobs.
@@ -194,7 +197,7 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 		Users: n.Store, Revocations: n.Revocations, GrantLifetime: policy.RefreshTokenTTL,
 		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), Log: o.Log, Now: now,
 	}
-	gw, err := newGateway(cfg, n, o.Log, now)
+	gw, err := newGateway(cfg, n, o.Log, now, o.ExternalMinRefetch)
 	if err != nil {
 		publicLn.Close()
 		adminLn.Close()
