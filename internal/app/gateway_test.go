@@ -421,3 +421,76 @@ func TestHTTPSListener(t *testing.T) {
 		t.Error("the certificate fingerprint was not logged")
 	}
 }
+
+func TestReloadSwapsRoutesAndClients(t *testing.T) {
+	up := newUpstream(t)
+	var cfg *config.Config
+	n := gatewayNode(t, up, func(c *config.Config) { cfg = c })
+	tok := n.ordersToken(t, "orders:read")
+	if resp, _ := n.call(t, "GET", "/reports/1", tok, nil); resp.StatusCode != 404 {
+		t.Fatalf("route before reload: %d", resp.StatusCode)
+	}
+	next := *cfg
+	next.APIs = append([]gatehouse.API(nil), cfg.APIs...)
+	for i := range next.APIs {
+		if next.APIs[i].Name == "orders" {
+			a := next.APIs[i]
+			a.Routes = append([]gatehouse.Route{{Path: "/reports/*", Scopes: []string{"orders:read"}}}, a.Routes...)
+			next.APIs[i] = a
+		}
+	}
+	// svc-post leaves the file.
+	next.Clients = nil
+	for _, c := range cfg.Clients {
+		if c.ID != "svc-post" {
+			next.Clients = append(next.Clients, c)
+		}
+	}
+	postTok, err := n.ccConfig("svc-post", postSecret, oauth2.AuthStyleInParams, "", "orders:read").Token(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Requests keep flowing during the reload.
+	stop := make(chan struct{})
+	var failures atomic.Int32
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			resp, _ := n.call(t, "GET", "/orders/1", tok, nil)
+			if resp.StatusCode != 200 {
+				failures.Add(1)
+			}
+		}
+	}()
+	if err := n.Reload(context.Background(), &next); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	if failures.Load() != 0 {
+		t.Errorf("%d requests failed during the reload", failures.Load())
+	}
+	if resp, _ := n.call(t, "GET", "/reports/1", tok, nil); resp.StatusCode != 200 {
+		t.Errorf("new route after reload: %d", resp.StatusCode)
+	}
+	if resp, _ := n.call(t, "GET", "/orders/1", postTok.AccessToken, nil); resp.StatusCode != 401 {
+		t.Errorf("token of a client removed by the reload: %d", resp.StatusCode)
+	}
+	bad := next
+	bad.APIs = append([]gatehouse.API(nil), next.APIs...)
+	bad.APIs[0].Routes = append(bad.APIs[0].Routes, bad.APIs[0].Routes...) // duplicate routes
+	if err := n.Reload(context.Background(), &bad); err == nil {
+		t.Error("a config whose routes conflict was applied")
+	}
+	if resp, _ := n.call(t, "GET", "/reports/1", tok, nil); resp.StatusCode != 200 {
+		t.Errorf("after a refused reload: %d", resp.StatusCode)
+	}
+}

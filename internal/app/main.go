@@ -11,7 +11,9 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/signal"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/config"
@@ -152,7 +154,7 @@ func runServe(ctx context.Context, args []string, env func(string) (string, bool
 		log.Error("cannot start", "err", err)
 		return ExitError
 	}
-	<-ctx.Done()
+	watchConfig(ctx, n, f, env, log)
 	log.Info("shutting down: draining in-flight requests")
 	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -161,6 +163,52 @@ func runServe(ctx context.Context, args []string, env func(string) (string, bool
 		return ExitError
 	}
 	return ExitOK
+}
+
+// watchConfig reloads the config file on SIGHUP and when the file changes
+// (checked every two seconds), until ctx ends. A file with problems is
+// logged, problem by problem, and the running configuration stays.
+func watchConfig(ctx context.Context, n *Node, f *commonFlags, env func(string) (string, bool), log *slog.Logger) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	tick := time.NewTicker(2 * time.Second)
+	defer tick.Stop()
+	modTime := func() time.Time {
+		if f.config == "" {
+			return time.Time{}
+		}
+		fi, err := os.Stat(f.config)
+		if err != nil {
+			return time.Time{}
+		}
+		return fi.ModTime()
+	}
+	last := modTime()
+	reload := func(why string) {
+		cfg, err := loadConfig(f, env)
+		if err != nil {
+			log.Error("config reload refused; the running configuration stays", "trigger", why, "problems", err.Error())
+			return
+		}
+		if err := n.Reload(ctx, cfg); err != nil {
+			log.Error("config reload failed; the running configuration stays", "trigger", why, "err", err)
+		}
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			last = modTime()
+			reload("SIGHUP")
+		case <-tick.C:
+			if m := modTime(); !m.Equal(last) {
+				last = m
+				reload("file changed")
+			}
+		}
+	}
 }
 
 func runConfigCheck(path string, env func(string) (string, bool), stdout, stderr io.Writer) int {

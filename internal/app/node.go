@@ -25,6 +25,7 @@ import (
 	"github.com/gatehouse/gatehouse/internal/admin"
 	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/oauth"
+	"github.com/gatehouse/gatehouse/internal/proxy"
 	"github.com/gatehouse/gatehouse/internal/seal"
 	"github.com/gatehouse/gatehouse/internal/sqlite"
 	"github.com/gatehouse/gatehouse/internal/token"
@@ -66,6 +67,10 @@ type Node struct {
 
 	public, admin, tls *http.Server
 	gateway            *gateway
+	catalog            *catalog
+	env                func(string) (string, bool)
+	stderr             io.Writer
+	now                func() time.Time
 	cancel             context.CancelFunc
 	wg                 sync.WaitGroup
 	log                *slog.Logger
@@ -128,6 +133,7 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 	}
 
 	cat := newCatalog(cfg.APIs)
+	n.catalog, n.env, n.stderr, n.now = cat, o.Env, o.Stderr, now
 	maxTTL := maxAccessTTL(policy, cat)
 	n.Keyring = &token.Keyring{}
 	n.Keys = &token.KeyManager{
@@ -256,6 +262,38 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 	}
 	o.Log.Info("gatehouse started", "public", n.PublicURL, "admin", n.AdminURL, "issuer", n.Issuer, "data", cfg.DataDir)
 	return n, nil
+}
+
+// Reload applies a changed config without dropping a connection: the
+// clients and users the file owns are synced, then the API catalog and the
+// routing table are swapped atomically, so each request is served entirely
+// by the old or entirely by the new configuration. Listeners, the data
+// directory, the token policy and external issuers need a restart; a
+// config that changes them is refused with a message saying so.
+func (n *Node) Reload(ctx context.Context, cfg *config.Config) error {
+	// Compile first: a config whose routes do not compile changes nothing.
+	if _, err := proxy.Compile(cfg.APIs); err != nil {
+		return fmt.Errorf("routes: %w", err)
+	}
+	if err := syncClients(ctx, n.Store, cfg, n.env, n.stderr, n.log, n.now()); err != nil {
+		return err
+	}
+	if err := syncUsers(ctx, n.Store, cfg.Users, n.log, n.now()); err != nil {
+		return err
+	}
+	if err := n.gateway.load(cfg.APIs); err != nil {
+		return err
+	}
+	n.catalog.set(cfg.APIs)
+	clients, err := n.Store.FindClients(ctx, gatehouse.ClientFilter{})
+	if err != nil {
+		return fmt.Errorf("load clients: %w", err)
+	}
+	for _, c := range clients {
+		n.Revocations.SetSuspended(c.ID, c.Disabled)
+	}
+	n.log.Info("configuration reloaded", "apis", len(cfg.APIs), "clients", len(cfg.Clients))
+	return nil
 }
 
 // loadCertificate returns the HTTPS certificate: the configured files, or a
