@@ -10,6 +10,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -34,6 +36,11 @@ type UserGrants interface {
 	RecordEvent(ctx context.Context, e *gatehouse.SecurityEvent) error
 }
 
+// ClientFinder looks clients up.
+type ClientFinder interface {
+	FindClientByID(ctx context.Context, id string) (*gatehouse.Client, error)
+}
+
 // Pinger reports whether the store answers.
 type Pinger interface {
 	Ping(ctx context.Context) error
@@ -47,6 +54,9 @@ type Handler struct {
 	Keyring  *token.Keyring
 	Store    Pinger
 	Users    UserGrants
+	Clients  ClientFinder
+	// APIByName resolves an API of the catalog.
+	APIByName func(name string) *gatehouse.API
 	// Revocations is updated before a revoking call returns, so the
 	// gateway and introspection refuse the tokens at once.
 	Revocations *token.Revocations
@@ -74,6 +84,7 @@ func (h *Handler) Routes() http.Handler {
 	mux.Handle("POST /admin/v1/registration-tokens", h.auth(h.createRegistrationToken))
 	mux.Handle("POST /admin/v1/keys/rotate", h.auth(h.rotateKeys))
 	mux.Handle("POST /admin/v1/users/{id}/revoke-grants", h.auth(h.revokeUserGrants))
+	mux.Handle("POST /admin/v1/api-keys", h.auth(h.createAPIKey))
 	mux.Handle("/admin/", h.auth(func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, http.StatusNotFound, "not found", "no such admin resource")
 	}))
@@ -224,6 +235,80 @@ func (h *Handler) revokeUserGrants(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, struct {
 		Revoked []string `json:"revoked_grants"`
 	}{ids})
+}
+
+// maxAPIKeyTTL bounds an API key's life; keys are rotated, not eternal.
+const maxAPIKeyTTL = 366 * 24 * time.Hour
+
+// createAPIKey issues an API key for one client on one API with some of the
+// scopes the client may have there. The key is shown once; only its hash is
+// kept, and it is revoked like a token (RFC 7009 by its client, or here).
+func (h *Handler) createAPIKey(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		ClientID  string   `json:"client_id"`
+		API       string   `json:"api"`
+		Scopes    []string `json:"scopes"`
+		ExpiresIn int64    `json:"expires_in"`
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 8192))
+	if err != nil {
+		writeProblem(w, http.StatusRequestEntityTooLarge, "body too large", "request body over 8192 bytes")
+		return
+	}
+	dec := json.NewDecoder(strings.NewReader(string(body)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil || dec.More() {
+		writeProblem(w, http.StatusBadRequest, "invalid request", "body must be one JSON object {client_id, api, scopes, expires_in}")
+		return
+	}
+	ctx := r.Context()
+	client, err := h.Clients.FindClientByID(ctx, req.ClientID)
+	if gatehouse.ErrorCode(err) == gatehouse.CodeNotFound || (err == nil && client.Disabled) {
+		writeProblem(w, http.StatusUnprocessableEntity, "invalid client_id", "no active client with that id")
+		return
+	} else if err != nil {
+		h.Log.Error("find client", "err", err)
+		writeProblem(w, http.StatusInternalServerError, "internal error", "internal error")
+		return
+	}
+	api := h.APIByName(req.API)
+	acc := client.AccessFor(req.API)
+	if api == nil || acc == nil {
+		writeProblem(w, http.StatusUnprocessableEntity, "invalid api", "the client has no access to an API with that name")
+		return
+	}
+	for _, sc := range req.Scopes {
+		if !api.HasScope(sc) || !slices.Contains(acc.Scopes, sc) {
+			writeProblem(w, http.StatusUnprocessableEntity, "invalid scopes", "scope "+strconv.Quote(sc)+" is not one the client may have on this API")
+			return
+		}
+	}
+	ttl := time.Duration(req.ExpiresIn) * time.Second
+	if req.ExpiresIn == 0 {
+		ttl = 90 * 24 * time.Hour
+	}
+	if ttl <= 0 || ttl > maxAPIKeyTTL {
+		writeProblem(w, http.StatusBadRequest, "invalid expires_in", "expires_in must be between 1 and 31622400 seconds (366 days)")
+		return
+	}
+	now := h.now().Truncate(time.Second)
+	key := gatehouse.NewSecret(token.PrefixAPIKey)
+	rec := &gatehouse.Token{
+		ID: token.NewID(), Hash: gatehouse.HashSecret(key), Kind: gatehouse.KindAPIKey, Format: gatehouse.FormatOpaque,
+		ClientID: client.ID, Subject: client.ID, Audience: api.Audience, Scopes: req.Scopes, IssuedAt: now, ExpiresAt: now.Add(ttl),
+	}
+	if err := h.Tokens.CreateToken(ctx, rec); err != nil {
+		h.Log.Error("create API key", "err", err)
+		writeProblem(w, http.StatusInternalServerError, "internal error", "internal error")
+		return
+	}
+	h.Log.Info("API key created", "client_id", client.ID, "api", api.Name, "key_id", rec.ID)
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusCreated, struct {
+		Key       string `json:"api_key"`
+		ID        string `json:"id"`
+		ExpiresAt string `json:"expires_at"`
+	}{key, rec.ID, rec.ExpiresAt.UTC().Format(time.RFC3339)})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -494,3 +494,86 @@ func TestReloadSwapsRoutesAndClients(t *testing.T) {
 		t.Errorf("after a refused reload: %d", resp.StatusCode)
 	}
 }
+
+func TestAPIKeysAndClientNetworks(t *testing.T) {
+	up := newUpstream(t)
+	n := gatewayNode(t, up, func(c *config.Config) {
+		c.Gateway.AllowPlainHTTPTokens = true // remote clients are simulated through X-Forwarded-For
+		for i := range c.APIs {
+			if c.APIs[i].Name == "orders" {
+				c.APIs[i].Routes = append(c.APIs[i].Routes, gatehouse.Route{Path: "/keyed/*", Credential: gatehouse.CredentialAPIKey, Scopes: []string{"orders:read"}})
+			}
+		}
+		for i := range c.Clients {
+			if c.Clients[i].ID == "svc-post" {
+				c.Clients[i].Networks = gatehouse.ClientNetworks{Allow: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("127.0.0.0/8")}}
+			}
+		}
+	})
+	ctx := context.Background()
+	newKey := func(body string) (int, map[string]any) {
+		req, _ := http.NewRequest("POST", n.AdminURL+"/admin/v1/api-keys", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+n.adminToken(t))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var m map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&m)
+		return resp.StatusCode, m
+	}
+	status, k := newKey(`{"client_id":"svc-basic","api":"orders","scopes":["orders:read"],"expires_in":3600}`)
+	key, _ := k["api_key"].(string)
+	if status != 201 || !strings.HasPrefix(key, "ghk_") {
+		t.Fatalf("create API key: %d %v", status, k)
+	}
+	if resp, _ := n.call(t, "GET", "/keyed/1", "", map[string]string{"X-API-Key": key}); resp.StatusCode != 200 {
+		t.Errorf("API key: %d", resp.StatusCode)
+	}
+	if up.last().Header.Get("X-Api-Key") != "" {
+		t.Error("the API key was forwarded upstream")
+	}
+	if resp, _ := n.call(t, "GET", "/keyed/1", "", map[string]string{"X-API-Key": "ghk_" + strings.Repeat("A", 43)}); resp.StatusCode != 401 {
+		t.Errorf("unknown API key: %d", resp.StatusCode)
+	}
+	if resp, _ := n.call(t, "GET", "/keyed/1", key, nil); resp.StatusCode != 401 {
+		t.Errorf("API key route with a bearer header and no key: %d", resp.StatusCode)
+	}
+	if resp, _ := n.call(t, "GET", "/orders/1", key, nil); resp.StatusCode != 401 {
+		t.Errorf("API key used as a bearer token: %d", resp.StatusCode)
+	}
+	for name, body := range map[string]string{
+		"ScopeNotAllowed": `{"client_id":"svc-basic","api":"orders","scopes":["orders:admin"]}`,
+		"UnknownClient":   `{"client_id":"ghost","api":"orders"}`,
+		"NoAccess":        `{"client_id":"svc-post","api":"billing"}`,
+		"UnknownField":    `{"client_id":"svc-basic","api":"orders","admin":true}`,
+	} {
+		if status, _ := newKey(body); status < 400 || status >= 500 {
+			t.Errorf("%s: %d", name, status)
+		}
+	}
+	// The owner revokes it (RFC 7009): refused on the next request.
+	postForm(t, n.Issuer+oauth.PathRevoke, url.Values{"token": {key}}, func(r *http.Request) {
+		r.SetBasicAuth("svc-basic", url.QueryEscape(basicSecret))
+	})
+	if resp, _ := n.call(t, "GET", "/keyed/1", "", map[string]string{"X-API-Key": key}); resp.StatusCode != 401 {
+		t.Errorf("revoked API key: %d", resp.StatusCode)
+	}
+
+	// svc-post may call only from 10.0.0.0/8 and loopback.
+	tok, err := n.ccConfig("svc-post", postSecret, oauth2.AuthStyleInParams, "", "orders:read").Token(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp, _ := n.call(t, "GET", "/orders/1", tok.AccessToken, map[string]string{"X-Forwarded-For": "10.4.5.6"}); resp.StatusCode != 200 {
+		t.Errorf("allowed network: %d", resp.StatusCode)
+	}
+	if resp, body := n.call(t, "GET", "/orders/1", tok.AccessToken, map[string]string{"X-Forwarded-For": "203.0.113.9"}); resp.StatusCode != 403 {
+		t.Errorf("client outside its networks: %d %v", resp.StatusCode, body)
+	}
+	// Another client is not restricted.
+	if resp, _ := n.call(t, "GET", "/orders/1", n.ordersToken(t, "orders:read"), map[string]string{"X-Forwarded-For": "203.0.113.9"}); resp.StatusCode != 200 {
+		t.Errorf("unrestricted client: %d", resp.StatusCode)
+	}
+}

@@ -201,6 +201,7 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 	adminH := &admin.Handler{
 		Verifier: n.Verifier, Tokens: n.Store, Keys: n.Keys, Keyring: n.Keyring, Store: n.Store,
 		Users: n.Store, Revocations: n.Revocations, GrantLifetime: policy.RefreshTokenTTL,
+		Clients: n.Store, APIByName: cat.API,
 		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), Log: o.Log, Now: now,
 	}
 	gw, err := newGateway(cfg, n, o.Log, now, o.ExternalMinRefetch)

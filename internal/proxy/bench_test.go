@@ -5,6 +5,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"testing"
 
 	"github.com/gatehouse/gatehouse"
@@ -113,3 +115,25 @@ func BenchmarkGatewayChain(b *testing.B) {
 }
 
 var _ io.Writer = (*discardWriter)(nil)
+
+// BenchmarkReverseProxyBaseline is a bare httputil.ReverseProxy with the
+// same no-op upstream: BenchmarkGatewayChain minus this is the gateway's
+// own cost.
+func BenchmarkReverseProxyBaseline(b *testing.B) {
+	target, _ := url.Parse("http://upstream.internal")
+	rp := &httputil.ReverseProxy{
+		Rewrite:   func(pr *httputil.ProxyRequest) { pr.SetURL(target); pr.SetXForwarded() },
+		Transport:  nopTransport{},
+		BufferPool: buffers,
+	}
+	req := httptest.NewRequest(http.MethodGet, "http://example.com/api2/v1/orders?q=1", nil)
+	req.Header.Set("Authorization", "Bearer x")
+	req.Header.Set("User-Agent", "bench")
+	req.Header.Set("Accept", "application/json")
+	w := &discardWriter{h: http.Header{}}
+	b.ReportAllocs()
+	for b.Loop() {
+		clear(w.h)
+		rp.ServeHTTP(w, req)
+	}
+}

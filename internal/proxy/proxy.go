@@ -27,7 +27,7 @@ func (g *Gateway) newReverseProxy(p *pool) *httputil.ReverseProxy {
 	return &httputil.ReverseProxy{
 		Rewrite:        g.rewrite,
 		Transport:      p,
-		FlushInterval:  -1,
+		FlushInterval:  0,
 		BufferPool:     buffers,
 		ModifyResponse: modifyResponse,
 		ErrorHandler:   g.proxyError,
