@@ -71,12 +71,6 @@ func (u *upstream) last() *http.Request {
 	return u.seen[len(u.seen)-1]
 }
 
-func (u *upstream) count() int {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	return len(u.seen)
-}
-
 // gatewayNode starts a node whose orders and billing APIs proxy to up, with
 // the traffic and lifecycle policies the tests need.
 func gatewayNode(t *testing.T, up *upstream, adjust func(*config.Config)) *testNode {

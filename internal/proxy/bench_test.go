@@ -122,7 +122,7 @@ var _ io.Writer = (*discardWriter)(nil)
 func BenchmarkReverseProxyBaseline(b *testing.B) {
 	target, _ := url.Parse("http://upstream.internal")
 	rp := &httputil.ReverseProxy{
-		Rewrite:   func(pr *httputil.ProxyRequest) { pr.SetURL(target); pr.SetXForwarded() },
+		Rewrite:    func(pr *httputil.ProxyRequest) { pr.SetURL(target); pr.SetXForwarded() },
 		Transport:  nopTransport{},
 		BufferPool: buffers,
 	}
