@@ -24,7 +24,8 @@ type UpstreamPolicy struct {
 	ConnectTimeout time.Duration // default 5s
 	ReadTimeout    time.Duration // response header timeout; default 30s
 	// Retries is how many other targets an idempotent request may be
-	// retried on after a connection failure; default 1.
+	// retried on after a connection failure. Zero means the default, 1;
+	// a negative value means no retries (config `retries: 0`).
 	Retries int
 	// HealthPath, when set, is probed with GET every HealthInterval
 	// (default 10s); a target failing it leaves the rotation until it passes.

@@ -6,8 +6,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -15,6 +17,40 @@ import (
 	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/google/go-cmp/cmp"
 )
+
+// TestMain lets the test binary serve as the upstream and the bare proxy
+// when the smoke test re-executes it, as gatehouse-bench does itself.
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && (os.Args[1] == "upstream" || os.Args[1] == "reverseproxy") {
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+		code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+		stop()
+		os.Exit(code)
+	}
+	os.Exit(m.Run())
+}
+
+// TestRunSmoke runs the tool on the targets that need no build: processes,
+// pre-flight, load, CPU reading and the report.
+func TestRunSmoke(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts servers and loads them for a few seconds")
+	}
+	var stdout, stderr strings.Builder
+	args := []string{"--only", "direct,reverseproxy", "--duration", "1s", "--rounds", "2", "--warmup", "0", "--conns", "8", "--loadgen", "go"}
+	if code := run(context.Background(), args, &stdout, &stderr); code != exitOK {
+		t.Fatalf("exit %d; stderr:\n%s", code, stderr.String())
+	}
+	out := stdout.String()
+	for _, want := range []string{"\ndirect ", "\nreverseproxy ", "100%", "no verdict"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("report lacks %q:\n%s", want, out)
+		}
+	}
+	if n := strings.Count(stderr.String(), "\nround "); n != 4 {
+		t.Errorf("%d rounds logged, want 4:\n%s", n, stderr.String())
+	}
+}
 
 func TestParseWrk(t *testing.T) {
 	const ok = `Running 2s test @ http://127.0.0.1:18181/
@@ -257,7 +293,7 @@ func TestParseOptions(t *testing.T) {
 }
 
 func TestVerdict(t *testing.T) {
-	base := summary{name: targetReverseProxy, rps: 10000, p99: 5 * time.Millisecond}
+	base := summary{name: targetReverseProxy, rps: 10000, p99: 5 * time.Millisecond, proxyUS: -1}
 	for _, c := range []struct {
 		name string
 		gh   summary
@@ -274,6 +310,15 @@ func TestVerdict(t *testing.T) {
 			}
 		})
 	}
+	t.Run("WithCPU", func(t *testing.T) {
+		base := summary{name: targetReverseProxy, rps: 10000, p99: 5 * time.Millisecond, proxyUS: 100}
+		gh := summary{name: targetGHScoped, rps: 9500, p99: 5400 * time.Microsecond, proxyUS: 125}
+		got := verdict([]summary{base, gh}, &base)
+		want := "\nBy CPU per request (steadier on a busy machine): 125.0 µs against 100.0 µs, 80% of the bare ReverseProxy's throughput per core"
+		if !strings.HasSuffix(got, want) {
+			t.Errorf("verdict =\n%s\nwant it to end with%s", got, want)
+		}
+	})
 	t.Run("NoBase", func(t *testing.T) {
 		if got := verdict([]summary{{name: targetGHScoped}}, nil); !strings.Contains(got, "no verdict") {
 			t.Errorf("verdict = %q", got)

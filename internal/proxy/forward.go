@@ -345,6 +345,16 @@ func formatForwarded(elems []forwardedElement) string {
 	return b.String()
 }
 
+// forwardedValue returns v as a token when it is one, else quoted.
+func forwardedValue(v string) string {
+	if isToken(v) {
+		return v
+	}
+	var b strings.Builder
+	writeForwardedValue(&b, v)
+	return b.String()
+}
+
 func writeForwardedValue(b *strings.Builder, v string) {
 	if isToken(v) {
 		b.WriteString(v)
@@ -379,52 +389,59 @@ func setForwarding(out http.Header, in *http.Request, info *requestInfo) {
 		proto = "https"
 	}
 	trusted := info.trusted
+	// One backing array for the header values: this runs on every request.
+	vals := make([]string, 5)
+	set := func(i int, key, v string) {
+		vals[i] = v
+		out[key] = vals[i : i+1 : i+1]
+	}
+	var peer, client string
 	if info.peer.IsValid() {
-		peer := info.peer.String()
+		peer = info.peer.String()
 		xff := peer
 		if prior := in.Header["X-Forwarded-For"]; trusted && len(prior) > 0 && validXFF(prior) {
 			xff = strings.Join(prior, ", ") + ", " + peer
 		}
-		out["X-Forwarded-For"] = []string{xff}
+		set(0, "X-Forwarded-For", xff)
 	}
 	host, xproto := in.Host, proto
 	if trusted {
-		if v := in.Header.Get("X-Forwarded-Host"); v != "" {
-			host = v
+		if v := in.Header["X-Forwarded-Host"]; len(v) > 0 && v[0] != "" {
+			host = v[0]
 		}
-		if v := in.Header.Get("X-Forwarded-Proto"); v == "http" || v == "https" {
-			xproto = v
+		if v := in.Header["X-Forwarded-Proto"]; len(v) > 0 && (v[0] == "http" || v[0] == "https") {
+			xproto = v[0]
 		}
 	}
-	out["X-Forwarded-Host"] = []string{host}
-	out["X-Forwarded-Proto"] = []string{xproto}
+	set(1, "X-Forwarded-Host", host)
+	set(2, "X-Forwarded-Proto", xproto)
 
-	var b strings.Builder
-	if prior := in.Header["Forwarded"]; trusted && len(prior) > 0 {
-		if elems, ok := parseAllForwarded(prior); ok && len(elems) > 0 {
-			b.WriteString(formatForwarded(elems))
-			b.WriteString(", ")
+	var prior string
+	if p := in.Header["Forwarded"]; trusted && len(p) > 0 {
+		if elems, ok := parseAllForwarded(p); ok && len(elems) > 0 {
+			prior = formatForwarded(elems) + ", "
 		}
 	}
-	if info.peer.IsValid() {
-		b.WriteString("for=")
-		if info.peer.Is6() {
-			b.WriteString(`"[` + info.peer.String() + `]"`)
-		} else {
-			b.WriteString(info.peer.String())
-		}
-		b.WriteByte(';')
+	var forPair string
+	switch {
+	case !info.peer.IsValid():
+	case info.peer.Is6():
+		forPair = `for="[` + peer + `]";`
+	default:
+		forPair = "for=" + peer + ";"
 	}
-	b.WriteString("host=")
-	writeForwardedValue(&b, in.Host)
-	b.WriteString(";proto=" + proto)
-	out["Forwarded"] = []string{b.String()}
+	set(3, "Forwarded", prior+forPair+"host="+forwardedValue(in.Host)+";proto="+proto)
 
-	if info.client.IsValid() {
-		out["X-Real-Ip"] = []string{info.client.String()}
-	} else {
+	switch {
+	case !info.client.IsValid():
 		delete(out, "X-Real-Ip")
+		return
+	case info.client == info.peer:
+		client = peer
+	default:
+		client = info.client.String()
 	}
+	set(4, "X-Real-Ip", client)
 }
 
 func parseAllForwarded(lines []string) ([]forwardedElement, bool) {

@@ -16,52 +16,57 @@ import (
 	"github.com/gatehouse/gatehouse"
 )
 
-// TestSSEStreaming proves that events are not buffered: the upstream sends
-// the second event only after the client has read the first through the
-// gateway, which a buffering proxy would never deliver.
-func TestSSEStreaming(t *testing.T) {
-	firstRead := make(chan struct{})
-	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/event-stream")
-		fmt.Fprint(w, "data: one\n\n")
-		w.(http.Flusher).Flush()
-		select {
-		case <-firstRead:
-		case <-time.After(10 * time.Second):
-			return
-		}
-		fmt.Fprint(w, "data: two\n\n")
-	}))
-	defer up.Close()
-	gw := serveGateway(t, &Gateway{}, apiTo("events", urls(up), route("/events")))
+// TestStreaming proves that streams are not buffered: the upstream sends
+// its second event only after the client has read the first through the
+// gateway, which a buffering proxy would never deliver. Server-sent events
+// and a plain chunked response are both streams.
+func TestStreaming(t *testing.T) {
+	for _, contentType := range []string{"text/event-stream", "application/x-ndjson"} {
+		t.Run(contentType, func(t *testing.T) {
+			firstRead := make(chan struct{})
+			up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", contentType)
+				fmt.Fprint(w, "data: one\n\n")
+				w.(http.Flusher).Flush()
+				select {
+				case <-firstRead:
+				case <-time.After(10 * time.Second):
+					return
+				}
+				fmt.Fprint(w, "data: two\n\n")
+			}))
+			defer up.Close()
+			gw := serveGateway(t, &Gateway{}, apiTo("events", urls(up), route("/events")))
 
-	res, err := http.Get(gw.URL + "/events")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	events := make(chan string)
-	go func() {
-		defer close(events)
-		sc := bufio.NewScanner(res.Body)
-		for sc.Scan() {
-			if line := sc.Text(); line != "" {
-				events <- line
+			res, err := http.Get(gw.URL + "/events")
+			if err != nil {
+				t.Fatal(err)
 			}
-		}
-	}()
-	for i, want := range []string{"data: one", "data: two"} {
-		select {
-		case got := <-events:
-			if got != want {
-				t.Fatalf("event %d = %q, want %q", i, got, want)
+			defer res.Body.Close()
+			events := make(chan string)
+			go func() {
+				defer close(events)
+				sc := bufio.NewScanner(res.Body)
+				for sc.Scan() {
+					if line := sc.Text(); line != "" {
+						events <- line
+					}
+				}
+			}()
+			for i, want := range []string{"data: one", "data: two"} {
+				select {
+				case got := <-events:
+					if got != want {
+						t.Fatalf("event %d = %q, want %q", i, got, want)
+					}
+				case <-time.After(5 * time.Second):
+					t.Fatalf("event %d did not arrive: the gateway buffers the stream", i)
+				}
+				if i == 0 {
+					close(firstRead)
+				}
 			}
-		case <-time.After(5 * time.Second):
-			t.Fatalf("event %d did not arrive: the gateway buffers the stream", i)
-		}
-		if i == 0 {
-			close(firstRead)
-		}
+		})
 	}
 }
 

@@ -202,12 +202,17 @@ func isConnectError(err error) bool {
 // of an absolute-form request-target (user info, fragment) reaches the
 // upstream.
 func withTarget(req *http.Request, base *url.URL) *http.Request {
-	out := new(http.Request)
-	*out = *req
-	u := &url.URL{Scheme: base.Scheme, Host: base.Host, RawQuery: req.URL.RawQuery}
-	u.Path, u.RawPath = joinURLPath(base, req.URL)
-	out.URL = u
-	return out
+	a := &attempt{req: *req}
+	a.url = url.URL{Scheme: base.Scheme, Host: base.Host, RawQuery: req.URL.RawQuery}
+	a.url.Path, a.url.RawPath = joinURLPath(base, req.URL)
+	a.req.URL = &a.url
+	return &a.req
+}
+
+// attempt holds one attempt's request and URL in a single allocation.
+type attempt struct {
+	req http.Request
+	url url.URL
 }
 
 // joinURLPath is httputil's unexported helper of the same name.
