@@ -94,7 +94,7 @@ func median[T float64 | time.Duration](xs []T) T {
 const busyWarning = 0.25
 
 // report prints the table, the legend and the verdict.
-func report(w io.Writer, env string, idle float64, results []*targetResult, failed []string) {
+func report(w io.Writer, env string, idle float64, results []*targetResult, failed, skipped []string) {
 	var sums []summary
 	var base *summary
 	for _, tr := range results {
@@ -144,6 +144,9 @@ func report(w io.Writer, env string, idle float64, results []*targetResult, fail
 	if idle > busyWarning || busy > busyWarning {
 		fmt.Fprintf(w, "  warning: the machine was not quiet (other processes: %.2f cores before the run, up to %.2f during it);\n", idle, busy)
 		fmt.Fprintln(w, "           absolute figures are low and noisy, ratios between targets less so (rounds are interleaved)")
+	}
+	for _, f := range skipped {
+		fmt.Fprintf(w, "  skipped: %s\n", f)
 	}
 	for _, f := range failed {
 		first, _, _ := strings.Cut(f, "\n")

@@ -28,15 +28,6 @@ upstream reached directly, a bare httputil.ReverseProxy and nginx.
 Usage:
   go run ./cmd/gatehouse-bench [flags]     (from the repository root)
 
-Targets (all by default, measured in interleaved rounds):
-  direct            the upstream itself, no proxy
-  reverseproxy      a bare httputil.ReverseProxy, no checks: the ceiling for a net/http proxy
-  nginx             nginx proxy_pass with keepalive to the upstream (skipped when not installed)
-  gatehouse-open    Gatehouse, route with credential none
-  gatehouse-jwt     Gatehouse, bearer route: JWT verified on every request
-  gatehouse-scoped  Gatehouse, bearer route requiring a scope, with a per-client rate limit
-
-Flags:
 `
 
 // options are the command-line settings of a run.
@@ -54,6 +45,11 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
 		fmt.Fprint(stderr, usage)
+		fmt.Fprintln(stderr, "Targets (all by default, measured in interleaved rounds):")
+		for _, n := range targetNames {
+			fmt.Fprintf(stderr, "  %-16s  %s\n", n, targetDesc[n])
+		}
+		fmt.Fprintln(stderr, "\nFlags:")
 		fs.PrintDefaults()
 	}
 	o := &options{}
@@ -141,7 +137,7 @@ func bench(ctx context.Context, o *options, stdout, stderr io.Writer) int {
 	}
 	defer l.close()
 
-	targets, failed := setup(ctx, l, o, logf)
+	targets, failed, skipped := setup(ctx, l, o, logf)
 	if ctx.Err() != nil {
 		logf("gatehouse-bench: interrupted")
 		return exitSignal
@@ -175,7 +171,7 @@ func bench(ctx context.Context, o *options, stdout, stderr io.Writer) int {
 		logf("gatehouse-bench: %v", err)
 		return exitSetup
 	}
-	report(stdout, env, idle, results, failed)
+	report(stdout, env, idle, results, failed, skipped)
 	if len(failed) > 0 {
 		return exitSetup
 	}

@@ -31,8 +31,8 @@ var targetNames = []string{targetDirect, targetReverseProxy, targetNginx, target
 // What each target is, for the report.
 var targetDesc = map[string]string{
 	targetDirect:       "the upstream itself, no proxy",
-	targetReverseProxy: "bare httputil.ReverseProxy, no checks",
-	targetNginx:        "nginx proxy_pass, keepalive to the upstream",
+	targetReverseProxy: "bare httputil.ReverseProxy, no checks: the ceiling for a net/http proxy",
+	targetNginx:        "nginx proxy_pass, keepalive to the upstream (skipped when not installed)",
 	targetGHOpen:       "Gatehouse, route with credential none",
 	targetGHJWT:        "Gatehouse, bearer route (JWT verified)",
 	targetGHScoped:     "Gatehouse, JWT + scope + per-client rate limit",
@@ -64,9 +64,10 @@ func (t *target) proxyCPU() (time.Duration, error) {
 }
 
 // setup starts the servers the requested targets need and checks each
-// target once. It returns the targets ready to measure and, for each
-// requested target that could not be set up, why.
-func setup(ctx context.Context, l *lab, o *options, logf func(string, ...any)) (ready []*target, failed []string) {
+// target once. It returns the targets ready to measure; for each requested
+// target that could not be set up, why; and the targets skipped because
+// their software is not installed.
+func setup(ctx context.Context, l *lab, o *options, logf func(string, ...any)) (ready []*target, failed, skipped []string) {
 	want := func(name string) bool { return slices.Contains(o.only, name) }
 	fail := func(err error, names ...string) {
 		var wanted []string
@@ -82,7 +83,7 @@ func setup(ctx context.Context, l *lab, o *options, logf func(string, ...any)) (
 	up, err := l.startUpstream(ctx)
 	if err != nil {
 		fail(fmt.Errorf("upstream: %w", err), o.only...)
-		return nil, failed
+		return nil, failed, nil
 	}
 	upURL := "http://" + up.addr
 	var ts []*target
@@ -99,7 +100,9 @@ func setup(ctx context.Context, l *lab, o *options, logf func(string, ...any)) (
 	if want(targetNginx) {
 		switch p, err := l.startNginx(ctx, up.addr); {
 		case errors.Is(err, errNotInstalled):
-			logf("nginx: not installed (apt-get install nginx); skipped")
+			msg := "nginx: not installed (apt-get install nginx)"
+			logf("%s; skipped", msg)
+			skipped = append(skipped, msg)
 		case err != nil:
 			fail(err, targetNginx)
 		default:
@@ -132,7 +135,7 @@ func setup(ctx context.Context, l *lab, o *options, logf func(string, ...any)) (
 		}
 		ready = append(ready, t)
 	}
-	return ready, failed
+	return ready, failed, skipped
 }
 
 // preflight checks that a target answers 200 with the upstream's body and
