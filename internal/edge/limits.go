@@ -20,7 +20,8 @@ type Limits struct {
 	Quotas  *traffic.Quotas
 	Now     func() time.Time
 
-	filters atomic.Pointer[map[string]*traffic.IPFilter]
+	filters  atomic.Pointer[map[string]*traffic.IPFilter]
+	policies atomic.Pointer[map[string]string] // RateLimit-Policy per API, built once
 }
 
 // SetAPIs prepares the IP filters of apis; call it with every routing
@@ -39,6 +40,13 @@ func (l *Limits) SetAPIs(apis []gatehouse.API) error {
 		m[apis[i].Name] = f
 	}
 	l.filters.Store(&m)
+	p := make(map[string]string, len(apis))
+	for i := range apis {
+		if pc := apis[i].Traffic.PerClient; pc != nil {
+			p[apis[i].Name] = traffic.PolicyField(traffic.RatePolicy("client", *pc))
+		}
+	}
+	l.policies.Store(&p)
 	return nil
 }
 
@@ -98,7 +106,11 @@ func (l *Limits) RateLimit(next http.Handler) http.Handler {
 		}
 		if pc := tr.PerClient; pc != nil {
 			d := l.Clients.Allow(key, *pc, now)
-			traffic.WriteHeaders(w.Header(), "client", traffic.PolicyField(traffic.RatePolicy("client", *pc)), d)
+			policy := ""
+			if ps := l.policies.Load(); ps != nil {
+				policy = (*ps)[info.API.Name]
+			}
+			traffic.WriteHeaders(w.Header(), "client", policy, d)
 			if !d.Allowed {
 				writeProblem(w, http.StatusTooManyRequests, "rate_limited", "too many requests; retry later", info.RequestID)
 				return

@@ -94,7 +94,7 @@ func (g *Gateway) newTransport(pol policy) *http.Transport {
 		// The defaults (2 idle connections per host) suit a browser, not a
 		// gateway sending everything to a handful of hosts.
 		MaxIdleConns:          1024,
-		MaxIdleConnsPerHost:   64,
+		MaxIdleConnsPerHost:   1024,
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   pol.connectTimeout,
 		ExpectContinueTimeout: time.Second,
