@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/gatehouse/gatehouse"
@@ -22,6 +23,7 @@ type gateway struct {
 	proxy    *proxy.Gateway
 	limits   *edge.Limits
 	external *external.Set
+	networks atomic.Pointer[clientNetworks] // swapped on reload
 }
 
 // requestInfo adapts what the router put in the context to the edge checks.
@@ -32,9 +34,18 @@ func requestInfo(r *http.Request) (edge.RequestInfo, bool) {
 		return edge.RequestInfo{}, false
 	}
 	return edge.RequestInfo{
-		API: m.API, Route: m.Route, RouteKey: m.Route.Path,
+		API: m.API, Route: m.Route, RouteKey: routeKey(m.Route),
 		RequestID: proxy.RequestIDFrom(ctx), ClientAddr: proxy.ClientAddrFrom(ctx),
 	}, true
+}
+
+// routeKey identifies a route within its API for per-route limits: two
+// routes on one path with different methods are different routes.
+func routeKey(r *gatehouse.Route) string {
+	if len(r.Methods) == 0 {
+		return r.Path
+	}
+	return r.Path + " " + strings.Join(r.Methods, ",")
 }
 
 // externalVerifier adapts external.Set to the edge checks.
@@ -48,8 +59,8 @@ func (e externalVerifier) Verify(ctx context.Context, tok string, names []string
 // clientNetworks holds the network restrictions of the config's clients.
 type clientNetworks map[string]*traffic.IPFilter
 
-func (c clientNetworks) lookup(id string) edge.Networks {
-	if f, ok := c[id]; ok {
+func (c *clientNetworks) lookup(id string) edge.Networks {
+	if f, ok := (*c)[id]; ok {
 		return f
 	}
 	return nil
@@ -64,19 +75,12 @@ func newGateway(cfg *config.Config, n *Node, log *slog.Logger, now func() time.T
 		}
 		g.external = set
 	}
-	nets := clientNetworks{}
-	for _, c := range cfg.Clients {
-		if len(c.Networks.Allow) > 0 || len(c.Networks.Deny) > 0 {
-			f, err := traffic.NewIPFilter(c.Networks.Allow, c.Networks.Deny)
-			if err != nil {
-				return nil, fmt.Errorf("client %s networks: %w", c.ID, err)
-			}
-			nets[c.ID] = f
-		}
+	if err := g.setClients(cfg.Clients); err != nil {
+		return nil, err
 	}
 	checks := &edge.Checks{
 		Info: requestInfo, Tokens: n.Verifier, AllowPlainHTTP: cfg.Gateway.AllowPlainHTTPTokens,
-		ClientNetworks: nets.lookup, Log: log,
+		ClientNetworks: func(id string) edge.Networks { return g.networks.Load().lookup(id) }, Log: log,
 	}
 	if g.external != nil {
 		checks.External = externalVerifier{g.external}
@@ -104,6 +108,22 @@ func newGateway(cfg *config.Config, n *Node, log *slog.Logger, now func() time.T
 		return nil, err
 	}
 	return g, nil
+}
+
+// setClients builds the network restrictions of the config's clients.
+func (g *gateway) setClients(clients []config.Client) error {
+	nets := clientNetworks{}
+	for _, c := range clients {
+		if len(c.Networks.Allow) > 0 || len(c.Networks.Deny) > 0 {
+			f, err := traffic.NewIPFilter(c.Networks.Allow, c.Networks.Deny)
+			if err != nil {
+				return fmt.Errorf("client %s networks: %w", c.ID, err)
+			}
+			nets[c.ID] = f
+		}
+	}
+	g.networks.Store(&nets)
+	return nil
 }
 
 // load compiles apis into a routing table and swaps it in.

@@ -306,6 +306,30 @@ func TestGatewayTokenChecks(t *testing.T) {
 			t.Errorf("first event after %v: the stream was buffered", el)
 		}
 	})
+	t.Run("AmbiguousRequestsRefused", func(t *testing.T) {
+		for name, tc := range map[string]struct {
+			method string
+			hdr    map[string]string
+		}{
+			"LowerCaseMethod": {"get", nil},
+			"TRACE":           {"TRACE", nil},
+			"H2CUpgrade":      {"GET", map[string]string{"Upgrade": "h2c", "Connection": "Upgrade, HTTP2-Settings", "HTTP2-Settings": "AAMAAABkAAQAoAAAAAIAAAAA"}},
+		} {
+			if resp, _ := n.call(t, tc.method, "/public/x", "", tc.hdr); resp.StatusCode != 400 {
+				t.Errorf("%s: %d, want 400", name, resp.StatusCode)
+			}
+		}
+		resp, _ := n.call(t, "POST", "/public/x", "", map[string]string{
+			"X_Gatehouse_Client_Id": "forged", "X-HTTP-Method-Override": "DELETE", "X-Api-Key": "ghk_x"})
+		if resp.StatusCode != 200 {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+		for k := range up.last().Header {
+			if strings.Contains(k, "_") || strings.EqualFold(k, "X-Http-Method-Override") || strings.EqualFold(k, "X-Api-Key") {
+				t.Errorf("header %s reached the upstream", k)
+			}
+		}
+	})
 	t.Run("OAuthPathsNotShadowed", func(t *testing.T) {
 		if resp, _ := n.call(t, "GET", oauth.PathMetadata, "", nil); resp.StatusCode != 200 {
 			t.Errorf("metadata through the public handler: %d", resp.StatusCode)
@@ -486,6 +510,15 @@ func TestReloadSwapsRoutesAndClients(t *testing.T) {
 	}
 	if resp, _ := n.call(t, "GET", "/reports/1", tok, nil); resp.StatusCode != 200 {
 		t.Errorf("after a refused reload: %d", resp.StatusCode)
+	}
+	restart := next
+	restart.Gateway.AllowPlainHTTPTokens = !next.Gateway.AllowPlainHTTPTokens
+	restart.APIs = cfg.APIs // would drop /reports if applied
+	if err := n.Reload(context.Background(), &restart); err == nil || !strings.Contains(err.Error(), "gateway") {
+		t.Errorf("a reload changing gateway settings: %v", err)
+	}
+	if resp, _ := n.call(t, "GET", "/reports/1", tok, nil); resp.StatusCode != 200 {
+		t.Errorf("a refused reload was partly applied: %d", resp.StatusCode)
 	}
 }
 

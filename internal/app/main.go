@@ -165,27 +165,41 @@ func runServe(ctx context.Context, args []string, env func(string) (string, bool
 	return ExitOK
 }
 
-// watchConfig reloads the config file on SIGHUP and when the file changes
-// (checked every two seconds), until ctx ends. A file with problems is
-// logged, problem by problem, and the running configuration stays.
+// watchConfig reloads the config file on SIGHUP and when the file changes,
+// until ctx ends. A change is applied only once the file has stayed the
+// same (size and modification time) for one more check two seconds later,
+// so a file caught half-written by an editor or a shell redirect is not
+// applied; an empty file never is. A file with problems is logged, problem
+// by problem, and the running configuration stays. Write new configs with
+// an atomic rename to be safe.
 func watchConfig(ctx context.Context, n *Node, f *commonFlags, env func(string) (string, bool), log *slog.Logger) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 	tick := time.NewTicker(2 * time.Second)
 	defer tick.Stop()
-	modTime := func() time.Time {
+	type stamp struct {
+		mod  time.Time
+		size int64
+	}
+	stat := func() stamp {
 		if f.config == "" {
-			return time.Time{}
+			return stamp{}
 		}
 		fi, err := os.Stat(f.config)
 		if err != nil {
-			return time.Time{}
+			return stamp{}
 		}
-		return fi.ModTime()
+		return stamp{fi.ModTime(), fi.Size()}
 	}
-	last := modTime()
+	applied, pending := stat(), stamp{}
 	reload := func(why string) {
+		if f.config != "" {
+			if st := stat(); st.size == 0 {
+				log.Error("config reload refused: the file is empty or missing; the running configuration stays", "trigger", why)
+				return
+			}
+		}
 		cfg, err := loadConfig(f, env)
 		if err != nil {
 			log.Error("config reload refused; the running configuration stays", "trigger", why, "problems", err.Error())
@@ -200,11 +214,17 @@ func watchConfig(ctx context.Context, n *Node, f *commonFlags, env func(string) 
 		case <-ctx.Done():
 			return
 		case <-hup:
-			last = modTime()
+			applied, pending = stat(), stamp{}
 			reload("SIGHUP")
 		case <-tick.C:
-			if m := modTime(); !m.Equal(last) {
-				last = m
+			st := stat()
+			switch {
+			case st == applied:
+				pending = stamp{}
+			case st != pending:
+				pending = st // changed: wait one more tick for it to settle
+			default:
+				applied, pending = st, stamp{}
 				reload("file changed")
 			}
 		}

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"time"
@@ -68,6 +69,7 @@ type Node struct {
 	public, admin, tls *http.Server
 	gateway            *gateway
 	catalog            *catalog
+	cfg                *config.Config // the running configuration
 	env                func(string) (string, bool)
 	stderr             io.Writer
 	now                func() time.Time
@@ -133,7 +135,7 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 	}
 
 	cat := newCatalog(cfg.APIs)
-	n.catalog, n.env, n.stderr, n.now = cat, o.Env, o.Stderr, now
+	n.catalog, n.env, n.stderr, n.now, n.cfg = cat, o.Env, o.Stderr, now, cfg
 	maxTTL := maxAccessTTL(policy, cat)
 	n.Keyring = &token.Keyring{}
 	n.Keys = &token.KeyManager{
@@ -266,12 +268,17 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 }
 
 // Reload applies a changed config without dropping a connection: the
-// clients and users the file owns are synced, then the API catalog and the
-// routing table are swapped atomically, so each request is served entirely
-// by the old or entirely by the new configuration. Listeners, the data
-// directory, the token policy and external issuers need a restart; a
-// config that changes them is refused with a message saying so.
+// clients and users the file owns are synced, then the API catalog, the
+// routing table and the client network rules are swapped atomically, so
+// each request is served entirely by the old or entirely by the new
+// configuration. The issuer, listeners, data directory, token policy,
+// gateway settings and external issuers need a restart; a config that
+// changes them is refused with an error naming the key, and nothing of it
+// is applied.
 func (n *Node) Reload(ctx context.Context, cfg *config.Config) error {
+	if key := needsRestart(n.cfg, cfg); key != "" {
+		return fmt.Errorf("%s changed: that takes a restart; nothing was reloaded", key)
+	}
 	// Compile first: a config whose routes do not compile changes nothing.
 	if _, err := proxy.Compile(cfg.APIs); err != nil {
 		return fmt.Errorf("routes: %w", err)
@@ -286,6 +293,9 @@ func (n *Node) Reload(ctx context.Context, cfg *config.Config) error {
 		return err
 	}
 	n.catalog.set(cfg.APIs)
+	if err := n.gateway.setClients(cfg.Clients); err != nil {
+		return err
+	}
 	clients, err := n.Store.FindClients(ctx, gatehouse.ClientFilter{})
 	if err != nil {
 		return fmt.Errorf("load clients: %w", err)
@@ -293,8 +303,29 @@ func (n *Node) Reload(ctx context.Context, cfg *config.Config) error {
 	for _, c := range clients {
 		n.Revocations.SetSuspended(c.ID, c.Disabled)
 	}
+	n.cfg = cfg
 	n.log.Info("configuration reloaded", "apis", len(cfg.APIs), "clients", len(cfg.Clients))
 	return nil
+}
+
+// needsRestart names the first setting that differs between the running
+// and the new config and cannot change while the node runs, or "".
+func needsRestart(old, new *config.Config) string {
+	switch {
+	case old.Issuer != new.Issuer:
+		return "issuer"
+	case old.Public != new.Public || old.Admin != new.Admin || old.TLS != new.TLS:
+		return "listen"
+	case old.DataDir != new.DataDir:
+		return "data_dir"
+	case old.Tokens != new.Tokens:
+		return "tokens"
+	case !reflect.DeepEqual(old.Gateway, new.Gateway):
+		return "gateway"
+	case !reflect.DeepEqual(old.ExternalIssuers, new.ExternalIssuers):
+		return "external_issuers"
+	}
+	return ""
 }
 
 // loadCertificate returns the HTTPS certificate: the configured files, or a

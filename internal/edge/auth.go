@@ -95,6 +95,10 @@ func (c *Checks) plainHTTPRefused(w http.ResponseWriter, r *http.Request, info R
 
 func (c *Checks) bearer(w http.ResponseWriter, r *http.Request, info RequestInfo) *gatehouse.AccessClaims {
 	tok, present, msg := extractBearer(r)
+	if present && info.Route.AllowQueryToken && r.URL.Query().Has("access_token") {
+		// RFC 6750 section 2: one method per request.
+		present, msg = true, "send the access token in one place only"
+	}
 	if !present && info.Route.AllowQueryToken {
 		if q := r.URL.Query()["access_token"]; len(q) == 1 {
 			tok, present = q[0], true
@@ -156,6 +160,7 @@ func (c *Checks) apiKey(w http.ResponseWriter, r *http.Request, info RequestInfo
 	vals := r.Header.Values("X-API-Key")
 	switch {
 	case len(vals) == 0:
+		w.Header().Set("WWW-Authenticate", `APIKey realm="gatehouse", header="X-API-Key"`)
 		writeProblem(w, http.StatusUnauthorized, "unauthorized", "this route needs an API key in the X-API-Key header", info.RequestID)
 		return nil
 	case len(vals) > 1 || len(vals[0]) > 256:
@@ -175,6 +180,7 @@ func (c *Checks) apiKey(w http.ResponseWriter, r *http.Request, info RequestInfo
 			writeProblem(w, http.StatusServiceUnavailable, "temporarily_unavailable", "the API key could not be checked; retry later", info.RequestID)
 			return nil
 		}
+		w.Header().Set("WWW-Authenticate", `APIKey realm="gatehouse", header="X-API-Key"`)
 		writeProblem(w, http.StatusUnauthorized, "invalid_api_key", "the API key is invalid, expired or revoked", info.RequestID)
 		return nil
 	}

@@ -61,6 +61,7 @@ type problem struct {
 func writeProblem(w http.ResponseWriter, status int, code, msg, reqID string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(problem{Error: code, Message: msg, RequestID: reqID})
 }

@@ -74,7 +74,8 @@ func (l *Limits) IPRules(next http.Handler) http.Handler {
 }
 
 // RateLimit enforces the limits and quotas; it runs after Authenticate, so
-// the client is known. Refused requests do not use up capacity.
+// the client is known. A limiter that refuses does not charge the request;
+// limiters checked before it (the client's own) have charged it.
 func (l *Limits) RateLimit(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		info, ok := l.Info(r)
@@ -85,41 +86,44 @@ func (l *Limits) RateLimit(next http.Handler) http.Handler {
 		}
 		now := l.now()
 		tr := &info.API.Traffic
+		// The client's own limits come first and the API-wide spike arrest
+		// last, so that a client refused by its own limit does not use up
+		// the capacity every other client shares.
+		if claims != nil {
+			// The issuer is part of the key: an external provider's client
+			// "c1" is not Gatehouse's client "c1".
+			key := claims.Issuer + "\x00" + claims.ClientID + "\x00" + info.API.Name
+			if rl := info.Route.RateLimit; rl != nil {
+				if d := l.Clients.Allow(key+"\x00"+info.RouteKey, *rl, now); !d.Allowed {
+					traffic.WriteHeaders(w.Header(), "route", "", d)
+					writeProblem(w, http.StatusTooManyRequests, "rate_limited", "too many requests on this route; retry later", info.RequestID)
+					return
+				}
+			}
+			if pc := tr.PerClient; pc != nil {
+				d := l.Clients.Allow(key, *pc, now)
+				policy := ""
+				if ps := l.policies.Load(); ps != nil {
+					policy = (*ps)[info.API.Name]
+				}
+				traffic.WriteHeaders(w.Header(), "client", policy, d)
+				if !d.Allowed {
+					writeProblem(w, http.StatusTooManyRequests, "rate_limited", "too many requests; retry later", info.RequestID)
+					return
+				}
+			}
+			if tr.Quota.Daily > 0 || tr.Quota.Monthly > 0 {
+				if d := l.Quotas.Take(key, tr.Quota, now); !d.Allowed {
+					traffic.WriteQuotaHeaders(w.Header(), "", d, now)
+					writeProblem(w, http.StatusTooManyRequests, "quota_exceeded", "the "+d.Exhausted.String()+" quota of this API is used up", info.RequestID)
+					return
+				}
+			}
+		}
 		if tr.SpikeArrest != nil {
 			if d := l.Spikes.Allow(info.API.Name, *tr.SpikeArrest, now); !d.Allowed {
 				traffic.WriteHeaders(w.Header(), "spike", "", d)
 				writeProblem(w, http.StatusTooManyRequests, "rate_limited", "the API is receiving too many requests; retry later", info.RequestID)
-				return
-			}
-		}
-		if claims == nil {
-			next.ServeHTTP(w, r) // a public route: no client to count
-			return
-		}
-		key := claims.ClientID + "\x00" + info.API.Name
-		if rl := info.Route.RateLimit; rl != nil {
-			if d := l.Clients.Allow(key+"\x00"+info.RouteKey, *rl, now); !d.Allowed {
-				traffic.WriteHeaders(w.Header(), "route", "", d)
-				writeProblem(w, http.StatusTooManyRequests, "rate_limited", "too many requests on this route; retry later", info.RequestID)
-				return
-			}
-		}
-		if pc := tr.PerClient; pc != nil {
-			d := l.Clients.Allow(key, *pc, now)
-			policy := ""
-			if ps := l.policies.Load(); ps != nil {
-				policy = (*ps)[info.API.Name]
-			}
-			traffic.WriteHeaders(w.Header(), "client", policy, d)
-			if !d.Allowed {
-				writeProblem(w, http.StatusTooManyRequests, "rate_limited", "too many requests; retry later", info.RequestID)
-				return
-			}
-		}
-		if tr.Quota.Daily > 0 || tr.Quota.Monthly > 0 {
-			if d := l.Quotas.Take(key, tr.Quota, now); !d.Allowed {
-				traffic.WriteQuotaHeaders(w.Header(), "", d, now)
-				writeProblem(w, http.StatusTooManyRequests, "quota_exceeded", "the "+d.Exhausted.String()+" quota of this API is used up", info.RequestID)
 				return
 			}
 		}

@@ -17,6 +17,9 @@ const (
 	HeaderSubject   = "X-Gatehouse-Subject"
 	HeaderScopes    = "X-Gatehouse-Scopes"
 	HeaderRequestID = "X-Gatehouse-Request-Id"
+	// HeaderIssuer says who vouched for the identity: Gatehouse itself or
+	// an external identity provider, whose client ids are its own.
+	HeaderIssuer = "X-Gatehouse-Issuer"
 )
 
 // upstreamTokenTTL is the life of a token minted for an upstream: short,
@@ -36,7 +39,9 @@ type Upstream struct {
 	cache map[mintKey]minted
 }
 
-type mintKey struct{ jti, audience string }
+// mintKey identifies the caller's token fully: jti alone can repeat across
+// issuers (or within a careless one).
+type mintKey struct{ issuer, jti, subject, clientID, audience string }
 
 type minted struct {
 	tok string
@@ -56,7 +61,7 @@ func (u *Upstream) now() time.Time {
 // Headers sets the upstream request's credential headers. It is called after
 // the client's Authorization header was removed.
 func (u *Upstream) Headers(r *http.Request, out http.Header) error {
-	for _, h := range []string{HeaderClientID, HeaderSubject, HeaderScopes, HeaderRequestID} {
+	for _, h := range []string{HeaderClientID, HeaderSubject, HeaderScopes, HeaderRequestID, HeaderIssuer} {
 		out.Del(h) // a client must not be able to forge them
 	}
 	info, ok := u.Info(r)
@@ -71,6 +76,7 @@ func (u *Upstream) Headers(r *http.Request, out http.Header) error {
 			out.Set(HeaderClientID, claims.ClientID)
 			out.Set(HeaderSubject, claims.Subject)
 			out.Set(HeaderScopes, strings.Join(claims.Scopes, " "))
+			out.Set(HeaderIssuer, claims.Issuer)
 		}
 	}
 	if ua.MintToken && claims != nil {
@@ -91,7 +97,7 @@ func (u *Upstream) Headers(r *http.Request, out http.Header) error {
 // hot path of a client that calls often.
 func (u *Upstream) mint(c *gatehouse.AccessClaims, audience string) (string, error) {
 	now := u.now()
-	k := mintKey{c.ID, audience}
+	k := mintKey{c.Issuer, c.ID, c.Subject, c.ClientID, audience}
 	u.mu.Lock()
 	if m, ok := u.cache[k]; ok && m.exp.Sub(now) > upstreamTokenTTL/2 {
 		u.mu.Unlock()

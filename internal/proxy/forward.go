@@ -43,6 +43,10 @@ func clientAddr(peer netip.Addr, h http.Header, trusted []netip.Prefix, useForwa
 	client := peer
 	step := func(a netip.Addr) bool {
 		if !a.IsValid() {
+			// A hop a trusted proxy wrote that we cannot read: the client
+			// is unknown, not the proxy (RFC 7239 5.2). IP rules and the
+			// plain-HTTP check then fail closed.
+			client = netip.Addr{}
 			return false
 		}
 		client = a

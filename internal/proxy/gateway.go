@@ -189,6 +189,10 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, info.id, http.StatusServiceUnavailable, "unavailable", "the gateway has no routes loaded")
 		return
 	}
+	if msg := checkMethodAndUpgrade(r); msg != "" {
+		writeError(w, info.id, http.StatusBadRequest, "bad_request", msg)
+		return
+	}
 	path, ok := checkPath(r.URL)
 	if !ok {
 		writeError(w, info.id, http.StatusBadRequest, "bad_request",
@@ -278,6 +282,31 @@ func ClientAddrFrom(ctx context.Context) netip.Addr {
 		return info.client
 	}
 	return netip.Addr{}
+}
+
+// checkMethodAndUpgrade refuses what an upstream could read differently
+// from the gateway. Methods are case-sensitive (RFC 9110 9.1) and routes
+// name them in upper case, but many servers upper-case what they get, so
+// "delete" would slip past a scope tied to DELETE. TRACE echoes the
+// credentials the gateway adds and CONNECT opens a tunnel: neither is
+// proxied. The only upgrade passed through is WebSocket on GET; an h2c
+// upgrade would let later requests on the connection skip every check
+// (RFC 9113 3.1 deprecates it).
+func checkMethodAndUpgrade(r *http.Request) string {
+	for i := 0; i < len(r.Method); i++ {
+		if c := r.Method[i]; c >= 'a' && c <= 'z' {
+			return "methods are case-sensitive and upper case (RFC 9110 section 9.1)"
+		}
+	}
+	if r.Method == http.MethodTrace || r.Method == http.MethodConnect {
+		return "TRACE and CONNECT are not proxied"
+	}
+	if up := r.Header.Values("Upgrade"); len(up) > 0 {
+		if len(up) > 1 || !strings.EqualFold(strings.TrimSpace(up[0]), "websocket") || r.Method != http.MethodGet {
+			return "only WebSocket upgrades on GET are proxied"
+		}
+	}
+	return ""
 }
 
 // maxRequestIDLen bounds an incoming X-Request-Id; longer ones are replaced.

@@ -198,8 +198,8 @@ func TestGatewayCredentialsNeverForwarded(t *testing.T) {
 		}
 		switch path {
 		case "/bearer":
-			if s.Header.Get("X-Api-Key") != "secret-key" {
-				t.Errorf("X-Api-Key removed on a bearer route, where it is not our credential")
+			if v := s.Header.Values("X-Api-Key"); len(v) != 0 {
+				t.Errorf("X-Api-Key forwarded on a bearer route: %v", v)
 			}
 		case "/key":
 			if v := s.Header.Values("X-Api-Key"); len(v) != 0 {

@@ -54,15 +54,20 @@ func (g *Gateway) rewrite(pr *httputil.ProxyRequest) {
 	out.Host = "" // send the target's host; the client's is in X-Forwarded-Host
 	h := out.Header
 	delete(h, "Authorization")
+	delete(h, "X-Api-Key") // a client's API key is for the gateway, whatever the route
+	// Method overrides would let a request authorised as POST run as DELETE
+	// on frameworks that honour them.
+	delete(h, "X-Http-Method-Override")
+	delete(h, "X-Http-Method")
+	delete(h, "X-Method-Override")
 	for k := range h {
-		if strings.HasPrefix(k, "X-Gatehouse-") || (!info.trusted && strings.HasPrefix(k, "X-Forwarded-")) {
+		// Names with '_' are dropped: CGI-style servers read X_Gatehouse_Scopes
+		// as X-Gatehouse-Scopes, which would let a client forge identity.
+		if strings.IndexByte(k, '_') >= 0 || strings.HasPrefix(k, "X-Gatehouse-") || (!info.trusted && strings.HasPrefix(k, "X-Forwarded-")) {
 			delete(h, k)
 		}
 	}
 	r := info.match.Route
-	if r.Credential == gatehouse.CredentialAPIKey {
-		delete(h, "X-Api-Key")
-	}
 	if r.AllowQueryToken && out.URL.RawQuery != "" {
 		out.URL.RawQuery = removeQueryParam(out.URL.RawQuery, "access_token")
 	}
