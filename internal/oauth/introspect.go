@@ -32,19 +32,9 @@ type introspection struct {
 // enough: that would let any client read other clients' tokens.
 func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	f, err := readForm(r)
+	caller, tok, err := s.tokenCall(r, false)
 	if err != nil {
 		writeError(w, err)
-		return
-	}
-	caller, err := s.authenticateClient(ctx, r, f, false)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	tok := f.get("token")
-	if tok == "" {
-		writeError(w, errInvalidRequest("missing token"))
 		return
 	}
 	inactive := introspection{Active: false}

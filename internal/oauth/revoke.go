@@ -16,19 +16,9 @@ import (
 // before this call returns.
 func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	f, err := readForm(r)
+	client, tok, err := s.tokenCall(r, true)
 	if err != nil {
 		writeError(w, err)
-		return
-	}
-	client, err := s.authenticateClient(ctx, r, f, true)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	tok := f.get("token")
-	if tok == "" {
-		writeError(w, errInvalidRequest("missing token"))
 		return
 	}
 	// token_type_hint is optional and only an optimisation (RFC 7009 2.1);
@@ -39,6 +29,24 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
+}
+
+// tokenCall reads a request about one token (revocation, introspection):
+// the form, the caller's authentication and the token parameter.
+func (s *Server) tokenCall(r *http.Request, allowPublic bool) (*gatehouse.Client, string, *Error) {
+	f, err := readForm(r)
+	if err != nil {
+		return nil, "", err
+	}
+	client, err := s.authenticateClient(r.Context(), r, f, allowPublic)
+	if err != nil {
+		return nil, "", err
+	}
+	tok := f.get("token")
+	if tok == "" {
+		return nil, "", errInvalidRequest("missing token")
+	}
+	return client, tok, nil
 }
 
 func (s *Server) revoke(ctx context.Context, client *gatehouse.Client, tok string) *Error {
