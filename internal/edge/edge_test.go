@@ -1,0 +1,85 @@
+package edge
+
+import (
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/gatehouse/gatehouse"
+)
+
+func TestExtractBearer(t *testing.T) {
+	cases := []struct {
+		name    string
+		headers []string
+		tok     string
+		present bool
+		bad     bool
+	}{
+		{"None", nil, "", false, false},
+		{"Plain", []string{"Bearer abc.def-ghi_jkl~mno+p/q=="}, "abc.def-ghi_jkl~mno+p/q==", true, false},
+		{"SchemeCaseInsensitive", []string{"bEaReR tok"}, "tok", true, false},
+		{"TwoHeaders", []string{"Bearer a", "Bearer b"}, "", true, true},
+		{"Basic", []string{"Basic dXNlcjpwYXNz"}, "", true, true},
+		{"DPoPScheme", []string{"DPoP tok"}, "", true, true},
+		{"NoToken", []string{"Bearer "}, "", true, true},
+		{"BadChars", []string{"Bearer a b"}, "", true, true},
+		{"EqualsInside", []string{"Bearer a=b"}, "", true, true},
+		{"Huge", []string{"Bearer " + strings.Repeat("a", 9000)}, "", true, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := httptest.NewRequest("GET", "/", nil)
+			for _, h := range tc.headers {
+				r.Header.Add("Authorization", h)
+			}
+			tok, present, msg := extractBearer(r)
+			if tok != tc.tok || present != tc.present || (msg != "") != tc.bad {
+				t.Errorf("got %q %v %q", tok, present, msg)
+			}
+		})
+	}
+}
+
+func TestHasScopes(t *testing.T) {
+	c := &gatehouse.AccessClaims{Scopes: []string{"a", "b"}}
+	cases := []struct {
+		name  string
+		route gatehouse.Route
+		want  bool
+	}{
+		{"NoneRequired", gatehouse.Route{}, true},
+		{"AllPresent", gatehouse.Route{Scopes: []string{"a", "b"}}, true},
+		{"AllMissingOne", gatehouse.Route{Scopes: []string{"a", "c"}}, false},
+		{"AnyOne", gatehouse.Route{Scopes: []string{"c", "b"}, ScopeMode: "any"}, true},
+		{"AnyNone", gatehouse.Route{Scopes: []string{"c", "d"}, ScopeMode: "any"}, false},
+	}
+	for _, tc := range cases {
+		if got := hasScopes(c, &tc.route); got != tc.want {
+			t.Errorf("%s: %v", tc.name, got)
+		}
+	}
+}
+
+func TestBearerChallenge(t *testing.T) {
+	if got := bearerChallenge("", "", ""); got != `Bearer realm="gatehouse"` {
+		t.Errorf("no error: %s", got)
+	}
+	if got := bearerChallenge("insufficient_scope", "", "a b"); got != `Bearer realm="gatehouse", error="insufficient_scope", scope="a b"` {
+		t.Errorf("scope: %s", got)
+	}
+}
+
+func FuzzExtractBearer(f *testing.F) {
+	for _, s := range []string{"Bearer abc", "bearer a==", "DPoP x", "Bearer a b", "Bearer"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, h string) {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.Header.Set("Authorization", h)
+		tok, present, msg := extractBearer(r)
+		if tok != "" && (!present || msg != "" || !isToken68(tok) || len(h) > maxAuthorization) {
+			t.Fatalf("accepted %q from %q", tok, h)
+		}
+	})
+}
