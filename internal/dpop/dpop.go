@@ -1,0 +1,283 @@
+// Package dpop verifies DPoP proofs (RFC 9449): the signed JWT a client sends
+// in the DPoP header to prove it holds the private key an access token is
+// bound to. The token endpoint verifies one before issuing a DPoP-bound token
+// (cnf.jkt = Proof.Thumbprint, RFC 9449 §6.1); the gateway verifies one with
+// every request that presents such a token, passing the token so that the
+// proof's ath is checked, and then compares Proof.Thumbprint with the token's
+// cnf.jkt (RFC 9449 §7.1).
+//
+// A proof carries its own key in the "jwk" header, which jose.Parse refuses
+// on purpose, so this package splits and reads the header itself, with the
+// same strictness, and reuses jose for the key, JSON and thumbprint.
+package dpop
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"math"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/gatehouse/gatehouse/internal/jose"
+)
+
+// Defaults for the zero values of Verifier's fields.
+const (
+	DefaultIatWindow    = 60 * time.Second
+	DefaultLeeway       = 5 * time.Second
+	DefaultMaxProofSize = 4096
+	maxJTILen           = 64
+)
+
+// DefaultAllowedAlgs are the proof algorithms accepted when
+// Verifier.AllowedAlgs is empty: asymmetric only (RFC 9449 §4.3 step 5).
+var DefaultAllowedAlgs = []jose.Algorithm{jose.ES256, jose.EdDSA, jose.RS256, jose.PS256}
+
+// Verifier checks DPoP proofs. Every field's zero value means the documented
+// default. Fields must not change once Verify has been called; a Verifier is
+// then safe for concurrent use and must not be copied.
+type Verifier struct {
+	// AllowedAlgs lists the accepted proof algorithms; empty means
+	// DefaultAllowedAlgs. "none" and HMAC algorithms are refused whatever it
+	// says.
+	AllowedAlgs []jose.Algorithm
+	// IatWindow is how old a proof may be: iat >= now - IatWindow. Zero means
+	// DefaultIatWindow (60 s).
+	IatWindow time.Duration
+	// Leeway is how far in the future iat may be, for clock skew: iat <= now
+	// + Leeway. Zero means DefaultLeeway (5 s).
+	Leeway time.Duration
+	// MaxProofSize caps the proof in bytes, checked before anything is
+	// decoded. Zero means DefaultMaxProofSize (4 KiB); it is never more than
+	// jose.MaxTokenSize.
+	MaxProofSize int
+	// Now returns the current time; nil means time.Now.
+	Now func() time.Time
+	// Replay remembers accepted (key, jti) pairs. Nil means a cache of
+	// DefaultReplayCapacity private to this Verifier: replay protection is
+	// never off. Share one cache between the Verifiers of one node; several
+	// nodes need a shared store, or a nonce, to stop a proof replayed to
+	// another node.
+	Replay *ReplayCache
+	// NonceRequired makes a proof without a valid nonce from Nonces fail
+	// with CodeUseNonce (RFC 9449 §8, §9). It needs Nonces.
+	NonceRequired bool
+	// Nonces issues and checks nonces. When set and a proof carries a nonce,
+	// the nonce must be valid even if NonceRequired is false.
+	Nonces NonceSource
+
+	once   sync.Once
+	replay *ReplayCache
+}
+
+// Proof is what a verified proof establishes.
+type Proof struct {
+	Thumbprint string    // RFC 7638 SHA-256 thumbprint of the proof's key: the token's cnf.jkt
+	JTI        string    // the proof's unique identifier
+	IssuedAt   time.Time // iat
+	Nonce      string    // the server nonce, empty if none
+}
+
+// Verify checks a DPoP proof for a request with this method and target URI
+// (absolute: scheme, host, path; a query and fragment are ignored), following
+// RFC 9449 §4.3:
+//   - the proof is at most MaxProofSize bytes, a compact JWS of exactly three
+//     canonical base64url segments (steps 1, 2);
+//   - the header has exactly typ "dpop+jwt", an allowed asymmetric alg and a
+//     public jwk whose key type fits alg, and nothing else: kid, crit, x5c and
+//     the like are refused (steps 4 to 7, RFC 8725 §3.10);
+//   - the signature verifies with that jwk (step 8);
+//   - the claims are strict JSON with jti (1 to 64 bytes), htm equal to
+//     method, htu equal to the request URI once both are normalised (step 9,
+//     see normalizeHTU), and iat within [now-IatWindow, now+Leeway]
+//     (steps 3, 9, 11, 12);
+//   - when accessToken is not empty, ath equals base64url(SHA-256(
+//     accessToken)), compared in constant time (step 10, §7.1); binding the
+//     token to Proof.Thumbprint (cnf.jkt) is the caller's job;
+//   - with NonceRequired, the nonce is valid, else the error has CodeUseNonce
+//     and a fresh nonce (§8, §9);
+//   - the (thumbprint, jti) pair was not accepted before (§11.1). It is
+//     recorded only when every other check has passed.
+//
+// Errors are *Error. A misconfigured Verifier (NonceRequired without Nonces)
+// returns a plain error, which is the server's fault, not the client's.
+func (v *Verifier) Verify(proof, method, htu, accessToken string) (*Proof, error) {
+	if v.NonceRequired && v.Nonces == nil {
+		return nil, errors.New("dpop: NonceRequired without Nonces")
+	}
+	now := time.Now
+	if v.Now != nil {
+		now = v.Now
+	}
+	t := now()
+
+	c, perr := parseCompact(proof, v.maxSize(), v.allowed())
+	if perr != nil {
+		return nil, perr
+	}
+	if !verifySignature(c.alg, c.key.Key, c.signingInput, c.signature) {
+		return nil, invalid("proof signature does not verify")
+	}
+
+	cl, cerr := parseClaims(c.payload)
+	if cerr != nil {
+		return nil, cerr
+	}
+	if cl.htm != method {
+		return nil, invalid("proof htm does not match the request method")
+	}
+	want, ok := normalizeHTU(htu)
+	if !ok {
+		return nil, invalid("request uri cannot be checked")
+	}
+	if got, ok := normalizeHTU(cl.htu); !ok || got != want {
+		return nil, invalid("proof htu does not match the request uri")
+	}
+	window, leeway := v.window()
+	if cl.iat.Before(t.Add(-window)) {
+		return nil, invalid("proof is too old")
+	}
+	if cl.iat.After(t.Add(leeway)) {
+		return nil, invalid("proof iat is in the future")
+	}
+	if accessToken != "" {
+		if !cl.hasAth {
+			return nil, invalid("proof has no ath for the access token")
+		}
+		sum := sha256.Sum256([]byte(accessToken))
+		var exp [43]byte
+		base64.RawURLEncoding.Encode(exp[:], sum[:])
+		if subtle.ConstantTimeCompare([]byte(cl.ath), exp[:]) != 1 {
+			return nil, invalid("proof ath does not match the access token")
+		}
+	}
+	if v.Nonces != nil && (v.NonceRequired || cl.nonce != "") {
+		if cl.nonce == "" || !v.Nonces.Valid(cl.nonce, t) {
+			msg := "proof needs a server nonce"
+			if cl.nonce != "" {
+				msg = "proof nonce is not valid"
+			}
+			return nil, &Error{Code: CodeUseNonce, Message: msg, Nonce: v.Nonces.Nonce(t)}
+		}
+	}
+
+	thumb, err := jose.Thumbprint(c.key)
+	if err != nil {
+		return nil, invalidCause("proof jwk has no thumbprint", err)
+	}
+	// The proof stays acceptable until iat + window; remember it that long.
+	if err := v.cache().Use(thumb, cl.jti, cl.iat.Add(window), t); err != nil {
+		msg := "proof was already used"
+		if errors.Is(err, ErrReplayCacheFull) {
+			msg = "server busy; retry later"
+		}
+		return nil, invalidCause(msg, err)
+	}
+	return &Proof{Thumbprint: thumb, JTI: cl.jti, IssuedAt: cl.iat, Nonce: cl.nonce}, nil
+}
+
+func (v *Verifier) maxSize() int {
+	if v.MaxProofSize <= 0 {
+		return DefaultMaxProofSize
+	}
+	return min(v.MaxProofSize, jose.MaxTokenSize)
+}
+
+func (v *Verifier) allowed() []jose.Algorithm {
+	if len(v.AllowedAlgs) == 0 {
+		return DefaultAllowedAlgs
+	}
+	return v.AllowedAlgs
+}
+
+func (v *Verifier) window() (past, future time.Duration) {
+	past, future = v.IatWindow, v.Leeway
+	if past <= 0 {
+		past = DefaultIatWindow
+	}
+	if future <= 0 {
+		future = DefaultLeeway
+	}
+	return past, future
+}
+
+func (v *Verifier) cache() *ReplayCache {
+	if v.Replay != nil {
+		return v.Replay
+	}
+	v.once.Do(func() { v.replay = NewReplayCache(0) })
+	return v.replay
+}
+
+// claims are the proof's claims we act on (RFC 9449 §4.2).
+type claims struct {
+	jti, htm, htu string
+	iat           time.Time
+	ath           string
+	hasAth        bool
+	nonce         string
+}
+
+// parseClaims reads the claims set. Like the header it is strict JSON read
+// into a map, so names match exactly; claims we do not know are ignored, as
+// RFC 7519 §4 asks.
+func parseClaims(data []byte) (claims, *Error) {
+	var c claims
+	var m map[string]json.RawMessage
+	if err := jose.DecodeJSON(data, &m); err != nil {
+		return c, invalidCause("proof claims are not a strict json object", err)
+	}
+	if m == nil {
+		return c, invalid("proof claims are not a json object")
+	}
+	var ok bool
+	if c.jti, ok = stringMember(m, "jti"); !ok || c.jti == "" {
+		return c, invalid("proof needs a jti string")
+	}
+	if len(c.jti) > maxJTILen {
+		return c, invalid("proof jti is longer than 64 bytes")
+	}
+	if c.htm, ok = stringMember(m, "htm"); !ok {
+		return c, invalid("proof needs an htm string")
+	}
+	if c.htu, ok = stringMember(m, "htu"); !ok {
+		return c, invalid("proof needs an htu string")
+	}
+	raw, ok := m["iat"]
+	if !ok {
+		return c, invalid("proof needs an iat")
+	}
+	if c.iat, ok = numericDate(raw); !ok {
+		return c, invalid("proof iat must be a number of seconds")
+	}
+	if _, present := m["ath"]; present {
+		if c.ath, ok = stringMember(m, "ath"); !ok {
+			return c, invalid("proof ath must be a string")
+		}
+		c.hasAth = true
+	}
+	if _, present := m["nonce"]; present {
+		if c.nonce, ok = stringMember(m, "nonce"); !ok || c.nonce == "" {
+			return c, invalid("proof nonce must be a non-empty string")
+		}
+	}
+	return c, nil
+}
+
+// numericDate reads a JSON number of seconds since the epoch (RFC 7519 §2),
+// fractions allowed, within years 1970 to about 5138.
+func numericDate(raw json.RawMessage) (time.Time, bool) {
+	if len(raw) == 0 || (raw[0] != '-' && (raw[0] < '0' || raw[0] > '9')) {
+		return time.Time{}, false
+	}
+	f, err := strconv.ParseFloat(string(raw), 64)
+	if err != nil || math.IsNaN(f) || f < 0 || f > 1e11 {
+		return time.Time{}, false
+	}
+	sec, frac := math.Modf(f)
+	return time.Unix(int64(sec), int64(frac*1e9)), true
+}
