@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -159,5 +160,29 @@ func TestKeysAndUsersCommands(t *testing.T) {
 	}
 	if c, _, _ := run("", "users", "disable", "nobody"); c != ExitError {
 		t.Errorf("unknown user: %d", c)
+	}
+}
+
+// TestStalledOAuthBody: a client trickling a token request body is cut off
+// instead of holding the connection.
+func TestStalledOAuthBody(t *testing.T) {
+	n := startNode(t)
+	conn, err := net.Dial("tcp", strings.TrimPrefix(n.PublicURL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	start := time.Now()
+	if _, err := io.WriteString(conn, "POST /oauth/token HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\ngrant_type="); err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+	buf := make([]byte, 4096)
+	got, _ := conn.Read(buf)
+	if el := time.Since(start); el > 15*time.Second {
+		t.Fatalf("stalled body held the connection for %v", el)
+	}
+	if !strings.HasPrefix(string(buf[:got]), "HTTP/1.1 400") {
+		t.Errorf("answer to a stalled body: %q", buf[:got])
 	}
 }

@@ -22,7 +22,7 @@ func (s *Server) handleAccount(w http.ResponseWriter, r *http.Request) {
 	}
 	msg := ""
 	if r.Method == http.MethodPost {
-		f, e := readForm(r)
+		f, e := readForm(w, r)
 		if e != nil {
 			s.errorPage(w, e)
 			return

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 )
 
 // maxFormBytes caps an OAuth request body; real ones are a few hundred
@@ -22,7 +23,7 @@ type form struct {
 // content type must be right, the body is capped, parameters come only from
 // the body (credentials in a URL end up in logs), and no parameter may repeat
 // except those in multi (RFC 6749 3.1 and 3.2).
-func readForm(r *http.Request, multi ...string) (*form, *Error) {
+func readForm(w http.ResponseWriter, r *http.Request, multi ...string) (*form, *Error) {
 	if r.Method != http.MethodPost {
 		return nil, &Error{Status: http.StatusMethodNotAllowed, Code: "invalid_request", Description: "use POST", allow: "POST"}
 	}
@@ -30,7 +31,7 @@ func readForm(r *http.Request, multi ...string) (*form, *Error) {
 	if err != nil || mt != "application/x-www-form-urlencoded" {
 		return nil, errInvalidRequest("content type must be application/x-www-form-urlencoded")
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxFormBytes))
+	body, err := readBody(w, r, maxFormBytes)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
@@ -39,6 +40,26 @@ func readForm(r *http.Request, multi ...string) (*form, *Error) {
 		return nil, errInvalidRequest("cannot read request body")
 	}
 	return parseForm(string(body), multi...)
+}
+
+// bodyTimeout bounds reading an OAuth request body. They are small, so a
+// client trickling one is holding a connection on purpose; the public
+// listener has no whole-request deadline because gateway streams may last.
+const bodyTimeout = 10 * time.Second
+
+// readBody reads at most limit bytes of the request body within
+// bodyTimeout. After a complete body the deadline is cleared so that it
+// cannot touch the rest of the connection; after a failed one it stays, so
+// that the server's attempt to drain the unread body also gives up and the
+// connection closes.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	rc := http.NewResponseController(w)
+	deadline := rc.SetReadDeadline(time.Now().Add(bodyTimeout)) == nil
+	b, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, limit))
+	if err == nil && deadline {
+		_ = rc.SetReadDeadline(time.Time{})
+	}
+	return b, err
 }
 
 // parseForm parses a urlencoded body; it is the fuzzed trust boundary.

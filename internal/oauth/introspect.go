@@ -32,7 +32,7 @@ type introspection struct {
 // enough: that would let any client read other clients' tokens.
 func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	caller, tok, err := s.tokenCall(r, false)
+	caller, tok, err := s.tokenCall(w, r, false)
 	if err != nil {
 		writeError(w, err)
 		return

@@ -110,7 +110,7 @@ func clientName(c *gatehouse.Client) string {
 
 func (s *Server) authorizePost(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	f, e := readForm(r)
+	f, e := readForm(w, r)
 	if e != nil {
 		s.errorPage(w, e)
 		return

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"mime"
 	"net/http"
 	"net/url"
@@ -63,7 +62,7 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errInvalidClientMetadata("content type must be application/json"))
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxFormBytes))
+	body, err := readBody(w, r, maxFormBytes)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {

@@ -16,7 +16,7 @@ import (
 // before this call returns.
 func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	client, tok, err := s.tokenCall(r, true)
+	client, tok, err := s.tokenCall(w, r, true)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -33,8 +33,8 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 
 // tokenCall reads a request about one token (revocation, introspection):
 // the form, the caller's authentication and the token parameter.
-func (s *Server) tokenCall(r *http.Request, allowPublic bool) (*gatehouse.Client, string, *Error) {
-	f, err := readForm(r)
+func (s *Server) tokenCall(w http.ResponseWriter, r *http.Request, allowPublic bool) (*gatehouse.Client, string, *Error) {
+	f, err := readForm(w, r)
 	if err != nil {
 		return nil, "", err
 	}

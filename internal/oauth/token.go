@@ -15,7 +15,7 @@ import (
 // client, then hand the request to the handler of its grant_type.
 func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	resp, gt, err := s.token(ctx, r)
+	resp, gt, err := s.token(ctx, w, r)
 	if s.Metrics != nil {
 		outcome := "issued"
 		if err != nil {
@@ -30,8 +30,8 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, resp)
 }
 
-func (s *Server) token(ctx context.Context, r *http.Request) (*TokenResponse, string, *Error) {
-	f, err := readForm(r, "resource")
+func (s *Server) token(ctx context.Context, w http.ResponseWriter, r *http.Request) (*TokenResponse, string, *Error) {
+	f, err := readForm(w, r, "resource")
 	if err != nil {
 		return nil, "", err
 	}

@@ -30,6 +30,10 @@ import (
 // DefaultMaxBodyBytes is the request body cap when Gateway.MaxBodyBytes is 0.
 const DefaultMaxBodyBytes = 10 << 20
 
+// DefaultBodyIdleTimeout is how long one read of a request body may wait for
+// the client when Gateway.BodyIdleTimeout is 0.
+const DefaultBodyIdleTimeout = 30 * time.Second
+
 // Gateway is the data plane's http.Handler. Its exported fields are options
 // whose zero value is the documented default; set them before the first
 // Load and do not change them afterwards. The header size limit is the
@@ -52,6 +56,10 @@ type Gateway struct {
 	// MaxBodyBytes caps request bodies; a larger one gets 413. Zero means
 	// DefaultMaxBodyBytes, negative no cap.
 	MaxBodyBytes int64
+	// BodyIdleTimeout bounds how long one read of a request body may wait
+	// for the client; a stalled upload then fails and the connection
+	// closes. Zero means DefaultBodyIdleTimeout.
+	BodyIdleTimeout time.Duration
 	// Transport, when set, sends every upstream request (tests, special
 	// dialing). By default each API gets its own http.Transport with the
 	// connect timeout (dialer and TLS handshake) and response header
@@ -234,7 +242,12 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	r = r.WithContext(context.WithValue(r.Context(), infoKey{}, info))
 	if limit > 0 && r.Body != nil && r.Body != http.NoBody {
-		r.Body = &limitedBody{ReadCloser: http.MaxBytesReader(w, r.Body, limit), hit: &info.bodyTooLarge}
+		idle := g.BodyIdleTimeout
+		if idle == 0 {
+			idle = DefaultBodyIdleTimeout
+		}
+		r.Body = &limitedBody{ReadCloser: http.MaxBytesReader(w, r.Body, limit), hit: &info.bodyTooLarge,
+			rc: http.NewResponseController(w), idle: idle}
 	}
 	s.handler.ServeHTTP(w, r)
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/gatehouse/gatehouse"
 )
@@ -144,13 +145,28 @@ func removeQueryParam(raw, name string) string {
 // limitedBody caps the request body (http.MaxBytesReader) and remembers
 // that the cap was hit, since the transport may report the failed upload
 // as some other error.
+//
+// It also bounds how long one read may wait for the client: the public
+// listener has no whole-request deadline, since streams may last, so
+// without this a client trickling a body would hold a connection, and one
+// to the upstream, forever. After the whole body the deadline is cleared;
+// after a failure it stays, so the server's drain of the unread body gives
+// up too and the connection closes.
 type limitedBody struct {
 	io.ReadCloser
-	hit *atomic.Bool
+	hit  *atomic.Bool
+	rc   *http.ResponseController
+	idle time.Duration
 }
 
 func (b *limitedBody) Read(p []byte) (int, error) {
+	if b.rc != nil {
+		_ = b.rc.SetReadDeadline(time.Now().Add(b.idle))
+	}
 	n, err := b.ReadCloser.Read(p)
+	if err == io.EOF && b.rc != nil {
+		_ = b.rc.SetReadDeadline(time.Time{})
+	}
 	var tooLarge *http.MaxBytesError
 	if err != nil && errors.As(err, &tooLarge) {
 		b.hit.Store(true)

@@ -289,3 +289,28 @@ func TestDeprecatedHeadersOnRefusals(t *testing.T) {
 		t.Errorf("Deprecation %q", res.Header.Get("Deprecation"))
 	}
 }
+
+// TestStalledBodyTimesOut: a client that stops sending its body does not
+// hold the connection (and one to the upstream) forever.
+func TestStalledBodyTimesOut(t *testing.T) {
+	up := echoUpstream(t, "up")
+	gw := serveGateway(t, &Gateway{BodyIdleTimeout: 200 * time.Millisecond}, apiTo("orders", urls(up), route("/v1/*", "POST")))
+	conn, err := net.Dial("tcp", strings.TrimPrefix(gw.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	start := time.Now()
+	if _, err := io.WriteString(conn, "POST /v1/x HTTP/1.1\r\nHost: example.com\r\nContent-Length: 100\r\n\r\nab"); err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 4096)
+	n, _ := conn.Read(buf) // an answer, or the connection closed
+	if el := time.Since(start); el > 3*time.Second {
+		t.Fatalf("stalled body held the connection for %v", el)
+	}
+	if n > 0 && strings.HasPrefix(string(buf[:n]), "HTTP/1.1 2") {
+		t.Errorf("a stalled body got a success: %q", buf[:n])
+	}
+}
