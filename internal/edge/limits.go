@@ -92,7 +92,13 @@ func (l *Limits) RateLimit(next http.Handler) http.Handler {
 		if claims != nil {
 			// The issuer is part of the key: an external provider's client
 			// "c1" is not Gatehouse's client "c1".
-			key := claims.Issuer + "\x00" + claims.ClientID + "\x00" + info.API.Name
+			who := claims.ClientID
+			if who == "" {
+				// Some providers' tokens name no client: count per user
+				// rather than put everyone in one bucket.
+				who = "sub:" + claims.Subject
+			}
+			key := claims.Issuer + "\x00" + who + "\x00" + info.API.Name
 			if rl := info.Route.RateLimit; rl != nil {
 				if d := l.Clients.Allow(key+"\x00"+info.RouteKey, *rl, now); !d.Allowed {
 					traffic.WriteHeaders(w.Header(), "route", "", d)
