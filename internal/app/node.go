@@ -234,7 +234,9 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 			adminLn.Close()
 			return nil, fmt.Errorf("tls listener %s: %w", cfg.TLS.Addr, err)
 		}
-		tlsLn = tls.NewListener(raw, serverTLSConfig(cert))
+		// Limit below TLS: the server must see the *tls.Conn itself to
+		// negotiate HTTP/2 and fill in r.TLS.
+		tlsLn = tls.NewListener(limitConns(raw, maxConns), serverTLSConfig(cert))
 		n.TLSURL = "https://" + displayAddr(raw.Addr())
 		n.tls = newHTTPServer(pub, o.Log)
 		n.tls.ReadTimeout, n.tls.WriteTimeout = 0, 0
@@ -244,7 +246,7 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 
 	bg, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
-	n.serve(n.public, publicLn, "public")
+	n.serve(n.public, limitConns(publicLn, maxConns), "public")
 	n.serve(n.admin, adminLn, "admin")
 	if tlsLn != nil {
 		n.serve(n.tls, tlsLn, "https")
