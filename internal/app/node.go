@@ -196,7 +196,8 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 		Clients: n.Store, Tokens: n.Store, Assertions: n.Store,
 		Users: n.Store, Consents: n.Store, Codes: n.Store, Grants: n.Store, Events: n.Store,
 		SessionKey: sessionKey, RefreshKey: refreshKey, LoginLimiter: &oauth.FailureLimiter{},
-		Keys: n.Keyring, Minter: &token.Minter{Keys: n.Keyring}, Verifier: n.Verifier,
+		AllowPlainHTTP: cfg.Gateway.AllowPlainHTTPTokens,
+		Keys:           n.Keyring, Minter: &token.Minter{Keys: n.Keyring}, Verifier: n.Verifier,
 		Revocations: n.Revocations, Limiter: &oauth.FailureLimiter{},
 		Metrics: oauth.NewMetrics(reg), Log: o.Log, Now: now,
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -766,5 +767,29 @@ func TestRestartKeepsState(t *testing.T) {
 	})
 	if _, err := p.ccConfig("svc-post", postSecret, oauth2.AuthStyleInParams, "").Token(ctx); err == nil {
 		t.Error("a client removed from the config still gets tokens")
+	}
+}
+
+func TestOAuthRefusesPlainHTTPFromRemote(t *testing.T) {
+	n := startNode(t)
+	h := n.OAuth.Handler()
+	for _, path := range []string{oauth.PathToken, oauth.PathIntrospect, oauth.PathRevoke, oauth.PathRegister} {
+		req := httptest.NewRequest("POST", "http://gh.example"+path, strings.NewReader("grant_type=client_credentials"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth("svc-basic", url.QueryEscape(basicSecret))
+		req.RemoteAddr = "203.0.113.9:5555"
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		if w.Code != 400 || !strings.Contains(w.Body.String(), "HTTPS") {
+			t.Errorf("%s from a remote client over HTTP: %d %s", path, w.Code, w.Body)
+		}
+	}
+	// Discovery stays available, and loopback works (the rest of the suite).
+	req := httptest.NewRequest("GET", "http://gh.example"+oauth.PathMetadata, nil)
+	req.RemoteAddr = "203.0.113.9:5555"
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	if w.Code != 200 {
+		t.Errorf("metadata: %d", w.Code)
 	}
 }

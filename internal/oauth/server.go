@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/gatehouse/gatehouse"
@@ -120,6 +121,10 @@ type Server struct {
 	// Limiter slows down failed client authentication per client and per
 	// IP; nil disables it (tests only).
 	Limiter *FailureLimiter
+	// AllowPlainHTTP accepts credentials (client secrets, assertions,
+	// passwords, tokens) over plain HTTP from clients that are not on
+	// loopback. Off by default: RFC 6749 sections 2.3.1 and 3.2 require TLS.
+	AllowPlainHTTP bool
 	// LoginLimiter slows down failed logins per account and per IP.
 	LoginLimiter *FailureLimiter
 	Metrics      *Metrics // optional
@@ -171,14 +176,34 @@ func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+PathMetadata, s.handleMetadata)
 	mux.HandleFunc("GET "+PathJWKS, s.handleJWKS)
-	mux.HandleFunc(PathToken, s.handleToken)
-	mux.HandleFunc(PathRevoke, s.handleRevoke)
-	mux.HandleFunc(PathIntrospect, s.handleIntrospect)
-	mux.HandleFunc(PathRegister, s.handleRegister)
-	mux.HandleFunc(PathAuthorize, s.handleAuthorize)
-	mux.HandleFunc(PathAccount, s.handleAccount)
+	mux.HandleFunc(PathToken, s.requireTLS(s.handleToken))
+	mux.HandleFunc(PathRevoke, s.requireTLS(s.handleRevoke))
+	mux.HandleFunc(PathIntrospect, s.requireTLS(s.handleIntrospect))
+	mux.HandleFunc(PathRegister, s.requireTLS(s.handleRegister))
+	mux.HandleFunc(PathAuthorize, s.requireTLS(s.handleAuthorize))
+	mux.HandleFunc(PathAccount, s.requireTLS(s.handleAccount))
 	mux.HandleFunc("GET "+PathStyle, handleStyle)
 	return mux
+}
+
+// requireTLS refuses requests that carry credentials over plain HTTP from
+// another machine (RFC 6749 3.1, 3.2: TLS is required). Loopback is allowed
+// for development and for a TLS-terminating proxy on the same host.
+func (s *Server) requireTLS(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if r.TLS == nil && !s.AllowPlainHTTP {
+			if ip, err := netip.ParseAddr(clientIP(r)); err != nil || !ip.IsLoopback() {
+				e := errInvalidRequest("use HTTPS: credentials are refused over plain HTTP")
+				if r.URL.Path == PathAuthorize || r.URL.Path == PathAccount {
+					s.errorPage(w, e)
+				} else {
+					writeError(w, e)
+				}
+				return
+			}
+		}
+		h(w, r)
+	}
 }
 
 func (s *Server) now() time.Time {
