@@ -5,6 +5,7 @@ import (
 	"errors"
 	"html"
 	"io"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -717,5 +718,27 @@ func TestConsentWithdrawalAndAdminRevocation(t *testing.T) {
 	_, err = cfg.TokenSource(ctx, &oauth2.Token{RefreshToken: tok2.RefreshToken}).Token()
 	if !errors.As(err, &re) || re.ErrorCode != "invalid_grant" {
 		t.Errorf("refresh after admin revocation: %v", err)
+	}
+}
+
+// TestLoginLockoutIsPerAddress: failing as alice from one address slows
+// that address down, not alice everywhere.
+func TestLoginLockoutIsPerAddress(t *testing.T) {
+	n := startNode(t)
+	n.addUser(t, "alice")
+	cfg := n.webApp()
+	attacker := n.browser(t)
+	attacker.client.Transport = &http.Transport{DialContext: (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}}).DialContext}
+	var p page
+	for i := 0; i < 7; i++ {
+		p = attacker.login(attacker.get(cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(oauth2.GenerateVerifier()))), "alice", "not the password")
+	}
+	if p.status != http.StatusTooManyRequests {
+		t.Fatalf("the attacker's address was not slowed down: %d", p.status)
+	}
+	owner := n.browser(t)
+	p = owner.login(owner.get(cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(oauth2.GenerateVerifier()))), "alice", userPassword)
+	if p.status == http.StatusTooManyRequests || !strings.Contains(p.body, `name="decision"`) {
+		t.Errorf("alice from her own address was locked out: %d", p.status)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -791,5 +792,24 @@ func TestOAuthRefusesPlainHTTPFromRemote(t *testing.T) {
 	h.ServeHTTP(w, req)
 	if w.Code != 200 {
 		t.Errorf("metadata: %d", w.Code)
+	}
+}
+
+// TestClientLockoutIsPerAddress: failing in a client's name from one
+// address does not lock the client out from its own.
+func TestClientLockoutIsPerAddress(t *testing.T) {
+	n := startNode(t)
+	from2 := &http.Client{Transport: &http.Transport{DialContext: (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}}).DialContext}}
+	ctx2 := context.WithValue(context.Background(), oauth2.HTTPClient, from2)
+	var last *oauth2.RetrieveError
+	for i := 0; i < 7; i++ {
+		_, err := n.ccConfig("svc-post", "wrong-"+postSecret, oauth2.AuthStyleInParams, "").Token(ctx2)
+		last = retrieveError(t, err)
+	}
+	if last.Response.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("the attacker's address was not slowed down: %d", last.Response.StatusCode)
+	}
+	if _, err := n.ccConfig("svc-post", postSecret, oauth2.AuthStyleInParams, "").Token(context.Background()); err != nil {
+		t.Errorf("svc-post from its own address: %v", err)
 	}
 }

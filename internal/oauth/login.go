@@ -157,9 +157,14 @@ func (s *Server) login(ctx context.Context, r *http.Request, username, pw string
 	if username == "" || pw == "" || len(username) > 200 || len(pw) > password.MaxLength*4 {
 		return nil, "Enter your username and password.", http.StatusBadRequest
 	}
-	userKey, ipKey := "login-user:"+strings.ToLower(username), "login-ip:"+clientIP(r)
+	// Slow-down keys: the account from this address (so nobody can lock
+	// an account out from elsewhere), and the address as a whole with more
+	// room (so spraying many accounts from one place is slow too). IPv6
+	// addresses count per /64.
+	addr := addrKey(clientIP(r))
+	userKey, ipKey := "login-user:"+strings.ToLower(username)+"|"+addr, "login-"+addr
 	if s.LoginLimiter != nil {
-		if wait := max(s.LoginLimiter.Wait(userKey, now), s.LoginLimiter.Wait(ipKey, now)); wait > 0 {
+		if wait := max(s.LoginLimiter.Wait(userKey, now), s.LoginLimiter.WaitScaled(ipKey, now, ipFailureFactor)); wait > 0 {
 			secs := int(wait/time.Second) + 1
 			return nil, "Too many failed attempts. Try again in " + strconv.Itoa(secs) + " seconds.", http.StatusTooManyRequests
 		}
