@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -214,6 +215,146 @@ func TestGoLoadCancel(t *testing.T) {
 	}
 }
 
+func TestPacer(t *testing.T) {
+	t.Run("Schedule", func(t *testing.T) {
+		p := newPacer(time.Unix(1000, 0), time.Second, 4) // due at 0, 250, 500 and 750 ms
+		if got := p.scheduled(); got != 4 {
+			t.Errorf("scheduled = %d, want 4", got)
+		}
+		if got := p.due(3).Sub(time.Unix(1000, 0)); got != 750*time.Millisecond {
+			t.Errorf("due(3) = %v, want 750ms", got)
+		}
+		if got := newPacer(time.Unix(1000, 0), time.Second, 3000).scheduled(); got != 3000 {
+			t.Errorf("scheduled at 3000/s for 1s = %d", got)
+		}
+	})
+	t.Run("Release", func(t *testing.T) {
+		start := time.Now().Add(10 * time.Millisecond)
+		p := newPacer(start, 100*time.Millisecond, 100)
+		go p.release(context.Background())
+		for k := range int64(10) {
+			at, ok := p.take()
+			now := time.Now()
+			if !ok || !at.Equal(p.due(k)) {
+				t.Fatalf("take %d = %v, %v; want %v, true", k, at.Sub(start), ok, p.due(k).Sub(start))
+			}
+			if now.Before(at) {
+				t.Errorf("request %d released %v early", k, at.Sub(now))
+			}
+		}
+		if _, ok := p.take(); ok {
+			t.Error("a request due at the deadline was released")
+		}
+	})
+	t.Run("Unsent", func(t *testing.T) {
+		// Over already: both requests (due at 0 and 250 ms) are released at
+		// once and none may be sent.
+		p := newPacer(time.Now().Add(-time.Second), 500*time.Millisecond, 4)
+		go p.release(context.Background())
+		at, ok := p.take()
+		if ok || !at.Equal(p.start) {
+			t.Errorf("take after the deadline = %v, %v; want the first request, false", at, ok)
+		}
+		time.Sleep(10 * time.Millisecond) // let release close the queue
+		var h histogram
+		if n := p.unsent(&h); n != 1 {
+			t.Errorf("unsent = %d, want 1", n)
+		}
+		if got := h.quantile(1); got < 249*time.Millisecond || got > 252*time.Millisecond {
+			t.Errorf("latency recorded for the unsent request = %v, want 250ms (deadline - due)", got)
+		}
+	})
+	t.Run("Cancel", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		p := newPacer(time.Now(), time.Hour, 1)
+		done := make(chan struct{})
+		go func() { p.release(ctx); close(done) }()
+		if _, ok := p.take(); !ok {
+			t.Error("first request not released")
+		}
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Fatal("release did not return on cancel")
+		}
+	})
+}
+
+// TestGoLoadOpen checks the open loop against a fast server, which it must
+// load at the rate asked, and against one that stalls once: the requests
+// due during the stall are charged for it, which a closed loop hides.
+func TestGoLoadOpen(t *testing.T) {
+	const stallAt, stall = 50, 100 * time.Millisecond
+	newServer := func(stalls bool) *httptest.Server {
+		var n atomic.Int64
+		return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if stalls && n.Add(1) == stallAt {
+				time.Sleep(stall)
+			}
+			_, _ = w.Write(upstreamBody)
+		}))
+	}
+	t.Run("Fast", func(t *testing.T) {
+		srv := newServer(false)
+		defer srv.Close()
+		got, err := goLoad{rate: 2000}.run(context.Background(), &target{url: srv.URL + "/"}, 500*time.Millisecond, 4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.rate != 2000 || got.scheduled != 1000 {
+			t.Errorf("rate %v, %d requests due; want 2000 and 1000", got.rate, got.scheduled)
+		}
+		if got.requests < 900 || got.requests > 1000 || got.rps < 1700 || got.rps > 2100 {
+			t.Errorf("%d requests at %.0f/s; want about 1000 at 2000/s", got.requests, got.rps)
+		}
+		if got.late > 50 || got.errors > 0 {
+			t.Errorf("%d late, %d errors; want about none", got.late, got.errors)
+		}
+		if got.p50 <= 0 || got.p99 < got.p50 || got.p999 < got.p99 || got.p99 > 20*time.Millisecond {
+			t.Errorf("implausible latencies p50 %v p99 %v p99.9 %v", got.p50, got.p99, got.p999)
+		}
+	})
+	t.Run("Stall", func(t *testing.T) {
+		// One connection, a request due every millisecond: about 100 of the
+		// 500 are due while request 50 waits 100 ms for its answer.
+		srv := newServer(true)
+		defer srv.Close()
+		got, err := goLoad{rate: 1000}.run(context.Background(), &target{url: srv.URL + "/"}, 500*time.Millisecond, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.late < 50 {
+			t.Errorf("%d of %d requests late, want about 100", got.late, got.scheduled)
+		}
+		if got.slow >= got.late {
+			t.Errorf("%d of %d late requests blamed on the load generator; the server stalled", got.slow, got.late)
+		}
+		if got.p99 < stall/2 || got.p50 > 20*time.Millisecond {
+			t.Errorf("p50 %v, p99 %v; want the stall in the p99 and not in the p50", got.p50, got.p99)
+		}
+		if got.requests < 400 {
+			t.Errorf("%d requests answered; the loop did not catch up after the stall", got.requests)
+		}
+	})
+	t.Run("StallClosedLoop", func(t *testing.T) {
+		// The same stall timed from the sending of each request: one slow
+		// sample among thousands, invisible at p99.
+		srv := newServer(true)
+		defer srv.Close()
+		got, err := goLoad{}.run(context.Background(), &target{url: srv.URL + "/"}, 500*time.Millisecond, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.late != 0 || got.scheduled != 0 || got.rate != 0 {
+			t.Errorf("closed loop reported open-loop figures: %+v", got)
+		}
+		if got.requests > 1000 && got.p99 >= stall/2 {
+			t.Errorf("closed loop p99 %v over %d requests; want the single stall hidden", got.p99, got.requests)
+		}
+	})
+}
+
 // TestGatehouseConfig checks the generated config against the config
 // package as it is now, so that a schema change breaks this test rather
 // than a benchmark run.
@@ -272,6 +413,9 @@ func TestParseOptions(t *testing.T) {
 		{"UnknownTarget", []string{"--only", "direct,envoy"}, nil, `unknown target "envoy"`},
 		{"BadLoadgen", []string{"--loadgen", "ab"}, nil, `--loadgen "ab"`},
 		{"ShortDuration", []string{"--duration", "100ms"}, nil, "at least 1s"},
+		{"Rate", []string{"--rate", "3000"}, targetNames, ""},
+		{"NegativeRate", []string{"--rate", "-1"}, nil, "--rate must be 0"},
+		{"RateWithWrk", []string{"--rate", "3000", "--loadgen", "wrk"}, nil, "--rate needs the built-in load generator"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			var stderr strings.Builder
@@ -317,6 +461,31 @@ func TestVerdict(t *testing.T) {
 		want := "\nBy CPU per request (steadier on a busy machine): 125.0 µs against 100.0 µs, 80% of the bare ReverseProxy's throughput per core"
 		if !strings.HasSuffix(got, want) {
 			t.Errorf("verdict =\n%s\nwant it to end with%s", got, want)
+		}
+	})
+	t.Run("OpenLoop", func(t *testing.T) {
+		held := summary{name: targetReverseProxy, rate: 3000, rps: 2999, scheduled: 9000, late: 3,
+			p99: 2 * time.Millisecond, p999: 4 * time.Millisecond, proxyUS: -1}
+		for _, c := range []struct {
+			name     string
+			base, gh summary
+			want     string
+		}{
+			{"Met", held, summary{name: targetGHScoped, rate: 3000, rps: 2998, scheduled: 9000,
+				p99: 2600 * time.Microsecond, p999: 5 * time.Millisecond},
+				"Gatehouse JWT+scopes+rate limit, open loop at 3,000 req/s: +0.60 ms p99 over bare ReverseProxy (target < 1 ms; 2.60 ms against 2.00 ms, p99.9 +1.00 ms): latency target met; throughput not judged at a fixed rate (run without --rate)"},
+			{"Missed", held, summary{name: targetGHScoped, rate: 3000, rps: 2500, scheduled: 9000, late: 900,
+				p99: 40 * time.Millisecond, p999: 50 * time.Millisecond},
+				"Gatehouse JWT+scopes+rate limit, open loop at 3,000 req/s: +38.00 ms p99 over bare ReverseProxy (target < 1 ms; 40.00 ms against 2.00 ms, p99.9 +46.00 ms): latency target missed (Gatehouse did not hold the rate: 10.00% late); throughput not judged at a fixed rate (run without --rate)"},
+			{"BaseSaturated", summary{name: targetReverseProxy, rate: 3000, rps: 2000, scheduled: 9000, late: 3000, p99: 30 * time.Millisecond},
+				summary{name: targetGHScoped, rate: 3000, rps: 2000, scheduled: 9000, late: 4500, p99: 30 * time.Millisecond},
+				"+0.00 ms p99 over bare ReverseProxy (target < 1 ms; 30.00 ms against 30.00 ms, p99.9 +0.00 ms): latency target met (but the rate was not held, 33.33% late for the bare ReverseProxy and 50.00% for Gatehouse: queueing included, try a lower --rate)"},
+		} {
+			t.Run(c.name, func(t *testing.T) {
+				if got := verdict([]summary{c.base, c.gh}, &c.base); !strings.Contains(got, c.want) {
+					t.Errorf("verdict =\n%s\nwant it to contain\n%s", got, c.want)
+				}
+			})
 		}
 	})
 	t.Run("NoBase", func(t *testing.T) {

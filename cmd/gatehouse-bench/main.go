@@ -9,6 +9,12 @@
 //
 //	go run ./cmd/gatehouse-bench [--duration 5s] [--rounds 3] [--conns 64]
 //	    [--only direct,reverseproxy,...] [--loadgen auto|wrk|go] [--warmup 1s]
+//	    [--rate N]
+//
+// By default the load is a closed loop, which saturates every target: good
+// for throughput, not for latency. --rate N sends N requests per second
+// instead (an open loop, timed from each request's due time), to measure
+// the latency a proxy adds below saturation.
 //
 // The hidden subcommands "upstream" and "reverseproxy" are how the tool
 // re-executes itself to run those two servers.

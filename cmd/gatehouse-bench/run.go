@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/exec"
 	"runtime"
@@ -38,6 +39,7 @@ type options struct {
 	conns    int
 	only     []string // target names, in the canonical order
 	loadgen  string   // auto, wrk or go
+	rate     float64  // requests per second in an open loop; 0 for a closed loop
 }
 
 func parseOptions(args []string, stderr io.Writer) (*options, error) {
@@ -59,6 +61,7 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.conns, "conns", 64, "keep-alive `connections` held open by the load generator")
 	only := fs.String("only", "", "comma-separated `targets` to measure (default: all)")
 	fs.StringVar(&o.loadgen, "loadgen", "auto", "load generator: auto (wrk when installed, else go), wrk or go")
+	fs.Float64Var(&o.rate, "rate", 0, "open loop: send this many `requests` per second in all, latency counted from each request's due time,\nwith the built-in Go load generator (0: closed loop, each connection sends as fast as it is answered)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -80,6 +83,12 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	}
 	if !slices.Contains([]string{"auto", "wrk", "go"}, o.loadgen) {
 		problems = append(problems, fmt.Sprintf("--loadgen %q: expected auto, wrk or go", o.loadgen))
+	}
+	switch {
+	case o.rate < 0 || math.IsNaN(o.rate) || math.IsInf(o.rate, 0):
+		problems = append(problems, "--rate must be 0 (closed loop) or a positive number of requests per second")
+	case o.rate > 0 && o.loadgen == "wrk":
+		problems = append(problems, "--rate needs the built-in load generator (wrk has no open loop): drop --loadgen wrk")
 	}
 	o.only = targetNames
 	if *only != "" {
@@ -207,8 +216,13 @@ func measure(ctx context.Context, lg loadgen, targets []*target, o *options, log
 			if t.proxy != nil {
 				proxy = fmtMicros(rr.proxyCPU, rr.load.requests)
 			}
-			logf("round %d/%d %-16s %7s req/s  p50 %s  p99 %s  proxy CPU %s/req  other load %.2f cores%s",
-				r+1, o.rounds, t.name, thousands(rr.rps()), fmtMS(rr.load.p50), fmtMS(rr.load.p99),
+			open := ""
+			if rr.load.rate > 0 {
+				open = fmt.Sprintf("  p99.9 %s  late %s  load generator CPU %s/req", fmtMS(rr.load.p999),
+					fmtLate(rr.load.late, rr.load.scheduled), fmtMicros(rr.load.loadgenCPU, rr.load.requests))
+			}
+			logf("round %d/%d %-16s %7s req/s  p50 %s  p99 %s%s  proxy CPU %s/req  other load %.2f cores%s",
+				r+1, o.rounds, t.name, thousands(rr.rps()), fmtMS(rr.load.p50), fmtMS(rr.load.p99), open,
 				proxy, cores(rr.otherCPU, rr.wall), errNote(rr.load))
 		}
 	}
@@ -257,6 +271,9 @@ func measureOnce(ctx context.Context, lg loadgen, t *target, o *options) (round,
 }
 
 func chooseLoadgen(o *options) (loadgen, error) {
+	if o.rate > 0 {
+		return goLoad{rate: o.rate}, nil
+	}
 	path, err := exec.LookPath("wrk")
 	switch {
 	case o.loadgen == "go" || o.loadgen == "auto" && err != nil:
