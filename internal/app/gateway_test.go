@@ -511,6 +511,12 @@ func TestReloadSwapsRoutesAndClients(t *testing.T) {
 	if resp, _ := n.call(t, "GET", "/reports/1", tok, nil); resp.StatusCode != 200 {
 		t.Errorf("after a refused reload: %d", resp.StatusCode)
 	}
+	longer := next
+	longer.APIs = append([]gatehouse.API(nil), next.APIs...)
+	longer.APIs[0].AccessTokenTTL = 2 * time.Hour
+	if err := n.Reload(context.Background(), &longer); err == nil || !strings.Contains(err.Error(), "access_token_ttl") {
+		t.Errorf("a reload lengthening the longest token lifetime: %v", err)
+	}
 	restart := next
 	restart.Gateway.AllowPlainHTTPTokens = !next.Gateway.AllowPlainHTTPTokens
 	restart.APIs = cfg.APIs // would drop /reports if applied

@@ -327,6 +327,10 @@ func needsRestart(old, new *config.Config) string {
 		return "gateway"
 	case !reflect.DeepEqual(old.ExternalIssuers, new.ExternalIssuers):
 		return "external_issuers"
+	case maxAccessTTL(new.Tokens.WithDefaults(), newCatalog(new.APIs)) > maxAccessTTL(old.Tokens.WithDefaults(), newCatalog(old.APIs)):
+		// The verifier and key retirement are sized for the longest access
+		// token lifetime at start; a longer one would be refused.
+		return "apis[].access_token_ttl (beyond the longest one at start)"
 	}
 	return ""
 }

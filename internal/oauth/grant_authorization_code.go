@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/internal/token"
 )
 
 // AuthorizationCode is the authorization_code grant (RFC 6749 section 4.1.3)
@@ -92,7 +93,7 @@ func (g *AuthorizationCode) Handle(ctx context.Context, req *TokenRequest) (*Tok
 	records := []*gatehouse.Token{accessRec}
 	resp := &TokenResponse{AccessToken: accessTok, TokenType: "Bearer", ExpiresIn: int64(ttl.Seconds()), Scope: strings.Join(scopes, " ")}
 	if req.Client.AllowsGrant(gatehouse.GrantRefreshToken) {
-		refresh := gatehouse.NewSecret(PrefixRefresh)
+		refresh := gatehouse.NewSecret(token.PrefixRefresh)
 		records = append(records, s.refreshRecord(refresh, newID(), grant, req.Now))
 		resp.RefreshToken = refresh
 	}

@@ -226,7 +226,7 @@ func (s *Server) derive(purpose, old string) string {
 }
 
 func (s *Server) derivedRefresh(old string) string {
-	return PrefixRefresh + s.derive("refresh", old)
+	return token.PrefixRefresh + s.derive("refresh", old)
 }
 
 // refreshRecord is the stored form of a refresh token of grant. Its life is

@@ -38,7 +38,7 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	inactive := introspection{Active: false}
-	if strings.HasPrefix(tok, PrefixRefresh) {
+	if strings.HasPrefix(tok, token.PrefixRefresh) {
 		writeJSON(w, http.StatusOK, s.introspectRefresh(r, caller, tok))
 		return
 	}

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/internal/jose"
 	"github.com/gatehouse/gatehouse/internal/token"
 )
 
@@ -78,7 +79,7 @@ func (s *Server) revoke(ctx context.Context, client *gatehouse.Client, tok strin
 // still active, or nil when there is none: JWTs are recognised by their
 // signature, opaque tokens by their hash.
 func (s *Server) findToken(ctx context.Context, tok string) (*gatehouse.Token, *Error) {
-	if len(tok) > 8192 {
+	if len(tok) > jose.MaxTokenSize {
 		return nil, nil
 	}
 	var rec *gatehouse.Token

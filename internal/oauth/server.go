@@ -32,9 +32,6 @@ const (
 // PrefixCode marks authorization codes.
 const PrefixCode = "ghc_"
 
-// Prefixes shared with the token package, re-exported for the handlers.
-const PrefixRefresh = token.PrefixRefresh
-
 // ClientStore is what the server needs to know about clients.
 type ClientStore interface {
 	FindClientByID(ctx context.Context, id string) (*gatehouse.Client, error)

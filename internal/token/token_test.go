@@ -251,3 +251,18 @@ func TestSuspendedClient(t *testing.T) {
 		t.Fatalf("token after resume: %v", err)
 	}
 }
+
+func TestRevocationsAddKnownIsNoCopy(t *testing.T) {
+	r := NewRevocations()
+	until := time.Unix(2_000_000_000, 0)
+	r.Add(gatehouse.Revocation{TokenID: "a", Until: until}, gatehouse.Revocation{GrantID: "g", Until: until})
+	before := r.snap.Load()
+	r.Add(gatehouse.Revocation{TokenID: "a", Until: until.Add(-time.Hour)}, gatehouse.Revocation{GrantID: "g", Until: until})
+	if r.snap.Load() != before {
+		t.Error("re-adding known revocations copied the set")
+	}
+	r.Add(gatehouse.Revocation{TokenID: "a", Until: until.Add(time.Hour)})
+	if r.snap.Load() == before || !r.Revoked("a", "") {
+		t.Error("a later Until was not recorded")
+	}
+}
