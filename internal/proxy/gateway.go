@@ -241,13 +241,16 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	r = r.WithContext(context.WithValue(r.Context(), infoKey{}, info))
-	if limit > 0 && r.Body != nil && r.Body != http.NoBody {
+	if r.Body != nil && r.Body != http.NoBody {
 		idle := g.BodyIdleTimeout
 		if idle == 0 {
 			idle = DefaultBodyIdleTimeout
 		}
-		r.Body = &limitedBody{ReadCloser: http.MaxBytesReader(w, r.Body, limit), hit: &info.bodyTooLarge,
-			rc: http.NewResponseController(w), idle: idle}
+		body := r.Body
+		if limit > 0 {
+			body = http.MaxBytesReader(w, body, limit)
+		}
+		r.Body = &limitedBody{ReadCloser: body, info: info, rc: http.NewResponseController(w), idle: idle}
 	}
 	s.handler.ServeHTTP(w, r)
 }
@@ -262,6 +265,7 @@ type requestInfo struct {
 	match        *Match
 	pool         *pool
 	bodyTooLarge atomic.Bool
+	bodyFailed   atomic.Int32 // bodyMalformed or bodyStalled
 }
 
 type infoKey struct{}

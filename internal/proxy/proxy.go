@@ -11,7 +11,6 @@ import (
 	"net/url"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/gatehouse/gatehouse"
@@ -103,6 +102,12 @@ func (g *Gateway) proxyError(w http.ResponseWriter, r *http.Request, err error) 
 	switch {
 	case info.bodyTooLarge.Load() || errors.As(err, &tooLarge):
 		writeError(w, info.id, http.StatusRequestEntityTooLarge, "request_too_large", "the request body is too large")
+	case info.bodyFailed.Load() == bodyStalled:
+		log.Info("client request body stalled", "err", err)
+		writeError(w, info.id, http.StatusRequestTimeout, "request_timeout", "the request body stopped arriving")
+	case info.bodyFailed.Load() == bodyMalformed:
+		log.Info("client request body could not be read", "err", err)
+		writeError(w, info.id, http.StatusBadRequest, "bad_request", "the request body could not be read (malformed chunked encoding or cut short)")
 	case r.Context().Err() != nil && errors.Is(err, context.Canceled):
 		// The client went away; nobody reads this answer.
 		log.Debug("client canceled the request", "err", err)
@@ -154,7 +159,7 @@ func removeQueryParam(raw, name string) string {
 // up too and the connection closes.
 type limitedBody struct {
 	io.ReadCloser
-	hit  *atomic.Bool
+	info *requestInfo
 	rc   *http.ResponseController
 	idle time.Duration
 }
@@ -167,12 +172,28 @@ func (b *limitedBody) Read(p []byte) (int, error) {
 	if err == io.EOF && b.rc != nil {
 		_ = b.rc.SetReadDeadline(time.Time{})
 	}
-	var tooLarge *http.MaxBytesError
-	if err != nil && errors.As(err, &tooLarge) {
-		b.hit.Store(true)
+	if err != nil && err != io.EOF {
+		var tooLarge *http.MaxBytesError
+		var ne net.Error
+		switch {
+		case errors.As(err, &tooLarge):
+			b.info.bodyTooLarge.Store(true)
+		case errors.As(err, &ne) && ne.Timeout():
+			b.info.bodyFailed.Store(bodyStalled)
+		default:
+			b.info.bodyFailed.Store(bodyMalformed)
+		}
 	}
 	return n, err
 }
+
+// How reading the client's request body failed, when it did: the failure
+// is the client's, so the answer is a 4xx, not the 502 of an upstream
+// failure.
+const (
+	bodyMalformed int32 = 1 + iota // broken chunked encoding, a connection cut mid-body
+	bodyStalled                    // no byte for the idle timeout
+)
 
 // buffers lends ReverseProxy its 32 KiB copy buffers, which it would
 // otherwise allocate per response. The pool holds array pointers so that

@@ -310,7 +310,39 @@ func TestStalledBodyTimesOut(t *testing.T) {
 	if el := time.Since(start); el > 3*time.Second {
 		t.Fatalf("stalled body held the connection for %v", el)
 	}
-	if n > 0 && strings.HasPrefix(string(buf[:n]), "HTTP/1.1 2") {
-		t.Errorf("a stalled body got a success: %q", buf[:n])
+	if n > 0 && !strings.HasPrefix(string(buf[:n]), "HTTP/1.1 408") {
+		t.Errorf("a stalled body got %q, want 408 or a closed connection", buf[:n])
+	}
+}
+
+// TestMalformedClientBody: a request body the client breaks (bad chunked
+// encoding, or cut short) is the client's fault: 400, never the 502 that
+// blames the upstream.
+func TestMalformedClientBody(t *testing.T) {
+	up := echoUpstream(t, "up")
+	gw := serveGateway(t, &Gateway{}, apiTo("orders", urls(up), route("/v1/*", "POST")))
+	for _, tc := range []struct{ name, raw string }{
+		{"BadChunkSize", "POST /v1/x HTTP/1.1\r\nHost: example.com\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nabcd\r\nzz\r\nxx\r\n0\r\n\r\n"},
+		{"MissingChunkCRLF", "POST /v1/x HTTP/1.1\r\nHost: example.com\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nabcdXX1\r\na\r\n0\r\n\r\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			conn, err := net.Dial("tcp", strings.TrimPrefix(gw.URL, "http://"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			if _, err := io.WriteString(conn, tc.raw); err != nil {
+				t.Fatal(err)
+			}
+			_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+			res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			if err != nil {
+				t.Fatalf("no answer: %v", err)
+			}
+			body, _ := io.ReadAll(res.Body)
+			if res.StatusCode != http.StatusBadRequest {
+				t.Errorf("status %d (%s), want 400", res.StatusCode, body)
+			}
+		})
 	}
 }
