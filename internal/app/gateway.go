@@ -24,6 +24,7 @@ type gateway struct {
 	limits   *edge.Limits
 	external *external.Set
 	networks atomic.Pointer[clientNetworks] // swapped on reload
+	streams  *edge.StreamGuard
 }
 
 // requestInfo adapts what the router put in the context to the edge checks.
@@ -81,7 +82,9 @@ func newGateway(cfg *config.Config, n *Node, log *slog.Logger, now func() time.T
 	checks := &edge.Checks{
 		Info: requestInfo, Tokens: n.Verifier, AllowPlainHTTP: cfg.Gateway.AllowPlainHTTPTokens,
 		ClientNetworks: func(id string) edge.Networks { return g.networks.Load().lookup(id) }, Log: log,
+		Streams: &edge.StreamGuard{Refused: n.Revocations.Refused, Now: now},
 	}
+	g.streams = checks.Streams
 	if g.external != nil {
 		checks.External = externalVerifier{g.external}
 	}

@@ -41,6 +41,21 @@ func newUpstream(t *testing.T) *upstream {
 		u.mu.Lock()
 		u.seen = append(u.seen, r.Clone(context.Background()))
 		u.mu.Unlock()
+		if r.URL.Path == "/events/long" {
+			// A stream that lasts until someone ends it (20 s at most).
+			w.Header().Set("Content-Type", "text/event-stream")
+			fl := w.(http.Flusher)
+			for i := 0; i < 400; i++ {
+				io.WriteString(w, "data: tick\n\n")
+				fl.Flush()
+				select {
+				case <-r.Context().Done():
+					return
+				case <-time.After(50 * time.Millisecond):
+				}
+			}
+			return
+		}
 		if r.URL.Path == "/events" {
 			w.Header().Set("Content-Type", "text/event-stream")
 			fl := w.(http.Flusher)
@@ -85,6 +100,7 @@ func gatewayNode(t *testing.T, up *upstream, adjust func(*config.Config)) *testN
 					{Path: "/orders/*", Scopes: []string{"orders:read"}, Credential: gatehouse.CredentialBearer},
 					{Path: "/orders-write/*", Scopes: []string{"orders:write"}, Credential: gatehouse.CredentialBearer},
 					{Path: "/events", Credential: gatehouse.CredentialBearer},
+					{Path: "/events/long", Credential: gatehouse.CredentialBearer},
 					{Path: "/public/*", Credential: gatehouse.CredentialNone},
 					{Path: "/limited/*", Credential: gatehouse.CredentialBearer, RateLimit: &gatehouse.RateLimit{Rate: 1, Period: time.Hour, Burst: 2}},
 				}
@@ -609,4 +625,62 @@ func TestAPIKeysAndClientNetworks(t *testing.T) {
 	if resp, _ := n.call(t, "GET", "/orders/1", n.ordersToken(t, "orders:read"), map[string]string{"X-Forwarded-For": "203.0.113.9"}); resp.StatusCode != 200 {
 		t.Errorf("unrestricted client: %d", resp.StatusCode)
 	}
+}
+
+// TestStreamsEndWithTheirToken: an event stream (or WebSocket) outlives the
+// check made when it started, so the gateway ends it when its token is
+// revoked or expires.
+func TestStreamsEndWithTheirToken(t *testing.T) {
+	up := newUpstream(t)
+	n := gatewayNode(t, up, nil)
+	open := func(t *testing.T, tok string) (*bufio.Reader, func()) {
+		t.Helper()
+		req, _ := http.NewRequest("GET", n.PublicURL+"/events/long", nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		req.Header.Set("Accept", "text/event-stream")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode != 200 {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+		rd := bufio.NewReader(resp.Body)
+		if line, err := rd.ReadString('\n'); err != nil || line != "data: tick\n" {
+			t.Fatalf("first event %q %v", line, err)
+		}
+		return rd, func() { resp.Body.Close() }
+	}
+	// ends waits for the stream to stop; the upstream would go on for 20 s.
+	ends := func(t *testing.T, rd *bufio.Reader) {
+		t.Helper()
+		start := time.Now()
+		for time.Since(start) < 5*time.Second {
+			if _, err := rd.ReadString('\n'); err != nil {
+				return
+			}
+		}
+		t.Fatal("the stream went on after its token ended")
+	}
+	t.Run("Revoked", func(t *testing.T) {
+		tok := n.ordersToken(t)
+		rd, closeFn := open(t, tok)
+		defer closeFn()
+		// Still flowing while the token is good.
+		for i := 0; i < 3; i++ {
+			if _, err := rd.ReadString('\n'); err != nil {
+				t.Fatalf("stream ended early: %v", err)
+			}
+		}
+		postForm(t, n.Issuer+oauth.PathRevoke, url.Values{"token": {tok}}, func(r *http.Request) {
+			r.SetBasicAuth("svc-basic", basicSecret)
+		})
+		ends(t, rd)
+	})
+	t.Run("Expired", func(t *testing.T) {
+		rd, closeFn := open(t, n.ordersToken(t))
+		defer closeFn()
+		n.clock.Advance(2 * time.Hour)
+		ends(t, rd)
+	})
 }

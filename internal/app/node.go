@@ -255,6 +255,8 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 	n.wg.Add(2)
 	go func() { defer n.wg.Done(); n.Keys.Run(bg, o.KeyTick) }()
 	go func() { defer n.wg.Done(); n.housekeeping(bg, o.KeyTick, now) }()
+	n.wg.Add(1)
+	go func() { defer n.wg.Done(); gw.streams.Run(bg) }()
 	if gw.external != nil {
 		// Tokens of an issuer whose keys could not be fetched are refused
 		// until a fetch succeeds; the node starts anyway.

@@ -29,7 +29,10 @@ type Checks struct {
 	AllowPlainHTTP bool
 	// ClientNetworks returns the network restrictions of a client, or nil.
 	ClientNetworks func(clientID string) Networks
-	Log            *slog.Logger
+	// Streams, when set, ends WebSocket and event streams whose token is
+	// revoked or expires while they run.
+	Streams *StreamGuard
+	Log     *slog.Logger
 }
 
 func (c *Checks) log() *slog.Logger {
@@ -79,7 +82,9 @@ func (c *Checks) Authenticate(next http.Handler) http.Handler {
 				return
 			}
 		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, claims)))
+		r, done := c.Streams.watch(r.WithContext(context.WithValue(r.Context(), ctxKey{}, claims)), claims)
+		defer done()
+		next.ServeHTTP(w, r)
 	})
 }
 
