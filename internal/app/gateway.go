@@ -37,6 +37,7 @@ func requestInfo(r *http.Request) (edge.RequestInfo, bool) {
 	return edge.RequestInfo{
 		API: m.API, Route: m.Route, RouteKey: routeKey(m.Route),
 		RequestID: proxy.RequestIDFrom(ctx), ClientAddr: proxy.ClientAddrFrom(ctx),
+		Secure: proxy.SecureFrom(r),
 	}, true
 }
 

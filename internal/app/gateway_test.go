@@ -266,6 +266,15 @@ func TestGatewayTokenChecks(t *testing.T) {
 		if resp.StatusCode != 400 || !strings.Contains(body["message"].(string), "plain HTTP") {
 			t.Errorf("bearer over plain HTTP from a remote client: %d %v", resp.StatusCode, body)
 		}
+		// Behind a trusted TLS-terminating proxy the client did use HTTPS.
+		resp, body = n.call(t, "GET", "/orders/1", readTok, map[string]string{"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https"})
+		if resp.StatusCode != 200 {
+			t.Errorf("bearer via a trusted proxy that terminated TLS: %d %v", resp.StatusCode, body)
+		}
+		resp, _ = n.call(t, "GET", "/orders/1", readTok, map[string]string{"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "http"})
+		if resp.StatusCode != 400 {
+			t.Errorf("bearer via a trusted proxy over plain HTTP: %d", resp.StatusCode)
+		}
 	})
 	t.Run("IPv6DenyRule", func(t *testing.T) {
 		if resp, _ := n.call(t, "GET", "/public/x", "", map[string]string{"X-Forwarded-For": "2001:db8::7"}); resp.StatusCode != 403 {

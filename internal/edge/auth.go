@@ -91,7 +91,7 @@ func (c *Checks) Authenticate(next http.Handler) http.Handler {
 // plainHTTPRefused reports (and answers) a credential sent in clear from
 // another machine.
 func (c *Checks) plainHTTPRefused(w http.ResponseWriter, r *http.Request, info RequestInfo) bool {
-	if r.TLS != nil || c.AllowPlainHTTP || info.ClientAddr.IsLoopback() {
+	if r.TLS != nil || info.Secure || c.AllowPlainHTTP || info.ClientAddr.IsLoopback() {
 		return false
 	}
 	writeProblem(w, http.StatusBadRequest, "invalid_request", "credentials are refused over plain HTTP; use HTTPS (and treat the credential you sent as exposed)", info.RequestID)

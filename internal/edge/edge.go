@@ -23,6 +23,9 @@ type RequestInfo struct {
 	RouteKey   string // stable id of the route, for per-route limits
 	RequestID  string
 	ClientAddr netip.Addr
+	// Secure: the client used HTTPS, to this listener or to a trusted proxy
+	// in front of it.
+	Secure bool
 }
 
 // TokenVerifier verifies Gatehouse's own access tokens and API keys.

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gatehouse/gatehouse"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -229,4 +230,50 @@ func TestForwardingHeaders(t *testing.T) {
 func replaceHost(v, host string) string {
 	v = strings.ReplaceAll(v, "host=HOST", `host="`+host+`"`)
 	return strings.ReplaceAll(v, "HOST", host)
+}
+
+// TestSecureFrom: a trusted proxy's word on the client's scheme counts, a
+// client's own does not.
+func TestSecureFrom(t *testing.T) {
+	trusted := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
+	for _, tc := range []struct {
+		name      string
+		peer      string
+		forwarded bool
+		hdr       map[string]string
+		want      bool
+	}{
+		{"UntrustedPeerXFP", "203.0.113.1:1", false, map[string]string{"X-Forwarded-Proto": "https"}, false},
+		{"TrustedPeerXFP", "10.1.2.3:1", false, map[string]string{"X-Forwarded-Proto": "https"}, true},
+		{"TrustedPeerXFPList", "10.1.2.3:1", false, map[string]string{"X-Forwarded-Proto": "HTTPS, http"}, true},
+		{"TrustedPeerHTTP", "10.1.2.3:1", false, map[string]string{"X-Forwarded-Proto": "http"}, false},
+		{"TrustedPeerNoHeader", "10.1.2.3:1", false, nil, false},
+		{"ForwardedProto", "10.1.2.3:1", true, map[string]string{"Forwarded": "for=198.51.100.1;proto=https, for=10.9.9.9"}, true},
+		{"ForwardedModeIgnoresXFP", "10.1.2.3:1", true, map[string]string{"X-Forwarded-Proto": "https"}, false},
+		{"ForwardedUnparsable", "10.1.2.3:1", true, map[string]string{"Forwarded": "for=;;proto=https"}, false},
+		{"UntrustedForwarded", "203.0.113.1:1", true, map[string]string{"Forwarded": "proto=https"}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var got bool
+			g := &Gateway{TrustedProxies: trusted, UseForwardedHeader: tc.forwarded,
+				Middleware: []func(http.Handler) http.Handler{func(http.Handler) http.Handler {
+					return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { got = SecureFrom(r) })
+				}}}
+			tbl, err := Compile([]gatehouse.API{apiTo("a", []string{"http://127.0.0.1:9"}, route("/x", "GET"))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			g.Load(tbl)
+			defer g.Close()
+			r := httptest.NewRequest("GET", "http://example.com/x", nil)
+			r.RemoteAddr = tc.peer
+			for k, v := range tc.hdr {
+				r.Header.Set(k, v)
+			}
+			g.ServeHTTP(httptest.NewRecorder(), r)
+			if got != tc.want {
+				t.Errorf("SecureFrom = %v, want %v", got, tc.want)
+			}
+		})
+	}
 }

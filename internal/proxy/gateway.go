@@ -189,6 +189,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	info.trusted = info.peer.IsValid() && inPrefixes(info.peer, g.TrustedProxies)
 	info.id = requestID(r.Header, info.trusted)
 	info.client = clientAddr(info.peer, r.Header, g.TrustedProxies, g.UseForwardedHeader)
+	info.useForwarded = g.UseForwardedHeader
 	wh := w.Header()
 	wh["X-Request-Id"] = []string{info.id}
 
@@ -262,6 +263,7 @@ type requestInfo struct {
 	peer         netip.Addr // the TCP peer
 	client       netip.Addr // the resolved client
 	trusted      bool       // peer is a trusted proxy
+	useForwarded bool       // trusted proxies speak RFC 7239 Forwarded
 	match        *Match
 	pool         *pool
 	bodyTooLarge atomic.Bool
@@ -299,6 +301,33 @@ func ClientAddrFrom(ctx context.Context) netip.Addr {
 		return info.client
 	}
 	return netip.Addr{}
+}
+
+// SecureFrom reports whether the client reached Gatehouse over HTTPS: the
+// connection is TLS, or the TCP peer is a trusted proxy that says the client
+// used https (the proto of the first RFC 7239 Forwarded element when
+// use_forwarded_header is set, else the first X-Forwarded-Proto value).
+// From any other peer those headers are ignored. The trusted proxy must set
+// the header itself rather than pass on a client's, as proxies configured
+// for X-Forwarded-For usually do.
+func SecureFrom(r *http.Request) bool {
+	if r.TLS != nil {
+		return true
+	}
+	info := infoFrom(r.Context())
+	if info == nil || !info.trusted {
+		return false
+	}
+	if info.useForwarded {
+		elems, ok := parseAllForwarded(r.Header["Forwarded"])
+		return ok && len(elems) > 0 && strings.EqualFold(elems[0].get("proto"), "https")
+	}
+	v := r.Header["X-Forwarded-Proto"]
+	if len(v) == 0 {
+		return false
+	}
+	first, _, _ := strings.Cut(v[0], ",")
+	return strings.EqualFold(strings.TrimSpace(first), "https")
 }
 
 // checkMethodAndUpgrade refuses what an upstream could read differently
