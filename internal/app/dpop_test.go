@@ -16,6 +16,8 @@ import (
 	"math/big"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -128,7 +130,9 @@ func es256Raw(t testing.TB, priv *ecdsa.PrivateKey) func([]byte) []byte {
 	}
 }
 
-func b64Int(x *big.Int) string { return base64.RawURLEncoding.EncodeToString(x.FillBytes(make([]byte, 32))) }
+func b64Int(x *big.Int) string {
+	return base64.RawURLEncoding.EncodeToString(x.FillBytes(make([]byte, 32)))
+}
 
 // dpopTransport adds a fresh DPoP proof to every request golang.org/x/oauth2
 // sends to the token endpoint, and answers a use_dpop_nonce once with the
@@ -420,7 +424,9 @@ func TestDPoPMaliciousProofs(t *testing.T) {
 			es256Raw(t, priv)},
 		{"NoJWK", func() map[string]any { return map[string]any{"typ": "dpop+jwt", "alg": "ES256"} },
 			es256Raw(t, priv)},
-		{"KidInstead", func() map[string]any { return map[string]any{"typ": "dpop+jwt", "alg": "ES256", "jwk": pub, "kid": "k1"} },
+		{"KidInstead", func() map[string]any {
+			return map[string]any{"typ": "dpop+jwt", "alg": "ES256", "jwk": pub, "kid": "k1"}
+		},
 			es256Raw(t, priv)},
 		{"BadSignature", func() map[string]any { return map[string]any{"typ": "dpop+jwt", "alg": "ES256", "jwk": pub} },
 			func(in []byte) []byte { return make([]byte, 64) }},
@@ -429,7 +435,10 @@ func TestDPoPMaliciousProofs(t *testing.T) {
 	good := rawProof(map[string]any{"typ": "dpop+jwt", "alg": "ES256", "jwk": pub},
 		map[string]any{"jti": "control-1", "htm": "POST", "htu": tokenURL, "iat": now().Unix()}, es256Raw(t, priv))
 	status, body, _ := postForm(t, tokenURL, url.Values{"grant_type": {"client_credentials"}, "resource": {"https://orders.example.test"}},
-		func(r *http.Request) { r.SetBasicAuth("svc-basic", url.QueryEscape(basicSecret)); r.Header.Set("DPoP", good) })
+		func(r *http.Request) {
+			r.SetBasicAuth("svc-basic", url.QueryEscape(basicSecret))
+			r.Header.Set("DPoP", good)
+		})
 	if status != 200 || body["token_type"] != "DPoP" {
 		t.Fatalf("hand-made valid proof refused: %d %v; the cases below would prove nothing", status, body)
 	}
@@ -439,7 +448,10 @@ func TestDPoPMaliciousProofs(t *testing.T) {
 			jti := "m-" + tc.name
 			p := rawProof(tc.header(), map[string]any{"jti": jti, "htm": "POST", "htu": tokenURL, "iat": now().Unix()}, tc.sign)
 			status, body, _ := postForm(t, tokenURL, url.Values{"grant_type": {"client_credentials"}, "resource": {"https://orders.example.test"}},
-				func(r *http.Request) { r.SetBasicAuth("svc-basic", url.QueryEscape(basicSecret)); r.Header.Set("DPoP", p) })
+				func(r *http.Request) {
+					r.SetBasicAuth("svc-basic", url.QueryEscape(basicSecret))
+					r.Header.Set("DPoP", p)
+				})
 			if status != 400 || body["error"] != "invalid_dpop_proof" {
 				t.Errorf("token endpoint: %d %v, want 400 invalid_dpop_proof", status, body)
 			}
@@ -762,5 +774,62 @@ func TestDPoPMetadata(t *testing.T) {
 		if slices.Contains(md.Algs, never) {
 			t.Errorf("dpop_signing_alg_values_supported advertises %s", never)
 		}
+	}
+}
+
+// TestDPoPCommand drives `gatehouse dpop keygen` and `gatehouse dpop proof`
+// as the curl walkthrough in docs/DPOP.md does: a key file, a proof for the
+// token request, then a proof bound to the token for the API call.
+func TestDPoPCommand(t *testing.T) {
+	up := newUpstream(t)
+	n := gatewayNode(t, up, nil)
+	keyFile := filepath.Join(t.TempDir(), "dpop-key.json")
+	run := func(args ...string) (int, string, string) {
+		var out, errOut bytes.Buffer
+		code := Main(context.Background(), args, mapEnv(nil), strings.NewReader(""), &out, &errOut)
+		return code, strings.TrimSpace(out.String()), errOut.String()
+	}
+
+	code, jkt, stderr := run("dpop", "keygen", "--out", keyFile)
+	if code != ExitOK || len(jkt) != 43 {
+		t.Fatalf("keygen = %d, stdout %q, stderr %q", code, jkt, stderr)
+	}
+	if fi, err := os.Stat(keyFile); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("key file: %v, %v; want mode 0600", fi, err)
+	}
+	if code, _, _ := run("dpop", "keygen", "--out", keyFile); code == ExitOK {
+		t.Fatal("keygen overwrote an existing key file")
+	}
+	for _, args := range [][]string{
+		{"dpop"}, {"dpop", "sign"}, {"dpop", "keygen"}, {"dpop", "keygen", "--out", keyFile + "2", "--alg", "HS256"},
+		{"dpop", "proof", "--key", keyFile, "--method", "GET"}, {"dpop", "proof", "--key", keyFile, "--method", "GET", "--url", "/relative"},
+		{"dpop", "proof", "--key", filepath.Join(t.TempDir(), "missing"), "--method", "GET", "--url", "https://a.example/"},
+	} {
+		if code, _, _ := run(args...); code == ExitOK {
+			t.Errorf("%q succeeded", args)
+		}
+	}
+
+	tokenURL := n.Issuer + oauth.PathToken
+	code, proof, stderr := run("dpop", "proof", "--key", keyFile, "--method", "POST", "--url", tokenURL)
+	if code != ExitOK {
+		t.Fatalf("proof = %d: %s", code, stderr)
+	}
+	status, body, _ := postForm(t, tokenURL, url.Values{"grant_type": {"client_credentials"}, "resource": {"https://orders.example.test"}},
+		func(r *http.Request) {
+			r.SetBasicAuth("svc-basic", url.QueryEscape(basicSecret))
+			r.Header.Set("DPoP", proof)
+		})
+	if status != 200 || body["token_type"] != "DPoP" {
+		t.Fatalf("token with the CLI's proof: %d %v", status, body)
+	}
+	at := body["access_token"].(string)
+	if cnf := n.jwtCnf(t, at); cnf["jkt"] != jkt {
+		t.Fatalf("cnf %v, keygen printed %s", cnf, jkt)
+	}
+	api := n.PublicURL + "/orders/5?verbose=1"
+	_, proof, _ = run("dpop", "proof", "--key", keyFile, "--method", "GET", "--url", api, "--token", at)
+	if resp, body := n.callAPI(t, "GET", "/orders/5?verbose=1", "DPoP "+at, proof); resp.StatusCode != 200 {
+		t.Fatalf("API call with the CLI's proof: %d %v", resp.StatusCode, body)
 	}
 }
