@@ -833,3 +833,35 @@ func TestDPoPCommand(t *testing.T) {
 		t.Fatalf("API call with the CLI's proof: %d %v", resp.StatusCode, body)
 	}
 }
+
+// TestDPoPRegisteredClient: dynamic registration with
+// dpop_bound_access_tokens (RFC 9449 §5.2) makes a client that cannot get
+// an unbound token.
+func TestDPoPRegisteredClient(t *testing.T) {
+	n := startNode(t)
+	body := `{"client_name":"Bound","grant_types":["client_credentials"],"scope":"orders:read","dpop_bound_access_tokens":true}`
+	req, _ := http.NewRequest(http.MethodPost, n.Issuer+oauth.PathRegister, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+n.adminToken(t))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var reg map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&reg); err != nil || resp.StatusCode != 201 || reg["dpop_bound_access_tokens"] != true {
+		t.Fatalf("register: %d %v %v", resp.StatusCode, reg, err)
+	}
+	id, secret := reg["client_id"].(string), reg["client_secret"].(string)
+	tokenURL := n.Issuer + oauth.PathToken
+	auth := func(r *http.Request) { r.SetBasicAuth(url.QueryEscape(id), url.QueryEscape(secret)) }
+	form := url.Values{"grant_type": {"client_credentials"}}
+	if status, body, _ := postForm(t, tokenURL, form, auth); status != 400 || body["error"] != "invalid_dpop_proof" {
+		t.Fatalf("without a proof: %d %v", status, body)
+	}
+	key := newDPoPKey(t, jose.ES256, n.clock.Now)
+	status, tok, _ := postForm(t, tokenURL, form, func(r *http.Request) { auth(r); r.Header.Set("DPoP", key.proof(t, "POST", tokenURL, "", "")) })
+	if status != 200 || tok["token_type"] != "DPoP" {
+		t.Fatalf("with a proof: %d %v", status, tok)
+	}
+}
