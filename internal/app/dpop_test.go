@@ -498,6 +498,10 @@ func TestDPoPNonces(t *testing.T) {
 			}
 		}
 	})
+	// Nonces rotate every 5 minutes of wall-clock time (dpop.DefaultNoncePeriod):
+	// start just after a boundary so that the steps below land in known periods.
+	const period = 5 * time.Minute
+	n.clock.Advance(period - time.Duration(n.clock.Now().UnixNano()%int64(period)) + time.Second)
 	key := newDPoPKey(t, jose.ES256, n.clock.Now)
 	tokenURL := n.Issuer + oauth.PathToken
 
@@ -542,9 +546,16 @@ func TestDPoPNonces(t *testing.T) {
 	if resp, rbody := n.callAPI(t, "GET", "/orders/7", "DPoP "+at, key.proof(t, "GET", u, at, gwNonce)); resp.StatusCode != 200 {
 		t.Fatalf("retry with the nonce: %d %v", resp.StatusCode, rbody)
 	}
+	// In the next period the old nonce still works, and the answer carries
+	// the new one so that the client can switch before it expires.
+	n.clock.Advance(6 * time.Minute)
+	resp, rbody = n.callAPI(t, "GET", "/orders/7", "DPoP "+at, key.proof(t, "GET", u, at, gwNonce))
+	if next := resp.Header.Get("DPoP-Nonce"); resp.StatusCode != 200 || next == "" || next == gwNonce {
+		t.Fatalf("previous period's nonce: %d %v, DPoP-Nonce %q", resp.StatusCode, rbody, next)
+	}
 	// A nonce stays good for one to two periods (5 minutes each), then the
 	// client is told to fetch a new one.
-	n.clock.Advance(11 * time.Minute)
+	n.clock.Advance(5 * time.Minute)
 	tok2 := n.dpopToken(t, key) // the old token has expired (10 minutes)
 	resp, rbody = n.callAPI(t, "GET", "/orders/7", "DPoP "+tok2.AccessToken, key.proof(t, "GET", u, tok2.AccessToken, gwNonce))
 	wantDPoPRefusal(t, resp, rbody, "use_dpop_nonce")

@@ -178,6 +178,25 @@ func (v *Verifier) Verify(proof, method, htu, accessToken string) (*Proof, error
 	return &Proof{Thumbprint: thumb, JTI: cl.jti, IssuedAt: cl.iat, Nonce: cl.nonce}, nil
 }
 
+// NextNonce returns the nonce a response to an accepted proof should carry
+// in DPoP-Nonce (RFC 9449 §8.2, §9): the current one when nonces are
+// required and the proof used an older one, so that a client switches
+// before its nonce expires instead of paying a use_dpop_nonce round trip.
+// Otherwise "".
+func (v *Verifier) NextNonce(p *Proof) string {
+	if !v.NonceRequired || v.Nonces == nil {
+		return ""
+	}
+	now := time.Now
+	if v.Now != nil {
+		now = v.Now
+	}
+	if cur := v.Nonces.Nonce(now()); cur != p.Nonce {
+		return cur
+	}
+	return ""
+}
+
 func (v *Verifier) maxSize() int {
 	if v.MaxProofSize <= 0 {
 		return DefaultMaxProofSize
