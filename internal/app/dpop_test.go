@@ -13,7 +13,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"io"
-	"math/big"
 	"net/http"
 	"net/url"
 	"os"
@@ -128,10 +127,6 @@ func es256Raw(t testing.TB, priv *ecdsa.PrivateKey) func([]byte) []byte {
 		s.FillBytes(out[32:])
 		return out
 	}
-}
-
-func b64Int(x *big.Int) string {
-	return base64.RawURLEncoding.EncodeToString(x.FillBytes(make([]byte, 32)))
 }
 
 // dpopTransport adds a fresh DPoP proof to every request golang.org/x/oauth2
@@ -402,8 +397,17 @@ func TestDPoPMaliciousProofs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pub := map[string]any{"kty": "EC", "crv": "P-256", "x": b64Int(priv.X), "y": b64Int(priv.Y)}
-	withD := map[string]any{"kty": "EC", "crv": "P-256", "x": b64Int(priv.X), "y": b64Int(priv.Y), "d": b64Int(priv.D)}
+	point, err := priv.PublicKey.Bytes() // 0x04 || x || y
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := priv.Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b64 := base64.RawURLEncoding.EncodeToString
+	pub := map[string]any{"kty": "EC", "crv": "P-256", "x": b64(point[1:33]), "y": b64(point[33:])}
+	withD := map[string]any{"kty": "EC", "crv": "P-256", "x": b64(point[1:33]), "y": b64(point[33:]), "d": b64(d)}
 	hmacKey := randBytes(32)
 	octJWK := map[string]any{"kty": "oct", "k": base64.RawURLEncoding.EncodeToString(hmacKey)}
 
