@@ -880,3 +880,38 @@ func TestDPoPRegisteredClient(t *testing.T) {
 		t.Fatalf("with a proof: %d %v", status, tok)
 	}
 }
+
+// TestDPoPNonceSurvivesRestart: nonces come from a key derived from the
+// master key, so the nonce a client holds still works after a restart (and
+// on any node sharing the master key).
+func TestDPoPNonceSurvivesRestart(t *testing.T) {
+	dir := t.TempDir()
+	withNonce := func(c *config.Config) { c.Tokens.DPoPNonce = true }
+	n := startNodeIn(t, dir, withNonce)
+	key := newDPoPKey(t, jose.ES256, n.clock.Now)
+	request := func(n *testNode, nonce string) (int, map[string]any, http.Header) {
+		tokenURL := n.Issuer + oauth.PathToken
+		return postForm(t, tokenURL, url.Values{"grant_type": {"client_credentials"}, "resource": {"https://orders.example.test"}},
+			func(r *http.Request) {
+				r.SetBasicAuth("svc-basic", url.QueryEscape(basicSecret))
+				r.Header.Set("DPoP", key.proof(t, "POST", tokenURL, "", nonce))
+			})
+	}
+	status, body, hdr := request(n, "")
+	nonce := hdr.Get("DPoP-Nonce")
+	if status != 400 || body["error"] != "use_dpop_nonce" || nonce == "" {
+		t.Fatalf("first request: %d %v, nonce %q", status, body, nonce)
+	}
+	if err := n.Shutdown(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	m := startNodeIn(t, dir, withNonce)
+	if status, body, _ := request(m, nonce); status != 200 || body["token_type"] != "DPoP" {
+		t.Fatalf("nonce from before the restart: %d %v", status, body)
+	}
+	// Another data directory has another master key: its nonces differ.
+	other := startNodeWith(t, withNonce)
+	if status, body, _ := request(other, nonce); status != 400 || body["error"] != "use_dpop_nonce" {
+		t.Fatalf("nonce of another installation: %d %v", status, body)
+	}
+}
