@@ -41,6 +41,11 @@ type Token struct {
 	// it again is recognised as reuse.
 	RotatedAt   time.Time
 	SuccessorID string
+
+	// Cnf is the key the token is bound to (DPoP or client certificate);
+	// zero for a bearer token. A refresh token carries it when refreshing
+	// must prove possession of the same key.
+	Cnf Confirmation
 }
 
 // Active reports whether the token is neither revoked, rotated nor expired
@@ -69,6 +74,9 @@ type AccessClaims struct {
 	GrantID   string
 	IssuedAt  time.Time
 	ExpiresAt time.Time
+	// Cnf is the token's key binding (RFC 7800 cnf); zero for a bearer
+	// token.
+	Cnf Confirmation
 }
 
 // HasScope reports whether the claims carry scope s.

@@ -37,7 +37,8 @@ func requestInfo(r *http.Request) (edge.RequestInfo, bool) {
 	return edge.RequestInfo{
 		API: m.API, Route: m.Route, RouteKey: routeKey(m.Route),
 		RequestID: proxy.RequestIDFrom(ctx), ClientAddr: proxy.ClientAddrFrom(ctx),
-		Secure: proxy.SecureFrom(r),
+		Secure:       proxy.SecureFrom(r),
+		TrustedProxy: proxy.FromTrustedProxy(ctx),
 	}, true
 }
 
@@ -84,6 +85,7 @@ func newGateway(cfg *config.Config, n *Node, log *slog.Logger, now func() time.T
 		Info: requestInfo, Tokens: n.Verifier, AllowPlainHTTP: cfg.Gateway.AllowPlainHTTPTokens,
 		ClientNetworks: func(id string) edge.Networks { return g.networks.Load().lookup(id) }, Log: log,
 		Streams: &edge.StreamGuard{Refused: n.Revocations.Refused, Now: now},
+		DPoP:    n.dpop.gateway, DPoPNonce: n.dpop.gatewayNonce,
 	}
 	g.streams = checks.Streams
 	if g.external != nil {

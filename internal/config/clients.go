@@ -15,7 +15,7 @@ import (
 
 var (
 	clientKeys = []string{"id", "name", "auth_method", "secret", "secret_sha256", "jwks", "jwks_file",
-		"grant_types", "redirect_uris", "token_format", "apis", "networks"}
+		"grant_types", "redirect_uris", "token_format", "apis", "networks", "dpop"}
 	networkKeys = []string{"allow", "deny"}
 	accessKeys  = []string{"api", "scopes", "default_scopes", "introspect"}
 	authMethods = []string{string(gatehouse.AuthSecretBasic), string(gatehouse.AuthSecretPost),
@@ -139,6 +139,11 @@ func (d *decoder) client(n *yaml.Node, path string, apis map[string]*gatehouse.A
 	c.TokenFormat = gatehouse.TokenFormat(f)
 
 	c.Access = d.access(o.get("apis"), key("apis"), apis)
+
+	// dpop: required is RFC 9449 §5.2 dpop_bound_access_tokens: every token
+	// request must carry a DPoP proof.
+	dpopMode, _ := d.enum(o.get("dpop"), key("dpop"), dpopModes)
+	c.DPoPBound = gatehouse.DPoPMode(dpopMode) == gatehouse.DPoPRequired
 
 	nets, _ := d.object(o.get("networks"), key("networks"), o.lineOf("networks"), networkKeys)
 	c.Networks.Allow = d.prefixes(nets.get("allow"), key("networks.allow"), true)

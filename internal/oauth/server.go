@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/internal/dpop"
 	"github.com/gatehouse/gatehouse/internal/token"
 )
 
@@ -115,6 +116,10 @@ type Server struct {
 	Minter      *token.Minter
 	Verifier    *token.Verifier
 	Revocations *token.Revocations
+	// DPoP verifies DPoP proofs at the token endpoint (RFC 9449 §5); its
+	// NonceRequired makes the endpoint demand server nonces. Nil refuses
+	// requests that carry a proof.
+	DPoP *dpop.Verifier
 	// Limiter slows down failed client authentication per client and per
 	// IP; nil disables it (tests only).
 	Limiter *FailureLimiter
@@ -148,6 +153,10 @@ type TokenRequest struct {
 	Client *gatehouse.Client
 	Form   *form
 	Now    time.Time
+	// Cnf is the key the request proved it holds, which new access tokens
+	// are bound to: JKT from a verified DPoP proof (RFC 9449 §5), X5TS256
+	// from the client certificate (RFC 8705 §3). Zero: bearer tokens.
+	Cnf gatehouse.Confirmation
 }
 
 // TokenResponse is the successful token endpoint answer (RFC 6749 5.1).
@@ -248,6 +257,7 @@ type Metadata struct {
 	ResponseModesSupported                     []string `json:"response_modes_supported,omitempty"`
 	PromptValuesSupported                      []string `json:"prompt_values_supported,omitempty"`
 	AuthorizationResponseIssParameterSupported bool     `json:"authorization_response_iss_parameter_supported,omitempty"`
+	DPoPSigningAlgs                            []string `json:"dpop_signing_alg_values_supported,omitempty"`
 }
 
 // Metadata returns what this server supports, and only that.
@@ -290,6 +300,7 @@ func (s *Server) Metadata() Metadata {
 		IntrospectionEndpointAuthSigningAlgs: assertionAlgs,
 		AccessTokenSigningAlgs:               []string{s.Policy.SigningAlgorithm},
 		ResourceIndicatorsSupported:          true,
+		DPoPSigningAlgs:                      s.dpopAlgs(),
 	}
 	if _, ok := s.grants[gatehouse.GrantAuthorizationCode]; ok {
 		md.AuthorizationEndpoint = s.Issuer + PathAuthorize

@@ -43,6 +43,10 @@ func (s *Server) token(ctx context.Context, w http.ResponseWriter, r *http.Reque
 	if !ok {
 		return nil, gt, errUnsupportedGrantType("grant_type " + quoteParam(gt) + " is not supported")
 	}
+	jkt, err := s.tokenDPoP(w, r)
+	if err != nil {
+		return nil, gt, err
+	}
 	client, err := s.authenticateClient(ctx, r, f, g.PublicClients())
 	if err != nil {
 		return nil, gt, err
@@ -50,7 +54,10 @@ func (s *Server) token(ctx context.Context, w http.ResponseWriter, r *http.Reque
 	if !client.AllowsGrant(gt) {
 		return nil, gt, errUnauthorizedClient("client may not use grant_type " + gt)
 	}
-	resp, err := g.Handle(ctx, &TokenRequest{Client: client, Form: f, Now: s.now()})
+	if err := checkClientDPoP(client, jkt); err != nil {
+		return nil, gt, err
+	}
+	resp, err := g.Handle(ctx, &TokenRequest{Client: client, Form: f, Now: s.now(), Cnf: gatehouse.Confirmation{JKT: jkt}})
 	return resp, gt, err
 }
 
@@ -155,10 +162,11 @@ func parseScope(raw string) ([]string, *Error) {
 }
 
 // issueAccessToken mints, records and returns an access token for client on
-// api. The record is written before the token is returned, so revocation and
-// introspection know every token that was ever handed out.
-func (s *Server) issueAccessToken(ctx context.Context, client *gatehouse.Client, api *gatehouse.API, subject string, scopes []string, grantID string, now time.Time) (string, time.Duration, *Error) {
-	tok, rec, ttl, e := s.mintAccess(ctx, client, api, subject, scopes, grantID, now, "", "")
+// api, bound to cnf (zero: a bearer token). The record is written before the
+// token is returned, so revocation and introspection know every token that
+// was ever handed out.
+func (s *Server) issueAccessToken(ctx context.Context, client *gatehouse.Client, api *gatehouse.API, subject string, scopes []string, grantID string, cnf gatehouse.Confirmation, now time.Time) (string, time.Duration, *Error) {
+	tok, rec, ttl, e := s.mintAccess(ctx, client, api, subject, scopes, grantID, cnf, now, "", "")
 	if e != nil {
 		return "", 0, e
 	}
@@ -171,7 +179,7 @@ func (s *Server) issueAccessToken(ctx context.Context, client *gatehouse.Client,
 // mintAccess makes an access token and its record without storing it. id
 // and opaque, when set, fix the token id and the opaque token string (a
 // refresh rotation derives them so a retry can rebuild the same token).
-func (s *Server) mintAccess(ctx context.Context, client *gatehouse.Client, api *gatehouse.API, subject string, scopes []string, grantID string, now time.Time, id, opaque string) (string, *gatehouse.Token, time.Duration, *Error) {
+func (s *Server) mintAccess(ctx context.Context, client *gatehouse.Client, api *gatehouse.API, subject string, scopes []string, grantID string, cnf gatehouse.Confirmation, now time.Time, id, opaque string) (string, *gatehouse.Token, time.Duration, *Error) {
 	ttl := s.Policy.AccessTokenTTL
 	if api.AccessTokenTTL > 0 {
 		ttl = api.AccessTokenTTL
@@ -197,6 +205,7 @@ func (s *Server) mintAccess(ctx context.Context, client *gatehouse.Client, api *
 		GrantID:   grantID,
 		IssuedAt:  now,
 		ExpiresAt: now.Add(ttl),
+		Cnf:       cnf,
 	}
 	var tok string
 	var err error
@@ -223,6 +232,7 @@ func (s *Server) mintAccess(ctx context.Context, client *gatehouse.Client, api *
 		GrantID:   grantID,
 		IssuedAt:  claims.IssuedAt,
 		ExpiresAt: claims.ExpiresAt,
+		Cnf:       cnf,
 	}
 	return tok, rec, ttl, nil
 }

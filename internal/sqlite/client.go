@@ -11,7 +11,7 @@ import (
 )
 
 const selectClientSQL = `SELECT id, name, auth_method, secret_hash, jwks, grant_types, redirect_uris,
-	access, token_format, source, disabled, created_at, updated_at FROM clients`
+	access, token_format, source, disabled, created_at, updated_at, dpop_bound FROM clients`
 
 // accessJSON is the stored form of gatehouse.Access. It has its own JSON
 // names so that renaming a Go field cannot silently orphan stored data.
@@ -33,10 +33,10 @@ func (db *DB) CreateClient(ctx context.Context, c *gatehouse.Client) error {
 		return fmt.Errorf("sqlite: create client: %w", err)
 	}
 	_, err = db.writer.ExecContext(ctx, `INSERT INTO clients (id, name, auth_method, secret_hash, jwks,
-		grant_types, redirect_uris, access, token_format, source, disabled, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		grant_types, redirect_uris, access, token_format, source, disabled, created_at, updated_at, dpop_bound)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		c.ID, c.Name, string(c.AuthMethod), v.secretHash, v.jwks, v.grantTypes, v.redirectURIs, v.access,
-		string(c.TokenFormat), string(c.Source), c.Disabled, timeValue(c.CreatedAt), timeValue(c.UpdatedAt))
+		string(c.TokenFormat), string(c.Source), c.Disabled, timeValue(c.CreatedAt), timeValue(c.UpdatedAt), c.DPoPBound)
 	return formatError(err, "create client", "client")
 }
 
@@ -93,9 +93,9 @@ func (db *DB) UpdateClient(ctx context.Context, c *gatehouse.Client) error {
 	}
 	res, err := db.writer.ExecContext(ctx, `UPDATE clients SET name = ?, auth_method = ?, secret_hash = ?,
 		jwks = ?, grant_types = ?, redirect_uris = ?, access = ?, token_format = ?, source = ?, disabled = ?,
-		updated_at = ? WHERE id = ?`,
+		updated_at = ?, dpop_bound = ? WHERE id = ?`,
 		c.Name, string(c.AuthMethod), v.secretHash, v.jwks, v.grantTypes, v.redirectURIs, v.access,
-		string(c.TokenFormat), string(c.Source), c.Disabled, timeValue(c.UpdatedAt), c.ID)
+		string(c.TokenFormat), string(c.Source), c.Disabled, timeValue(c.UpdatedAt), c.DPoPBound, c.ID)
 	if err != nil {
 		return formatError(err, "update client", "client")
 	}
@@ -164,7 +164,7 @@ func scanClient(s scanner) (*gatehouse.Client, error) {
 	var grantTypes, redirectURIs, access string
 	var created, updated sql.NullInt64
 	if err := s.Scan(&c.ID, &c.Name, &c.AuthMethod, &c.SecretHash, &c.JWKS, &grantTypes, &redirectURIs,
-		&access, &c.TokenFormat, &c.Source, &c.Disabled, &created, &updated); err != nil {
+		&access, &c.TokenFormat, &c.Source, &c.Disabled, &created, &updated, &c.DPoPBound); err != nil {
 		return nil, err
 	}
 	if err := json.Unmarshal([]byte(grantTypes), &c.GrantTypes); err != nil {

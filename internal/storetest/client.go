@@ -24,6 +24,7 @@ func newClient(id string) *gatehouse.Client {
 		TokenFormat: gatehouse.FormatOpaque,
 		Source:      gatehouse.SourceConfig,
 		Disabled:    true,
+		DPoPBound:   true,
 		// A zone other than UTC: the instant must survive, not the zone.
 		CreatedAt: t0.In(time.FixedZone("X", 5*3600)),
 		UpdatedAt: t0.Add(time.Second + 1),
