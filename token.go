@@ -41,6 +41,10 @@ type Token struct {
 	// it again is recognised as reuse.
 	RotatedAt   time.Time
 	SuccessorID string
+
+	// Act is the delegation chain of a token made by token exchange
+	// (RFC 8693); nil otherwise.
+	Act *Actor
 }
 
 // Active reports whether the token is neither revoked, rotated nor expired
@@ -69,6 +73,9 @@ type AccessClaims struct {
 	GrantID   string
 	IssuedAt  time.Time
 	ExpiresAt time.Time
+	// Act is the delegation chain (RFC 8693 act claim) of a token made by
+	// token exchange; nil for a token issued to its subject's own client.
+	Act *Actor
 }
 
 // HasScope reports whether the claims carry scope s.

@@ -22,15 +22,16 @@ const (
 
 // jwtClaims is the wire form of an access token's claims (RFC 9068 2.2).
 type jwtClaims struct {
-	Issuer   string `json:"iss"`
-	Subject  string `json:"sub"`
-	Audience string `json:"aud"`
-	ClientID string `json:"client_id"`
-	Scope    string `json:"scope,omitempty"`
-	ID       string `json:"jti"`
-	GrantID  string `json:"grant_id,omitempty"`
-	IssuedAt int64  `json:"iat"`
-	Expires  int64  `json:"exp"`
+	Issuer   string   `json:"iss"`
+	Subject  string   `json:"sub"`
+	Audience string   `json:"aud"`
+	ClientID string   `json:"client_id"`
+	Scope    string   `json:"scope,omitempty"`
+	ID       string   `json:"jti"`
+	GrantID  string   `json:"grant_id,omitempty"`
+	IssuedAt int64    `json:"iat"`
+	Expires  int64    `json:"exp"`
+	Act      *wireAct `json:"act,omitempty"`
 }
 
 // Minter turns access claims into token strings.
@@ -50,6 +51,7 @@ func (m *Minter) MintJWT(c *gatehouse.AccessClaims) (string, error) {
 		GrantID:  c.GrantID,
 		IssuedAt: c.IssuedAt.Unix(),
 		Expires:  c.ExpiresAt.Unix(),
+		Act:      actToWire(c.Act),
 	})
 	if err != nil {
 		return "", fmt.Errorf("token: marshal claims: %w", err)
