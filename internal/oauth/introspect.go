@@ -10,16 +10,17 @@ import (
 
 // introspection is the RFC 7662 response.
 type introspection struct {
-	Active    bool   `json:"active"`
-	Scope     string `json:"scope,omitempty"`
-	ClientID  string `json:"client_id,omitempty"`
-	Subject   string `json:"sub,omitempty"`
-	Audience  string `json:"aud,omitempty"`
-	Issuer    string `json:"iss,omitempty"`
-	ExpiresAt int64  `json:"exp,omitempty"`
-	IssuedAt  int64  `json:"iat,omitempty"`
-	JTI       string `json:"jti,omitempty"`
-	TokenType string `json:"token_type,omitempty"`
+	Active    bool     `json:"active"`
+	Scope     string   `json:"scope,omitempty"`
+	ClientID  string   `json:"client_id,omitempty"`
+	Subject   string   `json:"sub,omitempty"`
+	Audience  string   `json:"aud,omitempty"`
+	Issuer    string   `json:"iss,omitempty"`
+	ExpiresAt int64    `json:"exp,omitempty"`
+	IssuedAt  int64    `json:"iat,omitempty"`
+	JTI       string   `json:"jti,omitempty"`
+	TokenType string   `json:"token_type,omitempty"`
+	Act       *actJSON `json:"act,omitempty"`
 }
 
 // handleIntrospect is the RFC 7662 introspection endpoint. The caller must
@@ -68,6 +69,7 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 		IssuedAt:  claims.IssuedAt.Unix(),
 		JTI:       claims.ID,
 		TokenType: "Bearer",
+		Act:       actOf(claims.Act),
 	})
 }
 

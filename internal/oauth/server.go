@@ -157,6 +157,8 @@ type TokenResponse struct {
 	ExpiresIn    int64  `json:"expires_in"`
 	RefreshToken string `json:"refresh_token,omitempty"`
 	Scope        string `json:"scope,omitempty"`
+	// IssuedTokenType is set by token exchange (RFC 8693 section 2.2.1).
+	IssuedTokenType string `json:"issued_token_type,omitempty"`
 }
 
 // Handler returns the public OAuth endpoints. The grant handlers are fixed
@@ -167,6 +169,7 @@ func (s *Server) Handler() http.Handler {
 		&ClientCredentials{Server: s},
 		&AuthorizationCode{Server: s},
 		&RefreshToken{Server: s},
+		&TokenExchange{Server: s},
 	} {
 		s.grants[g.GrantType()] = g
 	}
@@ -254,7 +257,7 @@ type Metadata struct {
 func (s *Server) Metadata() Metadata {
 	authMethods := []string{string(gatehouse.AuthSecretBasic), string(gatehouse.AuthSecretPost), string(gatehouse.AuthPrivateKeyJWT)}
 	var grants []string
-	for _, gt := range []string{gatehouse.GrantAuthorizationCode, gatehouse.GrantClientCredentials, gatehouse.GrantRefreshToken} {
+	for _, gt := range []string{gatehouse.GrantAuthorizationCode, gatehouse.GrantClientCredentials, gatehouse.GrantRefreshToken, gatehouse.GrantTokenExchange} {
 		if _, ok := s.grants[gt]; ok {
 			grants = append(grants, gt)
 		}

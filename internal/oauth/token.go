@@ -58,6 +58,8 @@ func metricGrant(gt string) string {
 	switch gt {
 	case gatehouse.GrantClientCredentials, gatehouse.GrantAuthorizationCode, gatehouse.GrantRefreshToken:
 		return gt
+	case gatehouse.GrantTokenExchange:
+		return "token_exchange"
 	}
 	return "other"
 }
@@ -172,6 +174,13 @@ func (s *Server) issueAccessToken(ctx context.Context, client *gatehouse.Client,
 // and opaque, when set, fix the token id and the opaque token string (a
 // refresh rotation derives them so a retry can rebuild the same token).
 func (s *Server) mintAccess(ctx context.Context, client *gatehouse.Client, api *gatehouse.API, subject string, scopes []string, grantID string, now time.Time, id, opaque string) (string, *gatehouse.Token, time.Duration, *Error) {
+	return s.mintAccessWith(ctx, client, api, subject, scopes, grantID, now, id, opaque, nil)
+}
+
+// mintAccessWith is mintAccess with shape, when not nil, applied to the
+// claims before the token is made: token exchange adds the actor chain and
+// shortens the expiry.
+func (s *Server) mintAccessWith(ctx context.Context, client *gatehouse.Client, api *gatehouse.API, subject string, scopes []string, grantID string, now time.Time, id, opaque string, shape func(*gatehouse.AccessClaims)) (string, *gatehouse.Token, time.Duration, *Error) {
 	ttl := s.Policy.AccessTokenTTL
 	if api.AccessTokenTTL > 0 {
 		ttl = api.AccessTokenTTL
@@ -198,6 +207,10 @@ func (s *Server) mintAccess(ctx context.Context, client *gatehouse.Client, api *
 		IssuedAt:  now,
 		ExpiresAt: now.Add(ttl),
 	}
+	if shape != nil {
+		shape(claims)
+		ttl = claims.ExpiresAt.Sub(claims.IssuedAt)
+	}
 	var tok string
 	var err error
 	if format == gatehouse.FormatOpaque {
@@ -223,6 +236,7 @@ func (s *Server) mintAccess(ctx context.Context, client *gatehouse.Client, api *
 		GrantID:   grantID,
 		IssuedAt:  claims.IssuedAt,
 		ExpiresAt: claims.ExpiresAt,
+		Act:       claims.Act,
 	}
 	return tok, rec, ttl, nil
 }
