@@ -6,6 +6,7 @@ package oauth
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"log/slog"
 	"net/http"
@@ -122,6 +123,11 @@ type Server struct {
 	// passwords, tokens) over plain HTTP from clients that are not on
 	// loopback. Off by default: RFC 6749 sections 2.3.1 and 3.2 require TLS.
 	AllowPlainHTTP bool
+	// ClientCAs verifies the certificates of tls_client_auth clients; nil
+	// refuses them. MutualTLS says the node has an HTTPS listener that asks
+	// for client certificates, so the RFC 8705 methods are advertised.
+	ClientCAs *x509.CertPool
+	MutualTLS bool
 	// LoginLimiter slows down failed logins per account and per IP.
 	LoginLimiter *FailureLimiter
 	Metrics      *Metrics // optional
@@ -251,11 +257,16 @@ type Metadata struct {
 	ResponseModesSupported                     []string `json:"response_modes_supported,omitempty"`
 	PromptValuesSupported                      []string `json:"prompt_values_supported,omitempty"`
 	AuthorizationResponseIssParameterSupported bool     `json:"authorization_response_iss_parameter_supported,omitempty"`
+	// RFC 8705 section 3.3.
+	TLSClientCertificateBoundAccessTokens bool `json:"tls_client_certificate_bound_access_tokens,omitempty"`
 }
 
 // Metadata returns what this server supports, and only that.
 func (s *Server) Metadata() Metadata {
 	authMethods := []string{string(gatehouse.AuthSecretBasic), string(gatehouse.AuthSecretPost), string(gatehouse.AuthPrivateKeyJWT)}
+	if s.MutualTLS {
+		authMethods = append(authMethods, string(gatehouse.AuthTLSClient), string(gatehouse.AuthSelfSignedTLS))
+	}
 	var grants []string
 	for _, gt := range []string{gatehouse.GrantAuthorizationCode, gatehouse.GrantClientCredentials, gatehouse.GrantRefreshToken, gatehouse.GrantTokenExchange} {
 		if _, ok := s.grants[gt]; ok {
@@ -276,23 +287,24 @@ func (s *Server) Metadata() Metadata {
 		}
 	}
 	md := Metadata{
-		Issuer:                               s.Issuer,
-		TokenEndpoint:                        s.Issuer + PathToken,
-		JWKSURI:                              s.Issuer + PathJWKS,
-		RegistrationEndpoint:                 s.Issuer + PathRegister,
-		RevocationEndpoint:                   s.Issuer + PathRevoke,
-		IntrospectionEndpoint:                s.Issuer + PathIntrospect,
-		ScopesSupported:                      scopes,
-		ResponseTypesSupported:               []string{},
-		GrantTypesSupported:                  grants,
-		TokenEndpointAuthMethods:             authMethods,
-		TokenEndpointAuthSigningAlgs:         assertionAlgs,
-		RevocationEndpointAuthMethods:        authMethods,
-		RevocationEndpointAuthSigningAlgs:    assertionAlgs,
-		IntrospectionEndpointAuthMethods:     authMethods,
-		IntrospectionEndpointAuthSigningAlgs: assertionAlgs,
-		AccessTokenSigningAlgs:               []string{s.Policy.SigningAlgorithm},
-		ResourceIndicatorsSupported:          true,
+		Issuer:                                s.Issuer,
+		TokenEndpoint:                         s.Issuer + PathToken,
+		JWKSURI:                               s.Issuer + PathJWKS,
+		RegistrationEndpoint:                  s.Issuer + PathRegister,
+		RevocationEndpoint:                    s.Issuer + PathRevoke,
+		IntrospectionEndpoint:                 s.Issuer + PathIntrospect,
+		ScopesSupported:                       scopes,
+		ResponseTypesSupported:                []string{},
+		GrantTypesSupported:                   grants,
+		TokenEndpointAuthMethods:              authMethods,
+		TokenEndpointAuthSigningAlgs:          assertionAlgs,
+		RevocationEndpointAuthMethods:         authMethods,
+		RevocationEndpointAuthSigningAlgs:     assertionAlgs,
+		IntrospectionEndpointAuthMethods:      authMethods,
+		IntrospectionEndpointAuthSigningAlgs:  assertionAlgs,
+		AccessTokenSigningAlgs:                []string{s.Policy.SigningAlgorithm},
+		ResourceIndicatorsSupported:           true,
+		TLSClientCertificateBoundAccessTokens: s.MutualTLS,
 	}
 	if _, ok := s.grants[gatehouse.GrantAuthorizationCode]; ok {
 		md.AuthorizationEndpoint = s.Issuer + PathAuthorize
