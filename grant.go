@@ -35,6 +35,10 @@ type AuthCode struct {
 	CreatedAt time.Time
 	ExpiresAt time.Time
 	UsedAt    time.Time // zero until redeemed
+	// DPoPJKT binds the code to a DPoP key (RFC 9449 §10, the dpop_jkt
+	// authorization request parameter): the token request that redeems it
+	// must carry a proof by the key with this thumbprint. Empty: unbound.
+	DPoPJKT string
 }
 
 // Security event types.

@@ -45,6 +45,10 @@ type Token struct {
 	// Act is the delegation chain of a token made by token exchange
 	// (RFC 8693); nil otherwise.
 	Act *Actor
+	// Cnf is the key the token is bound to (DPoP or client certificate);
+	// zero for a bearer token. A refresh token carries it when refreshing
+	// must prove possession of the same key.
+	Cnf Confirmation
 }
 
 // Active reports whether the token is neither revoked, rotated nor expired
@@ -76,6 +80,9 @@ type AccessClaims struct {
 	// Act is the delegation chain (RFC 8693 act claim) of a token made by
 	// token exchange; nil for a token issued to its subject's own client.
 	Act *Actor
+	// Cnf is the token's key binding (RFC 7800 cnf); zero for a bearer
+	// token.
+	Cnf Confirmation
 }
 
 // HasScope reports whether the claims carry scope s.

@@ -77,3 +77,21 @@ func (s *Server) verifyClientCertificate(r *http.Request, c *gatehouse.Client, n
 	}
 	return "client does not use mutual TLS"
 }
+
+// certificateBinding returns what new access tokens of this request are
+// bound to (RFC 8705 section 3): the client certificate of a mutual-TLS
+// client always, and that of a client registered with
+// tls_client_certificate_bound_access_tokens, which must then present one.
+// Other clients get bearer tokens even if their connection carried a
+// certificate: binding a token to a certificate the client may not mean
+// to keep presenting would break it at the gateway.
+func certificateBinding(r *http.Request, c *gatehouse.Client) (gatehouse.Confirmation, *Error) {
+	if !c.AuthMethod.MutualTLS() && !c.CertificateBoundTokens {
+		return gatehouse.Confirmation{}, nil
+	}
+	leaf := clientCertificate(r)
+	if leaf == nil {
+		return gatehouse.Confirmation{}, errInvalidRequest("this client's access tokens are bound to its TLS client certificate: present it on the HTTPS listener")
+	}
+	return gatehouse.Confirmation{X5TS256: mtls.Thumbprint(leaf.Raw)}, nil
+}

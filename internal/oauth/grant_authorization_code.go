@@ -86,12 +86,12 @@ func (g *AuthorizationCode) Handle(ctx context.Context, req *TokenRequest) (*Tok
 	}
 
 	grant.Scopes = scopes
-	accessTok, accessRec, ttl, e := s.mintAccess(ctx, req.Client, api, c.Subject, scopes, grant.ID, req.Now, "", "")
+	accessTok, accessRec, ttl, e := s.mintAccess(ctx, req.Client, api, c.Subject, scopes, grant.ID, req.Cnf, req.Now, "", "")
 	if e != nil {
 		return nil, e
 	}
 	records := []*gatehouse.Token{accessRec}
-	resp := &TokenResponse{AccessToken: accessTok, TokenType: "Bearer", ExpiresIn: int64(ttl.Seconds()), Scope: strings.Join(scopes, " ")}
+	resp := &TokenResponse{AccessToken: accessTok, TokenType: req.Cnf.TokenType(), ExpiresIn: int64(ttl.Seconds()), Scope: strings.Join(scopes, " ")}
 	if req.Client.AllowsGrant(gatehouse.GrantRefreshToken) {
 		refresh := gatehouse.NewSecret(token.PrefixRefresh)
 		records = append(records, s.refreshRecord(refresh, newID(), grant, req.Now))

@@ -34,13 +34,13 @@ func (g *ClientCredentials) Handle(ctx context.Context, req *TokenRequest) (*Tok
 		return nil, err
 	}
 	// RFC 9068 section 2.2: with no resource owner, sub is the client id.
-	tok, ttl, err := s.issueAccessToken(ctx, req.Client, api, req.Client.ID, scopes, "", req.Now)
+	tok, ttl, err := s.issueAccessToken(ctx, req.Client, api, req.Client.ID, scopes, "", req.Cnf, req.Now)
 	if err != nil {
 		return nil, err
 	}
 	return &TokenResponse{
 		AccessToken: tok,
-		TokenType:   "Bearer",
+		TokenType:   req.Cnf.TokenType(),
 		ExpiresIn:   int64(ttl.Seconds()),
 		Scope:       strings.Join(scopes, " "),
 	}, nil

@@ -77,7 +77,7 @@ func (g *RefreshToken) Handle(ctx context.Context, req *TokenRequest) (*TokenRes
 		scopes = asked
 	}
 	now := req.Now
-	accessTok, accessRec, ttl, e := s.mintAccess(ctx, req.Client, api, grant.Subject, scopes, grant.ID, now,
+	accessTok, accessRec, ttl, e := s.mintAccess(ctx, req.Client, api, grant.Subject, scopes, grant.ID, req.Cnf, now,
 		s.derive("access-id", old)[:22], token.PrefixAccess+s.derive("access", old))
 	if e != nil {
 		return nil, e
@@ -87,7 +87,7 @@ func (g *RefreshToken) Handle(ctx context.Context, req *TokenRequest) (*TokenRes
 	err := s.Grants.RotateRefreshToken(ctx, rec.ID, now, succRec, accessRec)
 	switch gatehouse.ErrorCode(err) {
 	case "":
-		return &TokenResponse{AccessToken: accessTok, TokenType: "Bearer", ExpiresIn: int64(ttl.Seconds()),
+		return &TokenResponse{AccessToken: accessTok, TokenType: req.Cnf.TokenType(), ExpiresIn: int64(ttl.Seconds()),
 			RefreshToken: successor, Scope: strings.Join(scopes, " ")}, nil
 	case gatehouse.CodeConflict, gatehouse.CodeNotFound:
 		// Someone rotated it first (a concurrent request with the same
@@ -207,12 +207,13 @@ func (s *Server) replaySuccessor(ctx context.Context, rec *gatehouse.Token, old 
 		tok, err = s.Minter.MintJWT(&gatehouse.AccessClaims{
 			Issuer: s.Issuer, Subject: acc.Subject, Audience: acc.Audience, ClientID: acc.ClientID,
 			Scopes: acc.Scopes, ID: acc.ID, GrantID: acc.GrantID, IssuedAt: acc.IssuedAt, ExpiresAt: acc.ExpiresAt,
+			Cnf: acc.Cnf,
 		})
 		if err != nil {
 			return nil, false
 		}
 	}
-	return &TokenResponse{AccessToken: tok, TokenType: "Bearer", ExpiresIn: int64(acc.ExpiresAt.Sub(now).Seconds()),
+	return &TokenResponse{AccessToken: tok, TokenType: acc.Cnf.TokenType(), ExpiresIn: int64(acc.ExpiresAt.Sub(now).Seconds()),
 		RefreshToken: successor, Scope: strings.Join(acc.Scopes, " ")}, true
 }
 

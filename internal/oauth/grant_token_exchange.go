@@ -116,7 +116,7 @@ func (g *TokenExchange) Handle(ctx context.Context, req *TokenRequest) (*TokenRe
 			c.ExpiresAt = expires
 		}
 	}
-	tok, rec, ttl, e := s.mintAccessWith(ctx, client, to, sub.Subject, scopes, sub.GrantID, req.Now, "", "", shape)
+	tok, rec, ttl, e := s.mintAccessWith(ctx, client, to, sub.Subject, scopes, sub.GrantID, req.Cnf, req.Now, "", "", shape)
 	if e != nil {
 		return nil, e
 	}
@@ -134,7 +134,7 @@ func (g *TokenExchange) Handle(ctx context.Context, req *TokenRequest) (*TokenRe
 	return &TokenResponse{
 		AccessToken:     tok,
 		IssuedTokenType: TokenTypeAccessToken,
-		TokenType:       "Bearer",
+		TokenType:       req.Cnf.TokenType(),
 		ExpiresIn:       int64(ttl.Seconds()),
 		Scope:           strings.Join(scopes, " "),
 	}, nil

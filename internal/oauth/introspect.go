@@ -20,7 +20,22 @@ type introspection struct {
 	IssuedAt  int64    `json:"iat,omitempty"`
 	JTI       string   `json:"jti,omitempty"`
 	TokenType string   `json:"token_type,omitempty"`
+	Cnf       *cnf     `json:"cnf,omitempty"`
 	Act       *actJSON `json:"act,omitempty"`
+}
+
+// cnf is the key binding of an introspected token (RFC 7800 §3.1, RFC 9449
+// §6.2, RFC 8705 §3.2).
+type cnf struct {
+	JKT     string `json:"jkt,omitempty"`
+	X5TS256 string `json:"x5t#S256,omitempty"`
+}
+
+func introspectCnf(c gatehouse.Confirmation) *cnf {
+	if !c.Bound() {
+		return nil
+	}
+	return &cnf{JKT: c.JKT, X5TS256: c.X5TS256}
 }
 
 // handleIntrospect is the RFC 7662 introspection endpoint. The caller must
@@ -68,7 +83,8 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 		ExpiresAt: claims.ExpiresAt.Unix(),
 		IssuedAt:  claims.IssuedAt.Unix(),
 		JTI:       claims.ID,
-		TokenType: "Bearer",
+		TokenType: claims.Cnf.TokenType(),
+		Cnf:       introspectCnf(claims.Cnf),
 		Act:       actOf(claims.Act),
 	})
 }
@@ -88,6 +104,7 @@ func (s *Server) introspectRefresh(r *http.Request, caller *gatehouse.Client, to
 	return introspection{
 		Active: true, Scope: strings.Join(rec.Scopes, " "), ClientID: rec.ClientID, Subject: rec.Subject,
 		Audience: rec.Audience, Issuer: s.Issuer, ExpiresAt: rec.ExpiresAt.Unix(), IssuedAt: rec.IssuedAt.Unix(),
+		Cnf: introspectCnf(rec.Cnf),
 	}
 }
 

@@ -154,6 +154,10 @@ type TokenRequest struct {
 	Client *gatehouse.Client
 	Form   *form
 	Now    time.Time
+	// Cnf is the key the request proved it holds, which new access tokens
+	// are bound to: JKT from a verified DPoP proof (RFC 9449 §5), X5TS256
+	// from the client certificate (RFC 8705 §3). Zero: bearer tokens.
+	Cnf gatehouse.Confirmation
 }
 
 // TokenResponse is the successful token endpoint answer (RFC 6749 5.1).

@@ -50,7 +50,11 @@ func (s *Server) token(ctx context.Context, w http.ResponseWriter, r *http.Reque
 	if !client.AllowsGrant(gt) {
 		return nil, gt, errUnauthorizedClient("client may not use grant_type " + gt)
 	}
-	resp, err := g.Handle(ctx, &TokenRequest{Client: client, Form: f, Now: s.now()})
+	cnf, err := certificateBinding(r, client)
+	if err != nil {
+		return nil, gt, err
+	}
+	resp, err := g.Handle(ctx, &TokenRequest{Client: client, Form: f, Now: s.now(), Cnf: cnf})
 	return resp, gt, err
 }
 
@@ -157,10 +161,11 @@ func parseScope(raw string) ([]string, *Error) {
 }
 
 // issueAccessToken mints, records and returns an access token for client on
-// api. The record is written before the token is returned, so revocation and
-// introspection know every token that was ever handed out.
-func (s *Server) issueAccessToken(ctx context.Context, client *gatehouse.Client, api *gatehouse.API, subject string, scopes []string, grantID string, now time.Time) (string, time.Duration, *Error) {
-	tok, rec, ttl, e := s.mintAccess(ctx, client, api, subject, scopes, grantID, now, "", "")
+// api, bound to cnf (zero: a bearer token). The record is written before the
+// token is returned, so revocation and introspection know every token that
+// was ever handed out.
+func (s *Server) issueAccessToken(ctx context.Context, client *gatehouse.Client, api *gatehouse.API, subject string, scopes []string, grantID string, cnf gatehouse.Confirmation, now time.Time) (string, time.Duration, *Error) {
+	tok, rec, ttl, e := s.mintAccess(ctx, client, api, subject, scopes, grantID, cnf, now, "", "")
 	if e != nil {
 		return "", 0, e
 	}
@@ -173,14 +178,14 @@ func (s *Server) issueAccessToken(ctx context.Context, client *gatehouse.Client,
 // mintAccess makes an access token and its record without storing it. id
 // and opaque, when set, fix the token id and the opaque token string (a
 // refresh rotation derives them so a retry can rebuild the same token).
-func (s *Server) mintAccess(ctx context.Context, client *gatehouse.Client, api *gatehouse.API, subject string, scopes []string, grantID string, now time.Time, id, opaque string) (string, *gatehouse.Token, time.Duration, *Error) {
-	return s.mintAccessWith(ctx, client, api, subject, scopes, grantID, now, id, opaque, nil)
+func (s *Server) mintAccess(ctx context.Context, client *gatehouse.Client, api *gatehouse.API, subject string, scopes []string, grantID string, cnf gatehouse.Confirmation, now time.Time, id, opaque string) (string, *gatehouse.Token, time.Duration, *Error) {
+	return s.mintAccessWith(ctx, client, api, subject, scopes, grantID, cnf, now, id, opaque, nil)
 }
 
 // mintAccessWith is mintAccess with shape, when not nil, applied to the
 // claims before the token is made: token exchange adds the actor chain and
 // shortens the expiry.
-func (s *Server) mintAccessWith(ctx context.Context, client *gatehouse.Client, api *gatehouse.API, subject string, scopes []string, grantID string, now time.Time, id, opaque string, shape func(*gatehouse.AccessClaims)) (string, *gatehouse.Token, time.Duration, *Error) {
+func (s *Server) mintAccessWith(ctx context.Context, client *gatehouse.Client, api *gatehouse.API, subject string, scopes []string, grantID string, cnf gatehouse.Confirmation, now time.Time, id, opaque string, shape func(*gatehouse.AccessClaims)) (string, *gatehouse.Token, time.Duration, *Error) {
 	ttl := s.Policy.AccessTokenTTL
 	if api.AccessTokenTTL > 0 {
 		ttl = api.AccessTokenTTL
@@ -206,6 +211,7 @@ func (s *Server) mintAccessWith(ctx context.Context, client *gatehouse.Client, a
 		GrantID:   grantID,
 		IssuedAt:  now,
 		ExpiresAt: now.Add(ttl),
+		Cnf:       cnf,
 	}
 	if shape != nil {
 		shape(claims)
@@ -237,6 +243,7 @@ func (s *Server) mintAccessWith(ctx context.Context, client *gatehouse.Client, a
 		IssuedAt:  claims.IssuedAt,
 		ExpiresAt: claims.ExpiresAt,
 		Act:       claims.Act,
+		Cnf:       cnf,
 	}
 	return tok, rec, ttl, nil
 }

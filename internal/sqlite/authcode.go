@@ -28,10 +28,10 @@ func (db *DB) CreateAuthCode(ctx context.Context, c *gatehouse.AuthCode) error {
 		return fmt.Errorf("sqlite: create authorization code: %w", err)
 	}
 	_, err = db.writer.ExecContext(ctx, `INSERT INTO auth_codes (hash, client_id, subject, redirect_uri,
-		code_challenge, audience, scopes, grant_id, created_at, expires_at, used_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		code_challenge, audience, scopes, grant_id, created_at, expires_at, used_at, dpop_jkt)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		c.Hash, c.ClientID, c.Subject, c.RedirectURI, c.CodeChallenge, c.Audience, string(scopes), c.GrantID,
-		timeValue(c.CreatedAt), timeValue(c.ExpiresAt), timeValue(c.UsedAt))
+		timeValue(c.CreatedAt), timeValue(c.ExpiresAt), timeValue(c.UsedAt), stringValue(c.DPoPJKT))
 	return formatError(err, "create authorization code", "authorization code")
 }
 
@@ -41,10 +41,11 @@ func (db *DB) FindAuthCode(ctx context.Context, hash []byte) (*gatehouse.AuthCod
 	var c gatehouse.AuthCode
 	var scopes string
 	var created, expires, used sql.NullInt64
+	var jkt sql.NullString
 	err := db.reader.QueryRowContext(ctx, `SELECT hash, client_id, subject, redirect_uri, code_challenge,
-		audience, scopes, grant_id, created_at, expires_at, used_at FROM auth_codes WHERE hash = ?`, hash).
+		audience, scopes, grant_id, created_at, expires_at, used_at, dpop_jkt FROM auth_codes WHERE hash = ?`, hash).
 		Scan(&c.Hash, &c.ClientID, &c.Subject, &c.RedirectURI, &c.CodeChallenge, &c.Audience, &scopes,
-			&c.GrantID, &created, &expires, &used)
+			&c.GrantID, &created, &expires, &used, &jkt)
 	if err != nil {
 		return nil, formatError(err, "find authorization code", "authorization code")
 	}
@@ -52,6 +53,7 @@ func (db *DB) FindAuthCode(ctx context.Context, hash []byte) (*gatehouse.AuthCod
 		return nil, fmt.Errorf("sqlite: find authorization code: scopes: %w", err)
 	}
 	c.CreatedAt, c.ExpiresAt, c.UsedAt = timeOf(created), timeOf(expires), timeOf(used)
+	c.DPoPJKT = jkt.String
 	return &c, nil
 }
 

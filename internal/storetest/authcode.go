@@ -79,6 +79,12 @@ var createAuthCodeTests = []test{
 		createAuthCode(t, s, want)
 		wantAuthCode(t, s, want)
 	}},
+	{"RoundTripDPoPBound", func(t *testing.T, s Store) {
+		want := newAuthCode("a", "g1", t0)
+		want.DPoPJKT = testJKT
+		createAuthCode(t, s, want)
+		wantAuthCode(t, s, want)
+	}},
 	{"ZeroFields", func(t *testing.T, s Store) {
 		want := &gatehouse.AuthCode{Hash: []byte{1}, GrantID: "g1", ExpiresAt: t0}
 		createAuthCode(t, s, want)
@@ -153,6 +159,16 @@ func (r redemption) wantNothingWritten(t *testing.T, s Store) {
 }
 
 var redeemAuthCodeTests = []test{
+	{"BoundTokens", func(t *testing.T, s Store) {
+		r := newRedemption("bound")
+		r.code.DPoPJKT = testJKT
+		r.access.Cnf = gatehouse.Confirmation{JKT: testJKT}
+		r.refresh.Cnf = gatehouse.Confirmation{JKT: testJKT}
+		createAuthCode(t, s, r.code)
+		must(t, r.redeem(t, s, t0.Add(time.Second)))
+		wantToken(t, s, r.access.ID, r.access)
+		wantToken(t, s, r.refresh.ID, r.refresh)
+	}},
 	{"Success", func(t *testing.T, s Store) {
 		r := newRedemption("first")
 		createAuthCode(t, s, r.code)

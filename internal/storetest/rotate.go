@@ -59,6 +59,18 @@ var rotateRefreshTokenTests = []test{
 		// Rotation is not revocation.
 		wantRevocations(t, s, now, nil)
 	}},
+	{"BoundSuccessors", func(t *testing.T, s Store) {
+		// A DPoP-bound public client's successor refresh token stays bound;
+		// the access token carries its own binding.
+		f := issue(t, s, newGrant("g1", "u1", t0))
+		now := t0.Add(time.Minute)
+		rt, at := successors(f, "next", now)
+		rt.Cnf = gatehouse.Confirmation{JKT: testJKT}
+		at.Cnf = gatehouse.Confirmation{JKT: testJKT, X5TS256: testX5T}
+		must(t, s.RotateRefreshToken(t.Context(), f.refresh.ID, now, rt, at))
+		wantToken(t, s, rt.ID, rt)
+		wantToken(t, s, at.ID, at)
+	}},
 	{"Chain", func(t *testing.T, s Store) {
 		f := issue(t, s, newGrant("g1", "u1", t0))
 		rt1, at1 := successors(f, "one", t0.Add(time.Minute))

@@ -1,11 +1,18 @@
 package storetest
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/google/go-cmp/cmp/cmpopts"
+)
+
+// Binding values (RFC 7638 §3.1's thumbprint, and the SHA-256 of "cert").
+const (
+	testJKT = "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
+	testX5T = "BimEMugGayniIjvMI6qVBLVq5Qj6vzQ1UIhpucMZDiI"
 )
 
 // newToken returns a token with every field set but RevokedAt, RotatedAt
@@ -66,6 +73,28 @@ var createTokenTests = []test{
 		want := rotated(revoked(newToken("t1", "g1", t0.Add(time.Hour)), t0.Add(-3)), t0.Add(-5), "t2")
 		createToken(t, s, want)
 		wantToken(t, s, "t1", want)
+	}},
+	{"RoundTripBound", func(t *testing.T, s Store) {
+		// Each binding alone and both together, on every kind that can
+		// carry one (RFC 9449 §5 binds public clients' refresh tokens too).
+		for i, cnf := range []gatehouse.Confirmation{
+			{JKT: testJKT},
+			{X5TS256: testX5T},
+			{JKT: testJKT, X5TS256: testX5T},
+		} {
+			for _, kind := range []gatehouse.TokenKind{gatehouse.KindAccess, gatehouse.KindRefresh} {
+				id := fmt.Sprintf("t%d-%s", i, kind)
+				want := newToken(id, "g1", t0.Add(time.Hour))
+				want.Kind, want.Cnf = kind, cnf
+				createToken(t, s, want)
+				wantToken(t, s, id, want)
+				got, err := s.FindTokenByHash(t.Context(), want.Hash)
+				must(t, err)
+				if got.Cnf != cnf {
+					t.Fatalf("FindTokenByHash(%s).Cnf = %+v, want %+v", id, got.Cnf, cnf)
+				}
+			}
+		}
 	}},
 	{"NoGrant", func(t *testing.T, s Store) {
 		want := newToken("t1", "", t0.Add(time.Hour))

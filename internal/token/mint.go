@@ -31,7 +31,22 @@ type jwtClaims struct {
 	GrantID  string   `json:"grant_id,omitempty"`
 	IssuedAt int64    `json:"iat"`
 	Expires  int64    `json:"exp"`
+	Cnf      *cnf     `json:"cnf,omitempty"`
 	Act      *wireAct `json:"act,omitempty"`
+}
+
+// cnf is the wire form of a key binding (RFC 7800 §3.1): jkt for DPoP
+// (RFC 9449 §6.1), x5t#S256 for a client certificate (RFC 8705 §3.1).
+type cnf struct {
+	JKT     string `json:"jkt,omitempty"`
+	X5TS256 string `json:"x5t#S256,omitempty"`
+}
+
+func wireCnf(c gatehouse.Confirmation) *cnf {
+	if !c.Bound() {
+		return nil
+	}
+	return &cnf{JKT: c.JKT, X5TS256: c.X5TS256}
 }
 
 // Minter turns access claims into token strings.
@@ -52,6 +67,7 @@ func (m *Minter) MintJWT(c *gatehouse.AccessClaims) (string, error) {
 		IssuedAt: c.IssuedAt.Unix(),
 		Expires:  c.ExpiresAt.Unix(),
 		Act:      actToWire(c.Act),
+		Cnf:      wireCnf(c.Cnf),
 	})
 	if err != nil {
 		return "", fmt.Errorf("token: marshal claims: %w", err)

@@ -173,6 +173,7 @@ func (v *Verifier) verifyOpaque(ctx context.Context, tok string, kind gatehouse.
 		IssuedAt:  rec.IssuedAt,
 		ExpiresAt: rec.ExpiresAt,
 		Act:       rec.Act,
+		Cnf:       rec.Cnf,
 	}, nil
 }
 
@@ -190,6 +191,7 @@ type wireClaims struct {
 	Exp      *int64          `json:"exp"`
 	Nbf      *int64          `json:"nbf"`
 	Act      json.RawMessage `json:"act"`
+	Cnf      json.RawMessage `json:"cnf"`
 }
 
 func (v *Verifier) verifyJWT(tok string, now time.Time) (*gatehouse.AccessClaims, error) {
@@ -266,7 +268,58 @@ func (v *Verifier) checkClaims(w *wireClaims, now time.Time) (*gatehouse.AccessC
 			return nil, invalid(ReasonClaims, "%v", err)
 		}
 	}
+	if w.Cnf != nil {
+		if c.Cnf, err = parseCnf(w.Cnf); err != nil {
+			return nil, err
+		}
+	}
 	return c, nil
+}
+
+// parseCnf reads a cnf claim (RFC 7800 §3.1) strictly: an object with jkt
+// (RFC 9449 §6.1), x5t#S256 (RFC 8705 §3.1) or both, each a base64url
+// SHA-256 (43 characters). Any other member refuses the token rather than
+// being ignored: RFC 7800 lets a cnf carry other confirmation methods, and
+// a gateway that skipped one it does not enforce would accept a bound token
+// as a bearer token. Gatehouse mints only these two, so a token with
+// anything else was not minted by us. An empty object or null is refused
+// for the same reason.
+func parseCnf(raw json.RawMessage) (gatehouse.Confirmation, error) {
+	var c gatehouse.Confirmation
+	var m map[string]json.RawMessage
+	if len(raw) == 0 || raw[0] != '{' || json.Unmarshal(raw, &m) != nil || len(m) == 0 {
+		return c, invalid(ReasonClaims, "cnf must be a non-empty object")
+	}
+	for name, v := range m {
+		var s string
+		if len(v) == 0 || v[0] != '"' || json.Unmarshal(v, &s) != nil || !isSHA256B64(s) {
+			return c, invalid(ReasonClaims, "cnf member %q must be a base64url SHA-256", name)
+		}
+		switch name {
+		case "jkt":
+			c.JKT = s
+		case "x5t#S256":
+			c.X5TS256 = s
+		default:
+			return c, invalid(ReasonClaims, "cnf member %q is not supported", name)
+		}
+	}
+	return c, nil
+}
+
+// isSHA256B64 reports whether s is 32 bytes in unpadded base64url with no
+// stray bits: 43 characters of the alphabet, the last one of "AEIMQUYcgkosw048".
+func isSHA256B64(s string) bool {
+	if len(s) != 43 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return strings.IndexByte("AEIMQUYcgkosw048", s[42]) >= 0
 }
 
 // singleAudience accepts aud as a string or an array of exactly one string:
