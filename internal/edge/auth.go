@@ -132,6 +132,12 @@ func (c *Checks) bearer(w http.ResponseWriter, r *http.Request, info RequestInfo
 		writeProblem(w, http.StatusUnauthorized, "invalid_token", "the access token is invalid, expired or revoked", info.RequestID)
 		return nil
 	}
+	if certificateMismatch(r, claims) {
+		c.log().InfoContext(r.Context(), "token refused", "request_id", info.RequestID, "api", info.API.Name, "reason", "certificate_mismatch")
+		w.Header().Set("WWW-Authenticate", bearerChallenge("invalid_token", "", ""))
+		writeProblem(w, http.StatusUnauthorized, "invalid_token", "the access token is bound to a client certificate; present that certificate over HTTPS", info.RequestID)
+		return nil
+	}
 	return claims
 }
 
