@@ -49,6 +49,13 @@ type API struct {
 	// ExternalIssuers names identity providers (config external_issuers)
 	// whose tokens this API's bearer routes also accept.
 	ExternalIssuers []string
+	// DPoP says whether the API's bearer routes accept unbound tokens:
+	// DPoPAllowed (or "") accepts both, DPoPRequired only DPoP-bound tokens
+	// with a proof. A DPoP-bound token always needs its proof.
+	DPoP DPoPMode
+	// DPoPNonce makes the API demand a server nonce in DPoP proofs
+	// (RFC 9449 §9).
+	DPoPNonce bool
 }
 
 // HasScope reports whether s is one of the API's scopes.

@@ -64,6 +64,10 @@ type Client struct {
 
 	// Networks restricts where the client's tokens are accepted from.
 	Networks ClientNetworks
+	// DPoPBound makes every token request of the client carry a DPoP proof,
+	// so it only ever gets DPoP-bound tokens (RFC 9449 §5.2,
+	// dpop_bound_access_tokens).
+	DPoPBound bool
 
 	// TLSSubject is what a tls_client_auth client's certificate must name.
 	TLSSubject TLSSubject

@@ -15,6 +15,14 @@ type Confirmation struct {
 	X5TS256 string
 }
 
+// DPoPMode says whether a client or an API must use DPoP (RFC 9449).
+type DPoPMode string
+
+const (
+	DPoPAllowed  DPoPMode = "allowed"  // the default: DPoP and bearer tokens both work
+	DPoPRequired DPoPMode = "required" // only DPoP-bound tokens
+)
+
 // Bound reports whether the confirmation binds the token to anything.
 func (c Confirmation) Bound() bool { return c.JKT != "" || c.X5TS256 != "" }
 

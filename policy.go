@@ -32,6 +32,9 @@ type TokenPolicy struct {
 	// before it starts signing on a scheduled rotation.
 	KeyPrepublish time.Duration // 24h
 	Leeway        time.Duration // 30s, at most MaxLeeway
+	// DPoPNonce makes the token endpoint demand a server nonce in DPoP
+	// proofs (RFC 9449 §8). Off by default.
+	DPoPNonce bool
 }
 
 // DefaultTokenPolicy returns the defaults documented on TokenPolicy.

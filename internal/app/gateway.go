@@ -36,6 +36,7 @@ func requestInfo(r *http.Request) (edge.RequestInfo, bool) {
 	return edge.RequestInfo{
 		API: m.API, Route: m.Route, RouteKey: routeKey(m.Route),
 		RequestID: proxy.RequestIDFrom(ctx), ClientAddr: proxy.ClientAddrFrom(ctx),
+		TrustedProxy: proxy.FromTrustedProxy(ctx),
 	}, true
 }
 
@@ -81,6 +82,7 @@ func newGateway(cfg *config.Config, n *Node, log *slog.Logger, now func() time.T
 	checks := &edge.Checks{
 		Info: requestInfo, Tokens: n.Verifier, AllowPlainHTTP: cfg.Gateway.AllowPlainHTTPTokens,
 		ClientNetworks: func(id string) edge.Networks { return g.networks.Load().lookup(id) }, Log: log,
+		DPoP: n.dpop.gateway, DPoPNonce: n.dpop.gatewayNonce,
 	}
 	if g.external != nil {
 		checks.External = externalVerifier{g.external}

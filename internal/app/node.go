@@ -68,6 +68,7 @@ type Node struct {
 
 	public, admin, tls *http.Server
 	gateway            *gateway
+	dpop               *dpopVerifiers
 	catalog            *catalog
 	cfg                *config.Config // the running configuration
 	env                func(string) (string, bool)
@@ -189,6 +190,11 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 		Cache: token.NewCache(100000), Tokens: n.Store,
 		Leeway: policy.Leeway, MaxLifetime: maxTTL, Now: now,
 	}
+	if n.dpop, err = newDPoPVerifiers(policy.DPoPNonce, now); err != nil {
+		publicLn.Close()
+		adminLn.Close()
+		return nil, err
+	}
 	clientCAs, err := loadClientCAs(cfg.TLS.ClientCAFile)
 	if err != nil {
 		publicLn.Close()
@@ -207,6 +213,7 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 		Keys: n.Keyring, Minter: &token.Minter{Keys: n.Keyring}, Verifier: n.Verifier,
 		Revocations: n.Revocations, Limiter: &oauth.FailureLimiter{},
 		Metrics: oauth.NewMetrics(reg), Log: o.Log, Now: now,
+		DPoP: n.dpop.token,
 	}
 	adminH := &admin.Handler{
 		Verifier: n.Verifier, Tokens: n.Store, Keys: n.Keys, Keyring: n.Keyring, Store: n.Store,

@@ -16,12 +16,13 @@ import (
 
 var (
 	apiKeys = []string{"name", "audience", "scopes", "token_format", "access_token_ttl", "lifecycle", "sunset", "hosts",
-		"upstream", "upstream_auth", "traffic", "external_issuers", "routes"}
+		"upstream", "upstream_auth", "traffic", "external_issuers", "routes", "dpop", "dpop_nonce"}
 	routeKeys   = []string{"path", "methods", "scopes", "scope_mode", "credential", "allow_query_token", "rate_limit"}
 	credentials = []string{gatehouse.CredentialBearer, gatehouse.CredentialAPIKey, gatehouse.CredentialNone}
 	lifecycles  = []string{string(gatehouse.LifecycleDraft), string(gatehouse.LifecyclePublished),
 		string(gatehouse.LifecycleDeprecated), string(gatehouse.LifecycleRetired)}
 	scopeModes = []string{"all", "any"}
+	dpopModes  = []string{string(gatehouse.DPoPAllowed), string(gatehouse.DPoPRequired)}
 	// Methods offered as corrections; others that look like methods are
 	// accepted, for WebDAV and friends.
 	knownMethods = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE"}
@@ -170,7 +171,20 @@ func (d *decoder) api(n *yaml.Node, path string, ext externals) (gatehouse.API, 
 	if len(issuers) > 0 && credentialsOK && !bearer {
 		d.report(o.lineOf("external_issuers"), key("external_issuers"), "is only used by routes with credential bearer, and this API has none; add a bearer route or remove external_issuers")
 	}
+	d.apiDPoP(o, path, &api, len(issuers) > 0)
 	return api, o, auth
+}
+
+// apiDPoP decodes the API's DPoP policy (RFC 9449): dpop (allowed, the
+// default, or required) and dpop_nonce.
+func (d *decoder) apiDPoP(o object, path string, api *gatehouse.API, external bool) {
+	key := func(k string) string { return join(path, k) }
+	mode, modeOK := d.enum(o.get("dpop"), key("dpop"), dpopModes)
+	api.DPoP = gatehouse.DPoPMode(mode) // "" means allowed
+	api.DPoPNonce, _ = d.boolean(o.get("dpop_nonce"), key("dpop_nonce"))
+	if api.DPoP == gatehouse.DPoPRequired && modeOK && external {
+		d.report(o.lineOf("dpop"), key("dpop"), "required refuses every token that is not DPoP-bound by Gatehouse, so the tokens of external_issuers would never be accepted; remove one of them")
+	}
 }
 
 // sunset decodes the date a deprecated API goes away (RFC 8594), in UTC.

@@ -15,7 +15,7 @@ import (
 
 var (
 	clientKeys = []string{"id", "name", "auth_method", "secret", "secret_sha256", "jwks", "jwks_file",
-		"grant_types", "redirect_uris", "token_format", "apis", "networks", "token_exchange",
+		"grant_types", "redirect_uris", "token_format", "apis", "networks", "dpop", "token_exchange",
 		"tls_client_auth_subject_dn", "tls_client_auth_san_dns", "tls_client_auth_san_uri", "tls_client_auth_san_ip",
 		"tls_client_auth_san_email", "tls_client_certificate_bound_access_tokens"}
 	networkKeys = []string{"allow", "deny"}
@@ -143,6 +143,11 @@ func (d *decoder) client(n *yaml.Node, path string, apis map[string]*gatehouse.A
 	c.TokenFormat = gatehouse.TokenFormat(f)
 
 	c.Access = d.access(o.get("apis"), key("apis"), apis)
+
+	// dpop: required is RFC 9449 §5.2 dpop_bound_access_tokens: every token
+	// request must carry a DPoP proof.
+	dpopMode, _ := d.enum(o.get("dpop"), key("dpop"), dpopModes)
+	c.DPoPBound = gatehouse.DPoPMode(dpopMode) == gatehouse.DPoPRequired
 
 	nets, _ := d.object(o.get("networks"), key("networks"), o.lineOf("networks"), networkKeys)
 	c.Networks.Allow = d.prefixes(nets.get("allow"), key("networks.allow"), true)

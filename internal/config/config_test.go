@@ -58,6 +58,7 @@ func TestParseFull(t *testing.T) {
 			KeyRotationPeriod:   168 * time.Hour,
 			KeyPrepublish:       90 * time.Minute,
 			Leeway:              10 * time.Second,
+			DPoPNonce:           true,
 		},
 		ExternalIssuers: []gatehouse.ExternalIssuer{
 			{
@@ -129,6 +130,8 @@ func TestParseFull(t *testing.T) {
 				Scopes:         []string{"reports:read"},
 				Lifecycle:      gatehouse.LifecyclePublished,
 				UpstreamPolicy: defaultUpstreamPolicy,
+				DPoP:           gatehouse.DPoPRequired,
+				DPoPNonce:      true,
 			},
 		},
 		Clients: []Client{
@@ -160,6 +163,7 @@ func TestParseFull(t *testing.T) {
 				GrantTypes: []string{gatehouse.GrantClientCredentials},
 				Access:     []gatehouse.Access{{API: "reports", Scopes: []string{"reports:read"}}},
 				Source:     gatehouse.SourceConfig,
+				DPoPBound:  true,
 			}},
 			{Client: gatehouse.Client{
 				ID:         "inline-keys",

@@ -227,7 +227,7 @@ func (d *decoder) addr(n *yaml.Node, path string) string {
 
 var (
 	tokenKeys = []string{"access_token_format", "access_token_ttl", "refresh_token_ttl", "refresh_token_idle_ttl",
-		"refresh_reuse_grace", "signing_algorithm", "key_rotation_period", "key_prepublish", "leeway"}
+		"refresh_reuse_grace", "signing_algorithm", "key_rotation_period", "key_prepublish", "leeway", "dpop_nonce"}
 	formats    = []string{string(gatehouse.FormatJWT), string(gatehouse.FormatOpaque)}
 	algorithms = []string{gatehouse.AlgEdDSA, gatehouse.AlgES256, gatehouse.AlgRS256, gatehouse.AlgPS256}
 )
@@ -262,6 +262,7 @@ func (d *decoder) tokens(n *yaml.Node, parentLine int) gatehouse.TokenPolicy {
 	pre, preSet := d.duration(o.get("key_prepublish"), key("key_prepublish"), minPrepublish, 0)
 	p.KeyRotationPeriod, p.KeyPrepublish = rotation, pre
 	p.Leeway, _ = d.duration(o.get("leeway"), key("leeway"), minLeeway, gatehouse.MaxLeeway)
+	p.DPoPNonce, _ = d.boolean(o.get("dpop_nonce"), key("dpop_nonce"))
 
 	// Relations between values only make sense when each is either valid or
 	// absent (default); a bad value is already reported.

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/internal/dpop"
 	"github.com/gatehouse/gatehouse/internal/token"
 )
 
@@ -29,7 +30,11 @@ type Checks struct {
 	AllowPlainHTTP bool
 	// ClientNetworks returns the network restrictions of a client, or nil.
 	ClientNetworks func(clientID string) Networks
-	Log            *slog.Logger
+	// DPoP verifies DPoP proofs (RFC 9449 §7); DPoPNonce is the same with
+	// NonceRequired, for APIs with dpop_nonce. Give both one replay cache.
+	// With DPoP nil, DPoP-bound tokens are refused.
+	DPoP, DPoPNonce *dpop.Verifier
+	Log             *slog.Logger
 }
 
 func (c *Checks) log() *slog.Logger {
@@ -55,6 +60,7 @@ func (c *Checks) Authenticate(next http.Handler) http.Handler {
 			return
 		}
 		var claims *gatehouse.AccessClaims
+		var isDPoP bool
 		switch rt.Credential {
 		case gatehouse.CredentialNone:
 			next.ServeHTTP(w, r)
@@ -62,14 +68,18 @@ func (c *Checks) Authenticate(next http.Handler) http.Handler {
 		case gatehouse.CredentialAPIKey:
 			claims = c.apiKey(w, r, info)
 		default:
-			claims = c.bearer(w, r, info)
+			claims, isDPoP = c.bearer(w, r, info)
 		}
 		if claims == nil {
 			return // refused; the answer is written
 		}
 		if !hasScopes(claims, rt) {
 			need := strings.Join(rt.Scopes, " ")
-			w.Header().Set("WWW-Authenticate", bearerChallenge("insufficient_scope", "", need))
+			if isDPoP {
+				w.Header().Set("WWW-Authenticate", c.dpopChallenge("insufficient_scope", "")+`, scope="`+need+`"`)
+			} else {
+				w.Header().Set("WWW-Authenticate", bearerChallenge("insufficient_scope", "", need))
+			}
 			writeProblem(w, http.StatusForbidden, "insufficient_scope", "the token lacks the scope this route requires: "+need, info.RequestID)
 			return
 		}
@@ -93,8 +103,11 @@ func (c *Checks) plainHTTPRefused(w http.ResponseWriter, r *http.Request, info R
 	return true
 }
 
-func (c *Checks) bearer(w http.ResponseWriter, r *http.Request, info RequestInfo) *gatehouse.AccessClaims {
-	tok, present, msg := extractBearer(r)
+// bearer checks the route's access token: Authorization: Bearer, or
+// Authorization: DPoP with a DPoP proof (RFC 9449 §7). It returns the
+// claims and whether the DPoP scheme was used, or nil once it has answered.
+func (c *Checks) bearer(w http.ResponseWriter, r *http.Request, info RequestInfo) (*gatehouse.AccessClaims, bool) {
+	tok, isDPoP, present, msg := extractToken(r)
 	if present && info.Route.AllowQueryToken && r.URL.Query().Has("access_token") {
 		// RFC 6750 section 2: one method per request.
 		present, msg = true, "send the access token in one place only"
@@ -108,37 +121,54 @@ func (c *Checks) bearer(w http.ResponseWriter, r *http.Request, info RequestInfo
 	}
 	if !present {
 		// RFC 6750 3.1: no error code when the request had no credential.
-		w.Header().Set("WWW-Authenticate", bearerChallenge("", "", ""))
-		writeProblem(w, http.StatusUnauthorized, "unauthorized", "this route needs a bearer access token", info.RequestID)
-		return nil
+		// Each scheme the API takes gets its challenge (RFC 9449 §7.1).
+		if info.API.DPoP != gatehouse.DPoPRequired {
+			w.Header().Add("WWW-Authenticate", bearerChallenge("", "", ""))
+		}
+		if c.DPoP != nil {
+			w.Header().Add("WWW-Authenticate", c.dpopChallenge("", ""))
+		}
+		writeProblem(w, http.StatusUnauthorized, "unauthorized", "this route needs an access token", info.RequestID)
+		return nil, false
 	}
 	if msg != "" {
 		w.Header().Set("WWW-Authenticate", bearerChallenge("invalid_request", "", ""))
 		writeProblem(w, http.StatusBadRequest, "invalid_request", msg, info.RequestID)
-		return nil
+		return nil, false
 	}
 	if c.plainHTTPRefused(w, r, info) {
-		return nil
+		return nil, false
 	}
 	claims, err := c.verify(r.Context(), info.API, tok)
 	if err != nil {
 		if token.ReasonOf(err) == "" {
 			c.log().ErrorContext(r.Context(), "token check failed", "request_id", info.RequestID, "err", err)
 			writeProblem(w, http.StatusServiceUnavailable, "temporarily_unavailable", "the token could not be checked; retry later", info.RequestID)
-			return nil
+			return nil, false
 		}
 		c.log().InfoContext(r.Context(), "token refused", "request_id", info.RequestID, "api", info.API.Name, "reason", string(token.ReasonOf(err)))
-		w.Header().Set("WWW-Authenticate", bearerChallenge("invalid_token", "", ""))
+		if isDPoP {
+			w.Header().Set("WWW-Authenticate", c.dpopChallenge("invalid_token", ""))
+		} else {
+			w.Header().Set("WWW-Authenticate", bearerChallenge("invalid_token", "", ""))
+		}
 		writeProblem(w, http.StatusUnauthorized, "invalid_token", "the access token is invalid, expired or revoked", info.RequestID)
-		return nil
+		return nil, false
 	}
 	if certificateMismatch(r, claims) {
 		c.log().InfoContext(r.Context(), "token refused", "request_id", info.RequestID, "api", info.API.Name, "reason", "certificate_mismatch")
-		w.Header().Set("WWW-Authenticate", bearerChallenge("invalid_token", "", ""))
+		if isDPoP {
+			w.Header().Set("WWW-Authenticate", c.dpopChallenge("invalid_token", ""))
+		} else {
+			w.Header().Set("WWW-Authenticate", bearerChallenge("invalid_token", "", ""))
+		}
 		writeProblem(w, http.StatusUnauthorized, "invalid_token", "the access token is bound to a client certificate; present that certificate over HTTPS", info.RequestID)
-		return nil
+		return nil, false
 	}
-	return claims
+	if !c.checkDPoP(w, r, info, tok, isDPoP, claims) {
+		return nil, false
+	}
+	return claims, isDPoP
 }
 
 // verify checks tok with Gatehouse's own keys and, when they do not know

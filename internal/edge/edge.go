@@ -23,6 +23,9 @@ type RequestInfo struct {
 	RouteKey   string // stable id of the route, for per-route limits
 	RequestID  string
 	ClientAddr netip.Addr
+	// TrustedProxy is true when the request came through a trusted proxy,
+	// whose X-Forwarded-Host and -Proto say which URL the client used.
+	TrustedProxy bool
 }
 
 // TokenVerifier verifies Gatehouse's own access tokens and API keys.
@@ -88,33 +91,35 @@ func bearerChallenge(code, desc, scope string) string {
 	return b.String()
 }
 
-// extractBearer returns the token of an Authorization: Bearer header
-// (RFC 6750 2.1): exactly one header, scheme case-insensitive, a token68
-// value. ok false with a message means the request is malformed.
-func extractBearer(r *http.Request) (tok string, present bool, msg string) {
+// extractToken returns the access token of an Authorization header with
+// the Bearer (RFC 6750 2.1) or the DPoP (RFC 9449 §7.1) scheme: exactly one
+// header, scheme case-insensitive, a token68 value. isDPoP says which
+// scheme. present with a message means the request is malformed.
+func extractToken(r *http.Request) (tok string, isDPoP, present bool, msg string) {
 	vals := r.Header.Values("Authorization")
 	if len(vals) == 0 {
-		return "", false, ""
+		return "", false, false, ""
 	}
 	if len(vals) > 1 {
-		return "", true, "send exactly one Authorization header"
+		return "", false, true, "send exactly one Authorization header"
 	}
 	h := vals[0]
 	if len(h) > maxAuthorization {
-		return "", true, "the Authorization header is too large"
+		return "", false, true, "the Authorization header is too large"
 	}
 	scheme, rest, ok := strings.Cut(h, " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		if strings.EqualFold(scheme, "DPoP") {
-			return "", true, "DPoP-bound tokens are not accepted on this route"
-		}
-		return "", true, "use the Bearer authentication scheme"
+	switch {
+	case ok && strings.EqualFold(scheme, "Bearer"):
+	case ok && strings.EqualFold(scheme, "DPoP"):
+		isDPoP = true
+	default:
+		return "", false, true, "use the Bearer or DPoP authentication scheme"
 	}
 	tok = strings.TrimLeft(rest, " ")
 	if tok == "" || !isToken68(tok) {
-		return "", true, "the bearer token is malformed"
+		return "", false, true, "the access token is malformed"
 	}
-	return tok, true, ""
+	return tok, isDPoP, true, ""
 }
 
 // isToken68 checks RFC 7235 token68: 1*( ALPHA / DIGIT / "-" / "." / "_" /

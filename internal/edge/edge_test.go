@@ -8,24 +8,28 @@ import (
 	"github.com/gatehouse/gatehouse"
 )
 
-func TestExtractBearer(t *testing.T) {
+func TestExtractToken(t *testing.T) {
 	cases := []struct {
 		name    string
 		headers []string
 		tok     string
+		dpop    bool
 		present bool
 		bad     bool
 	}{
-		{"None", nil, "", false, false},
-		{"Plain", []string{"Bearer abc.def-ghi_jkl~mno+p/q=="}, "abc.def-ghi_jkl~mno+p/q==", true, false},
-		{"SchemeCaseInsensitive", []string{"bEaReR tok"}, "tok", true, false},
-		{"TwoHeaders", []string{"Bearer a", "Bearer b"}, "", true, true},
-		{"Basic", []string{"Basic dXNlcjpwYXNz"}, "", true, true},
-		{"DPoPScheme", []string{"DPoP tok"}, "", true, true},
-		{"NoToken", []string{"Bearer "}, "", true, true},
-		{"BadChars", []string{"Bearer a b"}, "", true, true},
-		{"EqualsInside", []string{"Bearer a=b"}, "", true, true},
-		{"Huge", []string{"Bearer " + strings.Repeat("a", 9000)}, "", true, true},
+		{"None", nil, "", false, false, false},
+		{"Plain", []string{"Bearer abc.def-ghi_jkl~mno+p/q=="}, "abc.def-ghi_jkl~mno+p/q==", false, true, false},
+		{"SchemeCaseInsensitive", []string{"bEaReR tok"}, "tok", false, true, false},
+		{"TwoHeaders", []string{"Bearer a", "Bearer b"}, "", false, true, true},
+		{"Basic", []string{"Basic dXNlcjpwYXNz"}, "", false, true, true},
+		{"DPoPScheme", []string{"DPoP tok"}, "tok", true, true, false},
+		{"DPoPSchemeCaseInsensitive", []string{"dpop tok"}, "tok", true, true, false},
+		{"DPoPNoToken", []string{"DPoP "}, "", false, true, true},
+		{"DPoPAndBearer", []string{"DPoP a", "Bearer a"}, "", false, true, true},
+		{"NoToken", []string{"Bearer "}, "", false, true, true},
+		{"BadChars", []string{"Bearer a b"}, "", false, true, true},
+		{"EqualsInside", []string{"Bearer a=b"}, "", false, true, true},
+		{"Huge", []string{"Bearer " + strings.Repeat("a", 9000)}, "", false, true, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -33,9 +37,9 @@ func TestExtractBearer(t *testing.T) {
 			for _, h := range tc.headers {
 				r.Header.Add("Authorization", h)
 			}
-			tok, present, msg := extractBearer(r)
-			if tok != tc.tok || present != tc.present || (msg != "") != tc.bad {
-				t.Errorf("got %q %v %q", tok, present, msg)
+			tok, isDPoP, present, msg := extractToken(r)
+			if tok != tc.tok || isDPoP != tc.dpop || present != tc.present || (msg != "") != tc.bad {
+				t.Errorf("got %q %v %v %q", tok, isDPoP, present, msg)
 			}
 		})
 	}
@@ -70,14 +74,14 @@ func TestBearerChallenge(t *testing.T) {
 	}
 }
 
-func FuzzExtractBearer(f *testing.F) {
+func FuzzExtractToken(f *testing.F) {
 	for _, s := range []string{"Bearer abc", "bearer a==", "DPoP x", "Bearer a b", "Bearer"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, h string) {
 		r := httptest.NewRequest("GET", "/", nil)
 		r.Header.Set("Authorization", h)
-		tok, present, msg := extractBearer(r)
+		tok, _, present, msg := extractToken(r)
 		if tok != "" && (!present || msg != "" || !isToken68(tok) || len(h) > maxAuthorization) {
 			t.Fatalf("accepted %q from %q", tok, h)
 		}

@@ -26,8 +26,10 @@ type authzRequest struct {
 	API           *gatehouse.API
 	Scopes        []string
 	Challenge     string
-	Prompt        string
-	Raw           string // the request's query string, carried through the login and consent forms
+	// DPoPJKT binds the code to a DPoP key (RFC 9449 §10).
+	DPoPJKT string
+	Prompt  string
+	Raw     string // the request's query string, carried through the login and consent forms
 }
 
 // redirectError is an error answered by redirecting to the client.
@@ -38,7 +40,7 @@ type redirectError struct {
 
 // authzParams may each appear once (RFC 6749 3.1); resource may repeat but
 // a token is for one resource, which selectAPI enforces.
-var authzParams = []string{"response_type", "client_id", "redirect_uri", "scope", "state", "code_challenge", "code_challenge_method", "prompt", "request", "request_uri", "response_mode", "nonce"}
+var authzParams = []string{"response_type", "client_id", "redirect_uri", "scope", "state", "code_challenge", "code_challenge_method", "prompt", "request", "request_uri", "response_mode", "nonce", "dpop_jkt"}
 
 // parseAuthorize validates an authorization request. A problem with the
 // client or the redirect URI is returned as fatal: it is shown to the user
@@ -115,6 +117,11 @@ func (s *Server) parseAuthorize(ctx context.Context, raw string) (*authzRequest,
 		return fail(errInvalidRequest("code_challenge_method must be S256"))
 	case req.Challenge != "" && !validChallenge(req.Challenge):
 		return fail(errInvalidRequest("code_challenge must be the base64url SHA-256 of the verifier (43 characters)"))
+	}
+	// RFC 9449 §10: dpop_jkt is the thumbprint of the key that must redeem
+	// the code; same form as a challenge (base64url SHA-256).
+	if req.DPoPJKT = vals.Get("dpop_jkt"); vals.Has("dpop_jkt") && !validChallenge(req.DPoPJKT) {
+		return fail(errInvalidRequest("dpop_jkt must be the base64url SHA-256 JWK thumbprint of the DPoP key (43 characters)"))
 	}
 	api, acc, e := s.selectAPI(client, vals["resource"])
 	if e != nil {

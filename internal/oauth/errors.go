@@ -22,6 +22,9 @@ type Error struct {
 	allow string
 	// noChallengeCode leaves the error code out of a Bearer challenge.
 	noChallengeCode bool
+	// dpopNonce is sent as the DPoP-Nonce header of a use_dpop_nonce
+	// answer (RFC 9449 §8).
+	dpopNonce string
 }
 
 func (e *Error) Error() string { return "oauth: " + e.Code + ": " + e.Description }
@@ -74,6 +77,9 @@ func writeError(w http.ResponseWriter, e *Error) {
 	}
 	if e.allow != "" {
 		w.Header().Set("Allow", e.allow)
+	}
+	if e.dpopNonce != "" {
+		w.Header().Set("DPoP-Nonce", e.dpopNonce)
 	}
 	if e.basicChallenge {
 		w.Header().Set("WWW-Authenticate", `Basic realm="gatehouse", charset="UTF-8"`)

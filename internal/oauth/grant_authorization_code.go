@@ -61,6 +61,12 @@ func (g *AuthorizationCode) Handle(ctx context.Context, req *TokenRequest) (*Tok
 	if f.get("redirect_uri") != c.RedirectURI {
 		return nil, errInvalidGrant("redirect_uri does not match the authorization request")
 	}
+	// RFC 9449 §10: a code requested with dpop_jkt is redeemed only with a
+	// proof by that key; checked before redemption, so a stolen code
+	// presented without the key leaves the code to its owner.
+	if e := checkBinding(c.DPoPJKT, req.Cnf.JKT, "authorization code"); e != nil {
+		return nil, e
+	}
 	verifier := f.get("code_verifier")
 	switch {
 	case c.CodeChallenge != "" && verifier == "":
@@ -94,7 +100,9 @@ func (g *AuthorizationCode) Handle(ctx context.Context, req *TokenRequest) (*Tok
 	resp := &TokenResponse{AccessToken: accessTok, TokenType: req.Cnf.TokenType(), ExpiresIn: int64(ttl.Seconds()), Scope: strings.Join(scopes, " ")}
 	if req.Client.AllowsGrant(gatehouse.GrantRefreshToken) {
 		refresh := gatehouse.NewSecret(token.PrefixRefresh)
-		records = append(records, s.refreshRecord(refresh, newID(), grant, req.Now))
+		rt := s.refreshRecord(refresh, newID(), grant, req.Now)
+		rt.Cnf = refreshBinding(req)
+		records = append(records, rt)
 		resp.RefreshToken = refresh
 	}
 	err = s.Codes.RedeemAuthCode(ctx, hash, req.Now, grant, records)

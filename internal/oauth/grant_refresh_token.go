@@ -44,6 +44,12 @@ func (g *RefreshToken) Handle(ctx context.Context, req *TokenRequest) (*TokenRes
 	if e != nil {
 		return nil, e
 	}
+	// A bound refresh token is useless without its key (RFC 9449 §5),
+	// checked before reuse detection so that a thief without the key
+	// cannot even revoke the family.
+	if e := checkBinding(rec.Cnf.JKT, req.Cnf.JKT, "refresh token"); e != nil {
+		return nil, e
+	}
 	if !rec.RotatedAt.IsZero() {
 		return s.refreshAgain(ctx, req, rec, grant, old)
 	}
@@ -84,6 +90,7 @@ func (g *RefreshToken) Handle(ctx context.Context, req *TokenRequest) (*TokenRes
 	}
 	successor := s.derivedRefresh(old)
 	succRec := s.refreshRecord(successor, newID(), grant, now)
+	succRec.Cnf = rec.Cnf // the family keeps its binding, or its lack of one
 	err := s.Grants.RotateRefreshToken(ctx, rec.ID, now, succRec, accessRec)
 	switch gatehouse.ErrorCode(err) {
 	case "":
@@ -99,6 +106,18 @@ func (g *RefreshToken) Handle(ctx context.Context, req *TokenRequest) (*TokenRes
 		return s.refreshAgain(ctx, req, rec, grant, old)
 	}
 	return nil, s.internalError(ctx, "rotate refresh token", err)
+}
+
+// refreshBinding is the binding of a new refresh token family: a public
+// client's refresh token is bound to the DPoP key of the request (RFC 9449
+// §5); a confidential client's is not, since the client authenticates
+// anyway, and each refresh binds the new access token to whatever proof
+// comes with it.
+func refreshBinding(req *TokenRequest) gatehouse.Confirmation {
+	if req.Client.AuthMethod == gatehouse.AuthNone && req.Cnf.JKT != "" {
+		return gatehouse.Confirmation{JKT: req.Cnf.JKT}
+	}
+	return gatehouse.Confirmation{}
 }
 
 // currentScopes returns the scopes of granted that client may still have

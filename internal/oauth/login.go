@@ -251,6 +251,7 @@ func (s *Server) issueCode(w http.ResponseWriter, r *http.Request, req *authzReq
 		Hash: gatehouse.HashSecret(code), ClientID: req.Client.ID, Subject: user.ID,
 		RedirectURI: req.RedirectParam, CodeChallenge: req.Challenge, Audience: req.API.Audience,
 		Scopes: req.Scopes, GrantID: token.NewID(), CreatedAt: now, ExpiresAt: now.Add(authCodeTTL),
+		DPoPJKT: req.DPoPJKT,
 	}
 	if err := s.Codes.CreateAuthCode(ctx, c); err != nil {
 		s.errorPage(w, s.internalError(ctx, "create code", err))

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/internal/dpop"
 	"github.com/gatehouse/gatehouse/internal/token"
 )
 
@@ -116,6 +117,10 @@ type Server struct {
 	Minter      *token.Minter
 	Verifier    *token.Verifier
 	Revocations *token.Revocations
+	// DPoP verifies DPoP proofs at the token endpoint (RFC 9449 §5); its
+	// NonceRequired makes the endpoint demand server nonces. Nil refuses
+	// requests that carry a proof.
+	DPoP *dpop.Verifier
 	// Limiter slows down failed client authentication per client and per
 	// IP; nil disables it (tests only).
 	Limiter *FailureLimiter
@@ -262,7 +267,8 @@ type Metadata struct {
 	PromptValuesSupported                      []string `json:"prompt_values_supported,omitempty"`
 	AuthorizationResponseIssParameterSupported bool     `json:"authorization_response_iss_parameter_supported,omitempty"`
 	// RFC 8705 section 3.3.
-	TLSClientCertificateBoundAccessTokens bool `json:"tls_client_certificate_bound_access_tokens,omitempty"`
+	TLSClientCertificateBoundAccessTokens bool     `json:"tls_client_certificate_bound_access_tokens,omitempty"`
+	DPoPSigningAlgs                       []string `json:"dpop_signing_alg_values_supported,omitempty"`
 }
 
 // Metadata returns what this server supports, and only that.
@@ -309,6 +315,7 @@ func (s *Server) Metadata() Metadata {
 		AccessTokenSigningAlgs:                []string{s.Policy.SigningAlgorithm},
 		ResourceIndicatorsSupported:           true,
 		TLSClientCertificateBoundAccessTokens: s.MutualTLS,
+		DPoPSigningAlgs:                       s.dpopAlgs(),
 	}
 	if _, ok := s.grants[gatehouse.GrantAuthorizationCode]; ok {
 		md.AuthorizationEndpoint = s.Issuer + PathAuthorize

@@ -43,6 +43,10 @@ func (s *Server) token(ctx context.Context, w http.ResponseWriter, r *http.Reque
 	if !ok {
 		return nil, gt, errUnsupportedGrantType("grant_type " + quoteParam(gt) + " is not supported")
 	}
+	jkt, err := s.tokenDPoP(r)
+	if err != nil {
+		return nil, gt, err
+	}
 	client, err := s.authenticateClient(ctx, r, f, g.PublicClients())
 	if err != nil {
 		return nil, gt, err
@@ -50,10 +54,14 @@ func (s *Server) token(ctx context.Context, w http.ResponseWriter, r *http.Reque
 	if !client.AllowsGrant(gt) {
 		return nil, gt, errUnauthorizedClient("client may not use grant_type " + gt)
 	}
+	if err := checkClientDPoP(client, jkt); err != nil {
+		return nil, gt, err
+	}
 	cnf, err := certificateBinding(r, client)
 	if err != nil {
 		return nil, gt, err
 	}
+	cnf.JKT = jkt
 	resp, err := g.Handle(ctx, &TokenRequest{Client: client, Form: f, Now: s.now(), Cnf: cnf})
 	return resp, gt, err
 }

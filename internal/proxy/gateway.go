@@ -297,6 +297,15 @@ func ClientAddrFrom(ctx context.Context) netip.Addr {
 	return netip.Addr{}
 }
 
+// FromTrustedProxy reports whether the request's TCP peer is one of
+// Gateway.TrustedProxies, whose X-Forwarded-* headers may be believed.
+func FromTrustedProxy(ctx context.Context) bool {
+	if info := infoFrom(ctx); info != nil {
+		return info.trusted
+	}
+	return false
+}
+
 // checkMethodAndUpgrade refuses what an upstream could read differently
 // from the gateway. Methods are case-sensitive (RFC 9110 9.1) and routes
 // name them in upper case, but many servers upper-case what they get, so

@@ -43,7 +43,7 @@ func (g *Gateway) newReverseProxy(p *pool) *httputil.ReverseProxy {
 // can go elsewhere; everything else is decided here.
 //
 // The client's credentials are for the gateway, not the upstream: the
-// Authorization header always goes, and so do the API key (X-API-Key) on
+// Authorization and DPoP headers always go, and so do the API key (X-API-Key) on
 // api_key routes and the RFC 6750 access_token query parameter on routes
 // that accept it. What the upstream gets instead is the business of
 // Gateway.UpstreamHeaders, called last. Client headers in the X-Gatehouse-
@@ -55,6 +55,9 @@ func (g *Gateway) rewrite(pr *httputil.ProxyRequest) {
 	out.Host = "" // send the target's host; the client's is in X-Forwarded-Host
 	h := out.Header
 	delete(h, "Authorization")
+	// A DPoP proof is for the gateway too: an upstream holding one could
+	// replay it to another node within its window (RFC 9449 §11.1).
+	delete(h, "Dpop")
 	delete(h, "X-Api-Key") // a client's API key is for the gateway, whatever the route
 	// Method overrides would let a request authorised as POST run as DELETE
 	// on frameworks that honour them.

@@ -11,8 +11,8 @@ import (
 )
 
 const selectClientSQL = `SELECT id, name, auth_method, secret_hash, jwks, grant_types, redirect_uris,
-	access, token_format, source, disabled, created_at, updated_at, tls_subject, certificate_bound_tokens,
-	token_exchange FROM clients`
+	access, token_format, source, disabled, created_at, updated_at, dpop_bound, tls_subject,
+	certificate_bound_tokens, token_exchange FROM clients`
 
 // accessJSON is the stored form of gatehouse.Access. It has its own JSON
 // names so that renaming a Go field cannot silently orphan stored data.
@@ -34,11 +34,11 @@ func (db *DB) CreateClient(ctx context.Context, c *gatehouse.Client) error {
 		return fmt.Errorf("sqlite: create client: %w", err)
 	}
 	_, err = db.writer.ExecContext(ctx, `INSERT INTO clients (id, name, auth_method, secret_hash, jwks,
-		grant_types, redirect_uris, access, token_format, source, disabled, created_at, updated_at,
+		grant_types, redirect_uris, access, token_format, source, disabled, created_at, updated_at, dpop_bound,
 		tls_subject, certificate_bound_tokens, token_exchange)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		c.ID, c.Name, string(c.AuthMethod), v.secretHash, v.jwks, v.grantTypes, v.redirectURIs, v.access,
-		string(c.TokenFormat), string(c.Source), c.Disabled, timeValue(c.CreatedAt), timeValue(c.UpdatedAt),
+		string(c.TokenFormat), string(c.Source), c.Disabled, timeValue(c.CreatedAt), timeValue(c.UpdatedAt), c.DPoPBound,
 		v.tlsSubject, c.CertificateBoundTokens, v.exchange)
 	return formatError(err, "create client", "client")
 }
@@ -96,9 +96,9 @@ func (db *DB) UpdateClient(ctx context.Context, c *gatehouse.Client) error {
 	}
 	res, err := db.writer.ExecContext(ctx, `UPDATE clients SET name = ?, auth_method = ?, secret_hash = ?,
 		jwks = ?, grant_types = ?, redirect_uris = ?, access = ?, token_format = ?, source = ?, disabled = ?,
-		updated_at = ?, tls_subject = ?, certificate_bound_tokens = ?, token_exchange = ? WHERE id = ?`,
+		updated_at = ?, dpop_bound = ?, tls_subject = ?, certificate_bound_tokens = ?, token_exchange = ? WHERE id = ?`,
 		c.Name, string(c.AuthMethod), v.secretHash, v.jwks, v.grantTypes, v.redirectURIs, v.access,
-		string(c.TokenFormat), string(c.Source), c.Disabled, timeValue(c.UpdatedAt),
+		string(c.TokenFormat), string(c.Source), c.Disabled, timeValue(c.UpdatedAt), c.DPoPBound,
 		v.tlsSubject, c.CertificateBoundTokens, v.exchange, c.ID)
 	if err != nil {
 		return formatError(err, "update client", "client")
@@ -171,7 +171,7 @@ func scanClient(s scanner) (*gatehouse.Client, error) {
 	var created, updated sql.NullInt64
 	var tlsSubject, exchange *string
 	if err := s.Scan(&c.ID, &c.Name, &c.AuthMethod, &c.SecretHash, &c.JWKS, &grantTypes, &redirectURIs,
-		&access, &c.TokenFormat, &c.Source, &c.Disabled, &created, &updated, &tlsSubject,
+		&access, &c.TokenFormat, &c.Source, &c.Disabled, &created, &updated, &c.DPoPBound, &tlsSubject,
 		&c.CertificateBoundTokens, &exchange); err != nil {
 		return nil, err
 	}

@@ -29,8 +29,9 @@ func newClient(id string) *gatehouse.Client {
 			{From: "orders", To: []string{"billing", "inventory"}},
 			{From: "billing", To: []string{"orders"}},
 		},
-		Source:   gatehouse.SourceConfig,
-		Disabled: true,
+		Source:    gatehouse.SourceConfig,
+		Disabled:  true,
+		DPoPBound: true,
 		// A zone other than UTC: the instant must survive, not the zone.
 		CreatedAt: t0.In(time.FixedZone("X", 5*3600)),
 		UpdatedAt: t0.Add(time.Second + 1),

@@ -6,3 +6,5 @@
 ALTER TABLE tokens ADD COLUMN cnf_jkt TEXT;
 ALTER TABLE tokens ADD COLUMN cnf_x5t_s256 TEXT;
 ALTER TABLE auth_codes ADD COLUMN dpop_jkt TEXT;
+-- A client that must use DPoP (RFC 9449 §5.2 dpop_bound_access_tokens).
+ALTER TABLE clients ADD COLUMN dpop_bound INTEGER NOT NULL DEFAULT 0;
