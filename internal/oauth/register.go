@@ -189,6 +189,10 @@ func (s *Server) clientFromMetadata(req *registrationRequest) (*gatehouse.Client
 		if _, ok := s.grants[gt]; !ok {
 			return nil, errInvalidClientMetadata("grant type " + quoteParam(gt) + " is not supported")
 		}
+		if gt == gatehouse.GrantTokenExchange {
+			// Exchange rules are policy the config file owns.
+			return nil, errInvalidClientMetadata("token exchange is only for clients defined in the configuration file")
+		}
 	}
 	responseTypes := req.ResponseTypes
 	if len(responseTypes) == 0 && c.AllowsGrant(gatehouse.GrantAuthorizationCode) {
