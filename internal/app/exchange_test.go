@@ -291,3 +291,43 @@ func TestTokenExchangeRevokedWithGrant(t *testing.T) {
 		t.Errorf("exchanging a revoked token: %d %v", status, body)
 	}
 }
+
+// TestTokenExchangeRulesReload: exchange rules come from the config file
+// through the store, so a reload that removes a rule stops the exchange at
+// once, and one that restores it allows it again.
+func TestTokenExchangeRulesReload(t *testing.T) {
+	up := newUpstream(t)
+	n := exchangeNode(t, up)
+	subject := n.ordersToken(t, "orders:read")
+	if status, body := n.exchange(t, "orders-svc", subject, nil); status != 200 {
+		t.Fatalf("before reload: %d %v", status, body)
+	}
+	cfg := *n.cfg
+	cfg.Clients = append([]config.Client(nil), n.cfg.Clients...)
+	var rules []gatehouse.ExchangeRule
+	for i := range cfg.Clients {
+		if cfg.Clients[i].ID == "orders-svc" {
+			rules = cfg.Clients[i].TokenExchange
+			cfg.Clients[i].TokenExchange = []gatehouse.ExchangeRule{{From: "inventory", To: []string{"inventory"}}}
+		}
+	}
+	if err := n.Reload(t.Context(), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	if status, body := n.exchange(t, "orders-svc", subject, url.Values{"resource": {inventoryAud}}); status != 400 || body["error"] != "unauthorized_client" {
+		t.Fatalf("after removing the rule: %d %v", status, body)
+	}
+	restored := cfg
+	restored.Clients = append([]config.Client(nil), cfg.Clients...)
+	for i := range restored.Clients {
+		if restored.Clients[i].ID == "orders-svc" {
+			restored.Clients[i].TokenExchange = rules
+		}
+	}
+	if err := n.Reload(t.Context(), &restored); err != nil {
+		t.Fatal(err)
+	}
+	if status, body := n.exchange(t, "orders-svc", subject, url.Values{"resource": {inventoryAud}}); status != 200 {
+		t.Fatalf("after restoring the rule: %d %v", status, body)
+	}
+}

@@ -63,8 +63,8 @@ func (g *TokenExchange) Handle(ctx context.Context, req *TokenRequest) (*TokenRe
 		return nil, e
 	}
 	from := s.Catalog.APIByAudience(sub.Audience)
-	if from == nil {
-		return nil, errInvalidGrant("subject_token is not for an API of this server")
+	if from == nil || !servable(from) {
+		return nil, errInvalidGrant("subject_token is not for an available API of this server")
 	}
 	if sub.GrantID != "" {
 		// A user's grant: the user must still be active, as for a refresh.
