@@ -16,6 +16,8 @@ import (
 	"math/big"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -496,6 +498,10 @@ func TestDPoPNonces(t *testing.T) {
 			}
 		}
 	})
+	// Nonces rotate every 5 minutes of wall-clock time (dpop.DefaultNoncePeriod):
+	// start just after a boundary so that the steps below land in known periods.
+	const period = 5 * time.Minute
+	n.clock.Advance(period - time.Duration(n.clock.Now().UnixNano()%int64(period)) + time.Second)
 	key := newDPoPKey(t, jose.ES256, n.clock.Now)
 	tokenURL := n.Issuer + oauth.PathToken
 
@@ -540,9 +546,16 @@ func TestDPoPNonces(t *testing.T) {
 	if resp, rbody := n.callAPI(t, "GET", "/orders/7", "DPoP "+at, key.proof(t, "GET", u, at, gwNonce)); resp.StatusCode != 200 {
 		t.Fatalf("retry with the nonce: %d %v", resp.StatusCode, rbody)
 	}
+	// In the next period the old nonce still works, and the answer carries
+	// the new one so that the client can switch before it expires.
+	n.clock.Advance(6 * time.Minute)
+	resp, rbody = n.callAPI(t, "GET", "/orders/7", "DPoP "+at, key.proof(t, "GET", u, at, gwNonce))
+	if next := resp.Header.Get("DPoP-Nonce"); resp.StatusCode != 200 || next == "" || next == gwNonce {
+		t.Fatalf("previous period's nonce: %d %v, DPoP-Nonce %q", resp.StatusCode, rbody, next)
+	}
 	// A nonce stays good for one to two periods (5 minutes each), then the
 	// client is told to fetch a new one.
-	n.clock.Advance(11 * time.Minute)
+	n.clock.Advance(5 * time.Minute)
 	tok2 := n.dpopToken(t, key) // the old token has expired (10 minutes)
 	resp, rbody = n.callAPI(t, "GET", "/orders/7", "DPoP "+tok2.AccessToken, key.proof(t, "GET", u, tok2.AccessToken, gwNonce))
 	wantDPoPRefusal(t, resp, rbody, "use_dpop_nonce")
@@ -772,5 +785,94 @@ func TestDPoPMetadata(t *testing.T) {
 		if slices.Contains(md.Algs, never) {
 			t.Errorf("dpop_signing_alg_values_supported advertises %s", never)
 		}
+	}
+}
+
+// TestDPoPCommand drives `gatehouse dpop keygen` and `gatehouse dpop proof`
+// as the curl walkthrough in docs/DPOP.md does: a key file, a proof for the
+// token request, then a proof bound to the token for the API call.
+func TestDPoPCommand(t *testing.T) {
+	up := newUpstream(t)
+	n := gatewayNode(t, up, nil)
+	keyFile := filepath.Join(t.TempDir(), "dpop-key.json")
+	run := func(args ...string) (int, string, string) {
+		var out, errOut bytes.Buffer
+		code := Main(context.Background(), args, mapEnv(nil), strings.NewReader(""), &out, &errOut)
+		return code, strings.TrimSpace(out.String()), errOut.String()
+	}
+
+	code, jkt, stderr := run("dpop", "keygen", "--out", keyFile)
+	if code != ExitOK || len(jkt) != 43 {
+		t.Fatalf("keygen = %d, stdout %q, stderr %q", code, jkt, stderr)
+	}
+	if fi, err := os.Stat(keyFile); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("key file: %v, %v; want mode 0600", fi, err)
+	}
+	if code, _, _ := run("dpop", "keygen", "--out", keyFile); code == ExitOK {
+		t.Fatal("keygen overwrote an existing key file")
+	}
+	for _, args := range [][]string{
+		{"dpop"}, {"dpop", "sign"}, {"dpop", "keygen"}, {"dpop", "keygen", "--out", keyFile + "2", "--alg", "HS256"},
+		{"dpop", "proof", "--key", keyFile, "--method", "GET"}, {"dpop", "proof", "--key", keyFile, "--method", "GET", "--url", "/relative"},
+		{"dpop", "proof", "--key", filepath.Join(t.TempDir(), "missing"), "--method", "GET", "--url", "https://a.example/"},
+	} {
+		if code, _, _ := run(args...); code == ExitOK {
+			t.Errorf("%q succeeded", args)
+		}
+	}
+
+	tokenURL := n.Issuer + oauth.PathToken
+	code, proof, stderr := run("dpop", "proof", "--key", keyFile, "--method", "POST", "--url", tokenURL)
+	if code != ExitOK {
+		t.Fatalf("proof = %d: %s", code, stderr)
+	}
+	status, body, _ := postForm(t, tokenURL, url.Values{"grant_type": {"client_credentials"}, "resource": {"https://orders.example.test"}},
+		func(r *http.Request) {
+			r.SetBasicAuth("svc-basic", url.QueryEscape(basicSecret))
+			r.Header.Set("DPoP", proof)
+		})
+	if status != 200 || body["token_type"] != "DPoP" {
+		t.Fatalf("token with the CLI's proof: %d %v", status, body)
+	}
+	at := body["access_token"].(string)
+	if cnf := n.jwtCnf(t, at); cnf["jkt"] != jkt {
+		t.Fatalf("cnf %v, keygen printed %s", cnf, jkt)
+	}
+	api := n.PublicURL + "/orders/5?verbose=1"
+	_, proof, _ = run("dpop", "proof", "--key", keyFile, "--method", "GET", "--url", api, "--token", at)
+	if resp, body := n.callAPI(t, "GET", "/orders/5?verbose=1", "DPoP "+at, proof); resp.StatusCode != 200 {
+		t.Fatalf("API call with the CLI's proof: %d %v", resp.StatusCode, body)
+	}
+}
+
+// TestDPoPRegisteredClient: dynamic registration with
+// dpop_bound_access_tokens (RFC 9449 §5.2) makes a client that cannot get
+// an unbound token.
+func TestDPoPRegisteredClient(t *testing.T) {
+	n := startNode(t)
+	body := `{"client_name":"Bound","grant_types":["client_credentials"],"scope":"orders:read","dpop_bound_access_tokens":true}`
+	req, _ := http.NewRequest(http.MethodPost, n.Issuer+oauth.PathRegister, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+n.adminToken(t))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var reg map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&reg); err != nil || resp.StatusCode != 201 || reg["dpop_bound_access_tokens"] != true {
+		t.Fatalf("register: %d %v %v", resp.StatusCode, reg, err)
+	}
+	id, secret := reg["client_id"].(string), reg["client_secret"].(string)
+	tokenURL := n.Issuer + oauth.PathToken
+	auth := func(r *http.Request) { r.SetBasicAuth(url.QueryEscape(id), url.QueryEscape(secret)) }
+	form := url.Values{"grant_type": {"client_credentials"}}
+	if status, body, _ := postForm(t, tokenURL, form, auth); status != 400 || body["error"] != "invalid_dpop_proof" {
+		t.Fatalf("without a proof: %d %v", status, body)
+	}
+	key := newDPoPKey(t, jose.ES256, n.clock.Now)
+	status, tok, _ := postForm(t, tokenURL, form, func(r *http.Request) { auth(r); r.Header.Set("DPoP", key.proof(t, "POST", tokenURL, "", "")) })
+	if status != 200 || tok["token_type"] != "DPoP" {
+		t.Fatalf("with a proof: %d %v", status, tok)
 	}
 }

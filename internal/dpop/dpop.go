@@ -70,8 +70,9 @@ type Verifier struct {
 	// the nonce must be valid even if NonceRequired is false.
 	Nonces NonceSource
 
-	once   sync.Once
-	replay *ReplayCache
+	once    sync.Once
+	replay  *ReplayCache
+	headers *headerCache
 }
 
 // Proof is what a verified proof establishes.
@@ -115,11 +116,11 @@ func (v *Verifier) Verify(proof, method, htu, accessToken string) (*Proof, error
 	}
 	t := now()
 
-	c, perr := parseCompact(proof, v.maxSize(), v.allowed())
+	c, perr := parseCompact(proof, v.maxSize(), v.allowed(), v.headerCache())
 	if perr != nil {
 		return nil, perr
 	}
-	if !verifySignature(c.alg, c.key.Key, c.signingInput, c.signature) {
+	if !verifySignature(c.hdr.alg, c.hdr.key.Key, c.signingInput, c.signature) {
 		return nil, invalid("proof signature does not verify")
 	}
 
@@ -165,10 +166,7 @@ func (v *Verifier) Verify(proof, method, htu, accessToken string) (*Proof, error
 		}
 	}
 
-	thumb, err := jose.Thumbprint(c.key)
-	if err != nil {
-		return nil, invalidCause("proof jwk has no thumbprint", err)
-	}
+	thumb := c.hdr.thumb
 	// The proof stays acceptable until iat + window; remember it that long.
 	if err := v.cache().Use(thumb, cl.jti, cl.iat.Add(window), t); err != nil {
 		msg := "proof was already used"
@@ -178,6 +176,25 @@ func (v *Verifier) Verify(proof, method, htu, accessToken string) (*Proof, error
 		return nil, invalidCause(msg, err)
 	}
 	return &Proof{Thumbprint: thumb, JTI: cl.jti, IssuedAt: cl.iat, Nonce: cl.nonce}, nil
+}
+
+// NextNonce returns the nonce a response to an accepted proof should carry
+// in DPoP-Nonce (RFC 9449 §8.2, §9): the current one when nonces are
+// required and the proof used an older one, so that a client switches
+// before its nonce expires instead of paying a use_dpop_nonce round trip.
+// Otherwise "".
+func (v *Verifier) NextNonce(p *Proof) string {
+	if !v.NonceRequired || v.Nonces == nil {
+		return ""
+	}
+	now := time.Now
+	if v.Now != nil {
+		now = v.Now
+	}
+	if cur := v.Nonces.Nonce(now()); cur != p.Nonce {
+		return cur
+	}
+	return ""
 }
 
 func (v *Verifier) maxSize() int {
@@ -209,8 +226,22 @@ func (v *Verifier) cache() *ReplayCache {
 	if v.Replay != nil {
 		return v.Replay
 	}
-	v.once.Do(func() { v.replay = NewReplayCache(0) })
+	v.init()
 	return v.replay
+}
+
+func (v *Verifier) headerCache() *headerCache {
+	v.init()
+	return v.headers
+}
+
+func (v *Verifier) init() {
+	v.once.Do(func() {
+		if v.Replay == nil {
+			v.replay = NewReplayCache(0)
+		}
+		v.headers = &headerCache{m: make(map[string]*header)}
+	})
 }
 
 // claims are the proof's claims we act on (RFC 9449 §4.2).
@@ -222,50 +253,69 @@ type claims struct {
 	nonce         string
 }
 
-// parseClaims reads the claims set. Like the header it is strict JSON read
-// into a map, so names match exactly; claims we do not know are ignored, as
-// RFC 7519 §4 asks.
+// parseClaims reads the claims set. Like the header it is strict JSON
+// (jose.Members: no duplicate members, valid UTF-8) with member names
+// matched exactly; claims we do not know are ignored, as RFC 7519 §4 asks.
 func parseClaims(data []byte) (claims, *Error) {
 	var c claims
-	var m map[string]json.RawMessage
-	if err := jose.DecodeJSON(data, &m); err != nil {
+	ms, err := jose.Members(data, "proof claims")
+	if err != nil {
 		return c, invalidCause("proof claims are not a strict json object", err)
 	}
-	if m == nil {
-		return c, invalid("proof claims are not a json object")
+	var hasJTI, hasHTM, hasHTU, hasIat bool
+	for _, m := range ms {
+		var ok bool
+		switch m.Name {
+		case "jti":
+			if c.jti, ok = str(m.Raw); !ok || c.jti == "" {
+				return c, invalid("proof needs a jti string")
+			}
+			hasJTI = true
+		case "htm":
+			if c.htm, ok = str(m.Raw); !ok {
+				return c, invalid("proof needs an htm string")
+			}
+			hasHTM = true
+		case "htu":
+			if c.htu, ok = str(m.Raw); !ok {
+				return c, invalid("proof needs an htu string")
+			}
+			hasHTU = true
+		case "iat":
+			if c.iat, ok = numericDate(m.Raw); !ok {
+				return c, invalid("proof iat must be a number of seconds")
+			}
+			hasIat = true
+		case "ath":
+			if c.ath, ok = str(m.Raw); !ok {
+				return c, invalid("proof ath must be a string")
+			}
+			c.hasAth = true
+		case "nonce":
+			if c.nonce, ok = str(m.Raw); !ok || c.nonce == "" {
+				return c, invalid("proof nonce must be a non-empty string")
+			}
+		}
 	}
-	var ok bool
-	if c.jti, ok = stringMember(m, "jti"); !ok || c.jti == "" {
+	switch {
+	case !hasJTI:
 		return c, invalid("proof needs a jti string")
-	}
-	if len(c.jti) > maxJTILen {
+	case len(c.jti) > maxJTILen:
 		return c, invalid("proof jti is longer than 64 bytes")
-	}
-	if c.htm, ok = stringMember(m, "htm"); !ok {
+	case !hasHTM:
 		return c, invalid("proof needs an htm string")
-	}
-	if c.htu, ok = stringMember(m, "htu"); !ok {
+	case !hasHTU:
 		return c, invalid("proof needs an htu string")
-	}
-	raw, ok := m["iat"]
-	if !ok {
+	case !hasIat:
 		return c, invalid("proof needs an iat")
 	}
-	if c.iat, ok = numericDate(raw); !ok {
-		return c, invalid("proof iat must be a number of seconds")
-	}
-	if _, present := m["ath"]; present {
-		if c.ath, ok = stringMember(m, "ath"); !ok {
-			return c, invalid("proof ath must be a string")
-		}
-		c.hasAth = true
-	}
-	if _, present := m["nonce"]; present {
-		if c.nonce, ok = stringMember(m, "nonce"); !ok || c.nonce == "" {
-			return c, invalid("proof nonce must be a non-empty string")
-		}
-	}
 	return c, nil
+}
+
+// str decodes a JSON string member.
+func str(raw []byte) (string, bool) {
+	s, err := jose.String(raw, "proof claim")
+	return s, err == nil
 }
 
 // numericDate reads a JSON number of seconds since the epoch (RFC 7519 §2),

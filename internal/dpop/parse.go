@@ -23,18 +23,27 @@ var b64url = func() (t [256]bool) {
 
 // compact is a split and decoded DPoP proof, not yet verified.
 type compact struct {
-	alg          jose.Algorithm
-	key          jose.PublicKey // from the jwk header, Alg set to the header's alg
+	hdr          *header
 	payload      []byte
 	signingInput []byte
 	signature    []byte
+}
+
+// header is what a proof's JOSE header establishes. It is a function of the
+// encoded header alone (and of the allowed algorithms, fixed per Verifier),
+// and a client sends the same header with every proof, so it is cached by
+// the encoded header.
+type header struct {
+	alg   jose.Algorithm
+	key   jose.PublicKey // from the jwk header, Alg set to the header's alg
+	thumb string         // RFC 7638 thumbprint of key
 }
 
 // parseCompact splits and decodes a proof the way jose.Parse does, except
 // that the header must carry exactly typ, alg and jwk (RFC 9449 §4.2), which
 // jose.Parse refuses on purpose. Checks run cheapest first: the size cap, then
 // the count of '.' before splitting, then the alphabet, then decoding.
-func parseCompact(proof string, maxSize int, allowed []jose.Algorithm) (*compact, *Error) {
+func parseCompact(proof string, maxSize int, allowed []jose.Algorithm, cache *headerCache) (*compact, *Error) {
 	if len(proof) > maxSize {
 		return nil, invalid("proof too large")
 	}
@@ -48,7 +57,11 @@ func parseCompact(proof string, maxSize int, allowed []jose.Algorithm) (*compact
 	dot2 := dot1 + 1 + strings.IndexByte(proof[dot1+1:], '.')
 	segs := [3]string{proof[:dot1], proof[dot1+1 : dot2], proof[dot2+1:]}
 	var dec [3][]byte
+	hdr := cache.get(segs[0])
 	for i, seg := range segs {
+		if i == 0 && hdr != nil {
+			continue // the cached header was this very text
+		}
 		if seg == "" {
 			return nil, invalid("proof has an empty segment")
 		}
@@ -67,24 +80,28 @@ func parseCompact(proof string, maxSize int, allowed []jose.Algorithm) (*compact
 		dec[i] = d
 	}
 
-	c := &compact{payload: dec[1], signingInput: []byte(proof[:dot2]), signature: dec[2]}
-	if err := c.parseHeader(dec[0], allowed); err != nil {
-		return nil, err
+	if hdr == nil {
+		var err *Error
+		if hdr, err = parseHeader(dec[0], allowed); err != nil {
+			return nil, err
+		}
+		cache.put(segs[0], hdr)
 	}
-	return c, nil
+	return &compact{hdr: hdr, payload: dec[1], signingInput: []byte(proof[:dot2]), signature: dec[2]}, nil
 }
 
 // parseHeader reads the JOSE header of a DPoP proof (RFC 9449 §4.2, §4.3
 // steps 4 to 7). The header is strict JSON (jose.DecodeJSON: no duplicate
 // members, valid UTF-8) and is read into a map so that member names match
 // exactly: encoding/json would fill a struct field "typ" from "TYP".
-func (c *compact) parseHeader(data []byte, allowed []jose.Algorithm) *Error {
+func parseHeader(data []byte, allowed []jose.Algorithm) (*header, *Error) {
+	c := &header{}
 	var h map[string]json.RawMessage
 	if err := jose.DecodeJSON(data, &h); err != nil {
-		return invalidCause("proof header is not a strict json object", err)
+		return nil, invalidCause("proof header is not a strict json object", err)
 	}
 	if h == nil {
-		return invalid("proof header is not a json object")
+		return nil, invalid("proof header is not a json object")
 	}
 	for name := range h {
 		switch name {
@@ -93,42 +110,42 @@ func (c *compact) parseHeader(data []byte, allowed []jose.Algorithm) *Error {
 			// A member we do not act on (kid, crit, jku, x5c, ...) may be one an
 			// attacker meant for another parser (RFC 8725 §3.10); crit in
 			// particular must be understood or refused (RFC 7515 §4.1.11).
-			return invalid("proof header may only have typ, alg and jwk")
+			return nil, invalid("proof header may only have typ, alg and jwk")
 		}
 	}
 
 	typ, ok := stringMember(h, "typ")
 	if !ok {
-		return invalid("proof header typ must be a string")
+		return nil, invalid("proof header typ must be a string")
 	}
 	// RFC 9449 §4.3 step 4 names the value dpop+jwt; we take it literally
 	// rather than also accepting "application/dpop+jwt" or other cases.
 	if typ != "dpop+jwt" {
-		return invalid("proof header typ must be dpop+jwt")
+		return nil, invalid("proof header typ must be dpop+jwt")
 	}
 
 	alg, ok := stringMember(h, "alg")
 	if !ok {
-		return invalid("proof header alg must be a string")
+		return nil, invalid("proof header alg must be a string")
 	}
 	switch {
 	case alg == "none":
-		return invalid("proof alg none not allowed")
+		return nil, invalid("proof alg none not allowed")
 	case strings.HasPrefix(alg, "HS"):
-		return invalid("proof alg must be asymmetric")
+		return nil, invalid("proof alg must be asymmetric")
 	}
 	c.alg = jose.Algorithm(alg)
 	if !algAllowed(c.alg, allowed) {
-		return invalid("proof alg not allowed")
+		return nil, invalid("proof alg not allowed")
 	}
 
 	raw, ok := h["jwk"]
 	if !ok || len(raw) == 0 || raw[0] != '{' {
-		return invalid("proof header jwk must be a json object")
+		return nil, invalid("proof header jwk must be a json object")
 	}
 	k, err := jose.ParseJWK(raw)
 	if err != nil {
-		return invalidCause("proof header jwk is not an acceptable public key", err)
+		return nil, invalidCause("proof header jwk is not an acceptable public key", err)
 	}
 	if k.Alg != c.alg {
 		// ParseJWK pins the jwk's own alg, or the key type's default (RS256
@@ -137,18 +154,21 @@ func (c *compact) parseHeader(data []byte, allowed []jose.Algorithm) *Error {
 		// checkKey below decides.
 		var jm map[string]json.RawMessage
 		if err := json.Unmarshal(raw, &jm); err != nil {
-			return invalid("proof header jwk must be a json object")
+			return nil, invalid("proof header jwk must be a json object")
 		}
 		if _, named := jm["alg"]; named {
-			return invalid("proof alg does not match the jwk alg")
+			return nil, invalid("proof alg does not match the jwk alg")
 		}
 	}
 	k.Alg = c.alg
 	if err := checkKey(c.alg, k.Key); err != nil {
-		return err
+		return nil, err
 	}
 	c.key = k
-	return nil
+	if c.thumb, err = jose.Thumbprint(k); err != nil {
+		return nil, invalidCause("proof jwk has no thumbprint", err)
+	}
+	return c, nil
 }
 
 // stringMember returns the JSON string member name of m.

@@ -72,6 +72,9 @@ func (c *Checks) checkDPoP(w http.ResponseWriter, r *http.Request, info RequestI
 		c.dpopRefusal(w, info, http.StatusUnauthorized, dpop.CodeInvalidProof, "the DPoP proof is not signed by the key the access token is bound to", "")
 		return false
 	}
+	if n := v.NextNonce(p); n != "" {
+		w.Header().Set("DPoP-Nonce", n)
+	}
 	return true
 }
 

@@ -26,7 +26,7 @@ func errInvalidDPoPProof(desc string) *Error {
 //
 // The proof's htu must be the token endpoint this server advertises in its
 // metadata (RFC 9449 §4.3 step 9): the issuer is the public URL clients use.
-func (s *Server) tokenDPoP(r *http.Request) (string, *Error) {
+func (s *Server) tokenDPoP(w http.ResponseWriter, r *http.Request) (string, *Error) {
 	proofs := r.Header.Values("DPoP")
 	switch {
 	case len(proofs) == 0:
@@ -39,6 +39,9 @@ func (s *Server) tokenDPoP(r *http.Request) (string, *Error) {
 	p, err := s.DPoP.Verify(proofs[0], http.MethodPost, s.Issuer+PathToken, "")
 	if err != nil {
 		return "", s.dpopError(r, err)
+	}
+	if n := s.DPoP.NextNonce(p); n != "" {
+		w.Header().Set("DPoP-Nonce", n)
 	}
 	return p.Thumbprint, nil
 }

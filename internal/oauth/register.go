@@ -26,6 +26,9 @@ type registrationRequest struct {
 	Scope                   string          `json:"scope"`
 	JWKS                    json.RawMessage `json:"jwks"`
 	JWKSURI                 string          `json:"jwks_uri"`
+	// DPoPBoundAccessTokens asks that every token request of the client
+	// carry a DPoP proof (RFC 9449 §5.2).
+	DPoPBoundAccessTokens bool `json:"dpop_bound_access_tokens"`
 }
 
 // registrationResponse is the RFC 7591 section 3.2.1 answer.
@@ -41,6 +44,7 @@ type registrationResponse struct {
 	RedirectURIs            []string        `json:"redirect_uris,omitempty"`
 	Scope                   string          `json:"scope,omitempty"`
 	JWKS                    json.RawMessage `json:"jwks,omitempty"`
+	DPoPBoundAccessTokens   bool            `json:"dpop_bound_access_tokens,omitempty"`
 }
 
 // handleRegister is RFC 7591 dynamic client registration, open only to a
@@ -105,6 +109,7 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 		GrantTypes:              client.GrantTypes,
 		RedirectURIs:            client.RedirectURIs,
 		Scope:                   req.Scope,
+		DPoPBoundAccessTokens:   client.DPoPBound,
 	}
 	if client.AllowsGrant(gatehouse.GrantAuthorizationCode) {
 		resp.ResponseTypes = []string{"code"}
@@ -163,7 +168,7 @@ func bearerChallenge(e *Error) string {
 // map to the published APIs that define them; the admin API can never be
 // obtained by registration.
 func (s *Server) clientFromMetadata(req *registrationRequest) (*gatehouse.Client, *Error) {
-	c := &gatehouse.Client{Name: req.ClientName}
+	c := &gatehouse.Client{Name: req.ClientName, DPoPBound: req.DPoPBoundAccessTokens}
 	if len(c.Name) > 200 || strings.ContainsFunc(c.Name, func(r rune) bool {
 		// Control and bidi characters could disguise the name on the
 		// consent page.

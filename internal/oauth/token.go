@@ -43,7 +43,7 @@ func (s *Server) token(ctx context.Context, w http.ResponseWriter, r *http.Reque
 	if !ok {
 		return nil, gt, errUnsupportedGrantType("grant_type " + quoteParam(gt) + " is not supported")
 	}
-	jkt, err := s.tokenDPoP(r)
+	jkt, err := s.tokenDPoP(w, r)
 	if err != nil {
 		return nil, gt, err
 	}

@@ -128,3 +128,29 @@ func mustSegment(t *testing.T, tok string, i int) []byte {
 	}
 	return b
 }
+
+// FuzzParseCnf: a cnf claim is refused or yields only well-formed values,
+// never a panic; a binding never comes out empty from a non-empty object.
+func FuzzParseCnf(f *testing.F) {
+	for _, s := range []string{`{"jkt":"` + testJKT + `"}`, `{"x5t#S256":"` + testX5T + `"}`, `{}`, `null`, `{"jkt":1}`,
+		`{"jkt":"` + testJKT + `","x5t#S256":"` + testX5T + `"}`, `{"jwk":{}}`, `[]`, `"x"`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		c, err := parseCnf(raw)
+		if err != nil {
+			if ReasonOf(err) != ReasonClaims {
+				t.Fatalf("error %v is not a claims refusal", err)
+			}
+			return
+		}
+		if !c.Bound() {
+			t.Fatalf("accepted %q as an empty binding", raw)
+		}
+		for _, v := range []string{c.JKT, c.X5TS256} {
+			if v != "" && !isSHA256B64(v) {
+				t.Fatalf("accepted %q", v)
+			}
+		}
+	})
+}
