@@ -10,18 +10,20 @@ import (
 
 // introspection is the RFC 7662 response.
 type introspection struct {
-	Active    bool     `json:"active"`
-	Scope     string   `json:"scope,omitempty"`
-	ClientID  string   `json:"client_id,omitempty"`
-	Subject   string   `json:"sub,omitempty"`
-	Audience  string   `json:"aud,omitempty"`
-	Issuer    string   `json:"iss,omitempty"`
-	ExpiresAt int64    `json:"exp,omitempty"`
-	IssuedAt  int64    `json:"iat,omitempty"`
-	JTI       string   `json:"jti,omitempty"`
-	TokenType string   `json:"token_type,omitempty"`
-	Cnf       *cnf     `json:"cnf,omitempty"`
-	Act       *actJSON `json:"act,omitempty"`
+	Active    bool   `json:"active"`
+	Scope     string `json:"scope,omitempty"`
+	ClientID  string `json:"client_id,omitempty"`
+	Subject   string `json:"sub,omitempty"`
+	Audience  string `json:"aud,omitempty"`
+	Issuer    string `json:"iss,omitempty"`
+	ExpiresAt int64  `json:"exp,omitempty"`
+	IssuedAt  int64  `json:"iat,omitempty"`
+	JTI       string `json:"jti,omitempty"`
+	TokenType string `json:"token_type,omitempty"`
+	Cnf       *cnf   `json:"cnf,omitempty"`
+
+	// Act is an exchanged token's delegation chain (RFC 8693 4.1).
+	Act *actJSON `json:"act,omitempty"`
 }
 
 // cnf is the key binding of an introspected token (RFC 7800 §3.1, RFC 9449

@@ -266,9 +266,10 @@ type Metadata struct {
 	ResponseModesSupported                     []string `json:"response_modes_supported,omitempty"`
 	PromptValuesSupported                      []string `json:"prompt_values_supported,omitempty"`
 	AuthorizationResponseIssParameterSupported bool     `json:"authorization_response_iss_parameter_supported,omitempty"`
+	DPoPSigningAlgs                            []string `json:"dpop_signing_alg_values_supported,omitempty"`
+
 	// RFC 8705 section 3.3.
-	TLSClientCertificateBoundAccessTokens bool     `json:"tls_client_certificate_bound_access_tokens,omitempty"`
-	DPoPSigningAlgs                       []string `json:"dpop_signing_alg_values_supported,omitempty"`
+	TLSClientCertificateBoundAccessTokens bool `json:"tls_client_certificate_bound_access_tokens,omitempty"`
 }
 
 // Metadata returns what this server supports, and only that.
@@ -297,26 +298,26 @@ func (s *Server) Metadata() Metadata {
 		}
 	}
 	md := Metadata{
-		Issuer:                                s.Issuer,
-		TokenEndpoint:                         s.Issuer + PathToken,
-		JWKSURI:                               s.Issuer + PathJWKS,
-		RegistrationEndpoint:                  s.Issuer + PathRegister,
-		RevocationEndpoint:                    s.Issuer + PathRevoke,
-		IntrospectionEndpoint:                 s.Issuer + PathIntrospect,
-		ScopesSupported:                       scopes,
-		ResponseTypesSupported:                []string{},
-		GrantTypesSupported:                   grants,
-		TokenEndpointAuthMethods:              authMethods,
-		TokenEndpointAuthSigningAlgs:          assertionAlgs,
-		RevocationEndpointAuthMethods:         authMethods,
-		RevocationEndpointAuthSigningAlgs:     assertionAlgs,
-		IntrospectionEndpointAuthMethods:      authMethods,
-		IntrospectionEndpointAuthSigningAlgs:  assertionAlgs,
-		AccessTokenSigningAlgs:                []string{s.Policy.SigningAlgorithm},
-		ResourceIndicatorsSupported:           true,
-		TLSClientCertificateBoundAccessTokens: s.MutualTLS,
-		DPoPSigningAlgs:                       s.dpopAlgs(),
+		Issuer:                               s.Issuer,
+		TokenEndpoint:                        s.Issuer + PathToken,
+		JWKSURI:                              s.Issuer + PathJWKS,
+		RegistrationEndpoint:                 s.Issuer + PathRegister,
+		RevocationEndpoint:                   s.Issuer + PathRevoke,
+		IntrospectionEndpoint:                s.Issuer + PathIntrospect,
+		ScopesSupported:                      scopes,
+		ResponseTypesSupported:               []string{},
+		GrantTypesSupported:                  grants,
+		TokenEndpointAuthMethods:             authMethods,
+		TokenEndpointAuthSigningAlgs:         assertionAlgs,
+		RevocationEndpointAuthMethods:        authMethods,
+		RevocationEndpointAuthSigningAlgs:    assertionAlgs,
+		IntrospectionEndpointAuthMethods:     authMethods,
+		IntrospectionEndpointAuthSigningAlgs: assertionAlgs,
+		AccessTokenSigningAlgs:               []string{s.Policy.SigningAlgorithm},
+		ResourceIndicatorsSupported:          true,
+		DPoPSigningAlgs:                      s.dpopAlgs(),
 	}
+	md.TLSClientCertificateBoundAccessTokens = s.MutualTLS
 	if _, ok := s.grants[gatehouse.GrantAuthorizationCode]; ok {
 		md.AuthorizationEndpoint = s.Issuer + PathAuthorize
 		md.ResponseTypesSupported = []string{"code"}

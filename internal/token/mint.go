@@ -22,17 +22,19 @@ const (
 
 // jwtClaims is the wire form of an access token's claims (RFC 9068 2.2).
 type jwtClaims struct {
-	Issuer   string   `json:"iss"`
-	Subject  string   `json:"sub"`
-	Audience string   `json:"aud"`
-	ClientID string   `json:"client_id"`
-	Scope    string   `json:"scope,omitempty"`
-	ID       string   `json:"jti"`
-	GrantID  string   `json:"grant_id,omitempty"`
-	IssuedAt int64    `json:"iat"`
-	Expires  int64    `json:"exp"`
-	Cnf      *cnf     `json:"cnf,omitempty"`
-	Act      *wireAct `json:"act,omitempty"`
+	Issuer   string `json:"iss"`
+	Subject  string `json:"sub"`
+	Audience string `json:"aud"`
+	ClientID string `json:"client_id"`
+	Scope    string `json:"scope,omitempty"`
+	ID       string `json:"jti"`
+	GrantID  string `json:"grant_id,omitempty"`
+	IssuedAt int64  `json:"iat"`
+	Expires  int64  `json:"exp"`
+	Cnf      *cnf   `json:"cnf,omitempty"`
+
+	// Act is the delegation chain of an exchanged token (RFC 8693 4.1).
+	Act *wireAct `json:"act,omitempty"`
 }
 
 // cnf is the wire form of a key binding (RFC 7800 §3.1): jkt for DPoP
