@@ -1,6 +1,8 @@
 package app
 
 import (
+	"crypto/hkdf"
+	"crypto/sha256"
 	"fmt"
 	"time"
 
@@ -11,14 +13,19 @@ import (
 // token endpoint, and two for the gateway, with and without a required
 // nonce. They share one replay cache, bounded in entries and in time, so a
 // proof accepted anywhere on the node is never accepted again, and one
-// nonce source. The nonce key is random per node: a client that meets
-// another node (or a restart) gets one use_dpop_nonce round trip.
+// nonce source. The nonce key is derived from the master key, so nodes that
+// share it (GATEHOUSE_MASTER_KEY) agree on nonces, and a restart does not
+// invalidate the nonces clients hold.
 type dpopVerifiers struct {
 	token, gateway, gatewayNonce *dpop.Verifier
 }
 
-func newDPoPVerifiers(tokenNonce bool, now func() time.Time) (*dpopVerifiers, error) {
-	nonces, err := dpop.NewNonces(nil, 0)
+func newDPoPVerifiers(masterKey []byte, tokenNonce bool, now func() time.Time) (*dpopVerifiers, error) {
+	key, err := hkdf.Key(sha256.New, masterKey, nil, "gatehouse dpop nonce v1", 32)
+	if err != nil {
+		return nil, fmt.Errorf("derive dpop nonce key: %w", err)
+	}
+	nonces, err := dpop.NewNonces(key, 0)
 	if err != nil {
 		return nil, fmt.Errorf("dpop nonces: %w", err)
 	}

@@ -13,7 +13,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"io"
-	"math/big"
 	"net/http"
 	"net/url"
 	"os"
@@ -128,10 +127,6 @@ func es256Raw(t testing.TB, priv *ecdsa.PrivateKey) func([]byte) []byte {
 		s.FillBytes(out[32:])
 		return out
 	}
-}
-
-func b64Int(x *big.Int) string {
-	return base64.RawURLEncoding.EncodeToString(x.FillBytes(make([]byte, 32)))
 }
 
 // dpopTransport adds a fresh DPoP proof to every request golang.org/x/oauth2
@@ -402,8 +397,17 @@ func TestDPoPMaliciousProofs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pub := map[string]any{"kty": "EC", "crv": "P-256", "x": b64Int(priv.X), "y": b64Int(priv.Y)}
-	withD := map[string]any{"kty": "EC", "crv": "P-256", "x": b64Int(priv.X), "y": b64Int(priv.Y), "d": b64Int(priv.D)}
+	point, err := priv.PublicKey.Bytes() // 0x04 || x || y
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := priv.Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b64 := base64.RawURLEncoding.EncodeToString
+	pub := map[string]any{"kty": "EC", "crv": "P-256", "x": b64(point[1:33]), "y": b64(point[33:])}
+	withD := map[string]any{"kty": "EC", "crv": "P-256", "x": b64(point[1:33]), "y": b64(point[33:]), "d": b64(d)}
 	hmacKey := randBytes(32)
 	octJWK := map[string]any{"kty": "oct", "k": base64.RawURLEncoding.EncodeToString(hmacKey)}
 
@@ -874,5 +878,40 @@ func TestDPoPRegisteredClient(t *testing.T) {
 	status, tok, _ := postForm(t, tokenURL, form, func(r *http.Request) { auth(r); r.Header.Set("DPoP", key.proof(t, "POST", tokenURL, "", "")) })
 	if status != 200 || tok["token_type"] != "DPoP" {
 		t.Fatalf("with a proof: %d %v", status, tok)
+	}
+}
+
+// TestDPoPNonceSurvivesRestart: nonces come from a key derived from the
+// master key, so the nonce a client holds still works after a restart (and
+// on any node sharing the master key).
+func TestDPoPNonceSurvivesRestart(t *testing.T) {
+	dir := t.TempDir()
+	withNonce := func(c *config.Config) { c.Tokens.DPoPNonce = true }
+	n := startNodeIn(t, dir, withNonce)
+	key := newDPoPKey(t, jose.ES256, n.clock.Now)
+	request := func(n *testNode, nonce string) (int, map[string]any, http.Header) {
+		tokenURL := n.Issuer + oauth.PathToken
+		return postForm(t, tokenURL, url.Values{"grant_type": {"client_credentials"}, "resource": {"https://orders.example.test"}},
+			func(r *http.Request) {
+				r.SetBasicAuth("svc-basic", url.QueryEscape(basicSecret))
+				r.Header.Set("DPoP", key.proof(t, "POST", tokenURL, "", nonce))
+			})
+	}
+	status, body, hdr := request(n, "")
+	nonce := hdr.Get("DPoP-Nonce")
+	if status != 400 || body["error"] != "use_dpop_nonce" || nonce == "" {
+		t.Fatalf("first request: %d %v, nonce %q", status, body, nonce)
+	}
+	if err := n.Shutdown(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	m := startNodeIn(t, dir, withNonce)
+	if status, body, _ := request(m, nonce); status != 200 || body["token_type"] != "DPoP" {
+		t.Fatalf("nonce from before the restart: %d %v", status, body)
+	}
+	// Another data directory has another master key: its nonces differ.
+	other := startNodeWith(t, withNonce)
+	if status, body, _ := request(other, nonce); status != 400 || body["error"] != "use_dpop_nonce" {
+		t.Fatalf("nonce of another installation: %d %v", status, body)
 	}
 }

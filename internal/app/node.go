@@ -190,7 +190,7 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 		Cache: token.NewCache(100000), Tokens: n.Store,
 		Leeway: policy.Leeway, MaxLifetime: maxTTL, Now: now,
 	}
-	if n.dpop, err = newDPoPVerifiers(policy.DPoPNonce, now); err != nil {
+	if n.dpop, err = newDPoPVerifiers(mk, policy.DPoPNonce, now); err != nil {
 		publicLn.Close()
 		adminLn.Close()
 		return nil, err

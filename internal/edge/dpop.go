@@ -90,9 +90,22 @@ func (c *Checks) dpopRefusal(w http.ResponseWriter, info RequestInfo, status int
 }
 
 // dpopChallenge builds a DPoP WWW-Authenticate value (RFC 9449 §7.1). The
-// description is one of our own fixed messages, which hold no quote or
-// backslash.
+// description is one of our own fixed messages; quotes, backslashes and
+// anything outside printable ASCII are replaced all the same, so that no
+// message can break the header's syntax (RFC 6750 §3 limits
+// error_description to that set).
 func (c *Checks) dpopChallenge(code, desc string) string {
+	desc = strings.Map(func(r rune) rune {
+		switch {
+		case r == '"':
+			return '\''
+		case r == '\\':
+			return '/'
+		case r < 0x20 || r > 0x7e:
+			return '?'
+		}
+		return r
+	}, desc)
 	var b strings.Builder
 	b.WriteString(`DPoP`)
 	sep := " "

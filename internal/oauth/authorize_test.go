@@ -119,6 +119,32 @@ func (o oneAPI) APIByAudience(aud string) *gatehouse.API {
 }
 func (o oneAPI) APIs() []*gatehouse.API { return []*gatehouse.API{o.api} }
 
+// TestParseAuthorizeDPoPJKT: dpop_jkt (RFC 9449 §10) is kept when it is a
+// thumbprint, and refused back to the client otherwise.
+func TestParseAuthorizeDPoPJKT(t *testing.T) {
+	s := authzServer(t)
+	base := "response_type=code&client_id=web&redirect_uri=https%3A%2F%2Fapp.example%2Fcb&scope=read"
+	jkt := "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"
+	req, rerr, fatal := s.parseAuthorize(context.Background(), base+"&dpop_jkt="+jkt)
+	if rerr != nil || fatal != nil || req.DPoPJKT != jkt {
+		t.Fatalf("valid dpop_jkt: %+v %v %v", req, rerr, fatal)
+	}
+	for name, q := range map[string]string{
+		"Short":    "&dpop_jkt=" + jkt[:42],
+		"Padded":   "&dpop_jkt=" + jkt + "%3D",
+		"Empty":    "&dpop_jkt=",
+		"Repeated": "&dpop_jkt=" + jkt + "&dpop_jkt=" + jkt,
+		"Base64":   "&dpop_jkt=" + strings.Replace(jkt, "-", "%2B", 1),
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, rerr, fatal := s.parseAuthorize(context.Background(), base+q)
+			if fatal != nil || rerr == nil || rerr.Code != "invalid_request" {
+				t.Fatalf("got %v %v; want an invalid_request redirect", rerr, fatal)
+			}
+		})
+	}
+}
+
 func FuzzParseAuthorize(f *testing.F) {
 	s := authzServer(f)
 	ch := strings.Repeat("A", 43)
@@ -126,6 +152,9 @@ func FuzzParseAuthorize(f *testing.F) {
 		"response_type=code&client_id=web&redirect_uri=https%3A%2F%2Fapp.example%2Fcb&scope=read&state=x",
 		"response_type=code&client_id=native&redirect_uri=http%3A%2F%2F127.0.0.1%3A9%2Fcb&code_challenge=" + ch + "&code_challenge_method=S256",
 		"response_type=token&client_id=web", "client_id=web&client_id=native", "client_id=%zz", "resource=a&resource=b&client_id=web",
+		"response_type=code&client_id=web&redirect_uri=https%3A%2F%2Fapp.example%2Fcb&dpop_jkt=" + ch,
+		"response_type=code&client_id=web&redirect_uri=https%3A%2F%2Fapp.example%2Fcb&dpop_jkt=" + ch + "&dpop_jkt=" + ch,
+		"response_type=code&client_id=web&redirect_uri=https%3A%2F%2Fapp.example%2Fcb&dpop_jkt=short",
 	} {
 		f.Add(q)
 	}
@@ -149,6 +178,9 @@ func FuzzParseAuthorize(f *testing.F) {
 		if req != nil {
 			if req.Client.AuthMethod == gatehouse.AuthNone && req.Challenge == "" {
 				t.Fatal("public client accepted without PKCE")
+			}
+			if req.DPoPJKT != "" && !validChallenge(req.DPoPJKT) {
+				t.Fatalf("dpop_jkt %q accepted", req.DPoPJKT)
 			}
 			for _, sc := range req.Scopes {
 				if !req.API.HasScope(sc) {
