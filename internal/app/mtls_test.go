@@ -367,3 +367,115 @@ func TestCertificateBoundTokenAtGateway(t *testing.T) {
 		}
 	})
 }
+
+// TestRegisterMutualTLSClient: RFC 7591 registration with the RFC 8705
+// client metadata makes clients that authenticate with their certificate.
+func TestRegisterMutualTLSClient(t *testing.T) {
+	s := newMTLSSetup(t)
+	admin := s.n.adminToken(t)
+	register := func(n *testNode, meta map[string]any) (int, map[string]any) {
+		t.Helper()
+		raw, _ := json.Marshal(meta)
+		req, _ := http.NewRequest(http.MethodPost, n.Issuer+oauth.PathRegister, strings.NewReader(string(raw)))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+admin)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var m map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&m)
+		return resp.StatusCode, m
+	}
+	base := func(method string) map[string]any {
+		return map[string]any{"client_name": "registered " + method, "grant_types": []string{"client_credentials"},
+			"scope": "orders:read", "token_endpoint_auth_method": method}
+	}
+	selfJWKS := map[string]any{"keys": []map[string]any{{"kty": "EC", "x5c": []string{base64.StdEncoding.EncodeToString(s.otherSelf.Certificate[0])}}}}
+
+	t.Run("TLSClientAuth", func(t *testing.T) {
+		meta := base("tls_client_auth")
+		meta["tls_client_auth_san_dns"] = "orders.svc.test"
+		status, body := register(s.n, meta)
+		if status != 201 || body["client_secret"] != nil || body["tls_client_auth_san_dns"] != "orders.svc.test" {
+			t.Fatalf("%d %v", status, body)
+		}
+		id := body["client_id"].(string)
+		tok, err := s.token(id, "", s.sanCert)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var c cnfClaims
+		s.n.claimsOf(t, tok.AccessToken, &c)
+		if c.ClientID != id || c.Cnf == nil || c.Cnf.X5TS256 != x5tS256(s.sanCert) {
+			t.Errorf("claims %+v", c)
+		}
+		if _, err := s.token(id, "", s.dnCert); err == nil {
+			t.Error("a certificate with another subject authenticated the registered client")
+		}
+	})
+	t.Run("SelfSigned", func(t *testing.T) {
+		meta := base("self_signed_tls_client_auth")
+		meta["jwks"] = selfJWKS
+		status, body := register(s.n, meta)
+		if status != 201 {
+			t.Fatalf("%d %v", status, body)
+		}
+		if _, err := s.token(body["client_id"].(string), "", s.otherSelf); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("BoundSecretClient", func(t *testing.T) {
+		meta := base("client_secret_basic")
+		meta["tls_client_certificate_bound_access_tokens"] = true
+		status, body := register(s.n, meta)
+		if status != 201 || body["tls_client_certificate_bound_access_tokens"] != true {
+			t.Fatalf("%d %v", status, body)
+		}
+		if _, err := s.token(body["client_id"].(string), body["client_secret"].(string), tls.Certificate{}); err == nil {
+			t.Error("a bound client got a token without a certificate")
+		}
+	})
+	for _, tc := range []struct {
+		name string
+		meta func() map[string]any
+	}{
+		{"TwoSubjectFields", func() map[string]any {
+			m := base("tls_client_auth")
+			m["tls_client_auth_san_dns"], m["tls_client_auth_subject_dn"] = "a.test", "CN=a"
+			return m
+		}},
+		{"NoSubject", func() map[string]any { return base("tls_client_auth") }},
+		{"BadDN", func() map[string]any {
+			m := base("tls_client_auth")
+			m["tls_client_auth_subject_dn"] = "CN=a,FOO=b"
+			return m
+		}},
+		{"SubjectOnSecretClient", func() map[string]any {
+			m := base("client_secret_basic")
+			m["tls_client_auth_san_dns"] = "a.test"
+			return m
+		}},
+		{"SelfSignedWithoutCertificate", func() map[string]any {
+			m := base("self_signed_tls_client_auth")
+			m["jwks"] = map[string]any{"keys": []map[string]any{{"kty": "EC"}}}
+			return m
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if status, body := register(s.n, tc.meta()); status != 400 || body["error"] != "invalid_client_metadata" {
+				t.Errorf("%d %v", status, body)
+			}
+		})
+	}
+	t.Run("NoHTTPSListener", func(t *testing.T) {
+		plain := startNode(t)
+		admin = plain.adminToken(t)
+		m := base("self_signed_tls_client_auth")
+		m["jwks"] = selfJWKS
+		if status, body := register(plain, m); status != 400 || body["error"] != "invalid_client_metadata" {
+			t.Errorf("%d %v", status, body)
+		}
+	})
+}
