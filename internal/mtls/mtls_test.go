@@ -11,7 +11,6 @@ import (
 	"math/big"
 	"net"
 	"net/url"
-	"strings"
 	"testing"
 	"time"
 
@@ -180,7 +179,12 @@ func TestJWKSCertificates(t *testing.T) {
 	if !ThumbprintMatches(got[0].Raw, Thumbprint(c.Raw)) || ThumbprintMatches(got[0].Raw, Thumbprint(c.Raw[1:])) {
 		t.Error("thumbprint comparison is wrong")
 	}
-	for _, bad := range []string{`{"keys":[{"x5c":["` + strings.TrimRight(x5c, "=") + `"]}]}`, `{"keys":[{"x5c":["AAAA"]}]}`, `{"keys":[{"x5c":[1]}]}`} {
+	for _, bad := range []string{
+		`{"keys":[{"x5c":["` + x5c[:10] + "!" + x5c[10:] + `"]}]}`, // not base64
+		`{"keys":[{"x5c":["` + x5c[:len(x5c)-8] + `"]}]}`,          // a truncated certificate
+		`{"keys":[{"x5c":["AAAA"]}]}`,
+		`{"keys":[{"x5c":[1]}]}`,
+	} {
 		if _, err := JWKSCertificates([]byte(bad)); err == nil {
 			t.Errorf("accepted %s", bad)
 		}
