@@ -224,3 +224,25 @@ func BenchmarkMatchesSubjectDN(b *testing.B) {
 		}
 	}
 }
+
+// FuzzJWKSCertificates: a JWK Set from a config file or a registration
+// request never panics the certificate reader, and every certificate it
+// returns parses again from its own DER.
+func FuzzJWKSCertificates(f *testing.F) {
+	c := makeCert(f, certSpec{subject: pkix.Name{CommonName: "seed"}})
+	f.Add([]byte(`{"keys":[{"kty":"EC","x5c":["` + base64.StdEncoding.EncodeToString(c.Raw) + `"]}]}`))
+	for _, s := range []string{`{"keys":[]}`, `{"keys":[{"x5c":[]}]}`, `{"keys":[{"x5c":["AAAA"]}]}`, `{"keys":null}`, `[]`, `{"keys":[{"x5c":"x"}]}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		certs, err := JWKSCertificates(data)
+		if err != nil {
+			return
+		}
+		for _, c := range certs {
+			if _, err := x509.ParseCertificate(c.Raw); err != nil {
+				t.Fatalf("returned a certificate that does not parse: %v", err)
+			}
+		}
+	})
+}
