@@ -10,6 +10,7 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
 	"io"
@@ -913,5 +914,60 @@ func TestDPoPNonceSurvivesRestart(t *testing.T) {
 	other := startNodeWith(t, withNonce)
 	if status, body, _ := request(other, nonce); status != 400 || body["error"] != "use_dpop_nonce" {
 		t.Fatalf("nonce of another installation: %d %v", status, body)
+	}
+}
+
+// TestDPoPOverHTTPS: on the HTTPS listener, the token endpoint takes a proof
+// for the URL the client used there, and the gateway checks htu with the
+// https scheme.
+func TestDPoPOverHTTPS(t *testing.T) {
+	up := newUpstream(t)
+	n := gatewayNode(t, up, func(c *config.Config) {
+		c.TLS = config.TLSConfig{Addr: "127.0.0.1:0", SelfSigned: true}
+		c.Gateway.TrustedProxies = nil
+	})
+	client := &http.Client{Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, // the self-signed development certificate
+	}}
+	key := newDPoPKey(t, jose.ES256, n.clock.Now)
+	tokenURL := n.TLSURL + oauth.PathToken
+	post := func(htu string) (int, map[string]any) {
+		req, _ := http.NewRequest("POST", tokenURL, strings.NewReader(url.Values{"grant_type": {"client_credentials"}, "resource": {"https://orders.example.test"}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth("svc-basic", url.QueryEscape(basicSecret))
+		req.Header.Set("DPoP", key.proof(t, "POST", htu, "", ""))
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var body map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&body)
+		return resp.StatusCode, body
+	}
+	if status, body := post(strings.Replace(tokenURL, "https://", "http://", 1)); status != 400 || body["error"] != "invalid_dpop_proof" {
+		t.Fatalf("proof for http on the https listener: %d %v", status, body)
+	}
+	status, body := post(tokenURL)
+	if status != 200 || body["token_type"] != "DPoP" {
+		t.Fatalf("proof for the https token endpoint: %d %v", status, body)
+	}
+	at := body["access_token"].(string)
+	call := func(htu string) int {
+		req, _ := http.NewRequest("GET", n.TLSURL+"/orders/3", nil)
+		req.Header.Set("Authorization", "DPoP "+at)
+		req.Header.Set("DPoP", key.proof(t, "GET", htu, at, ""))
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := call(strings.Replace(n.TLSURL, "https://", "http://", 1) + "/orders/3"); got != 401 {
+		t.Fatalf("proof for http at the https listener: %d", got)
+	}
+	if got := call(n.TLSURL + "/orders/3"); got != 200 {
+		t.Fatalf("proof for the https URL: %d", got)
 	}
 }

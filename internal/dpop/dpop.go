@@ -107,6 +107,14 @@ type Proof struct {
 // Errors are *Error. A misconfigured Verifier (NonceRequired without Nonces)
 // returns a plain error, which is the server's fault, not the client's.
 func (v *Verifier) Verify(proof, method, htu, accessToken string) (*Proof, error) {
+	return v.VerifyAny(proof, method, []string{htu}, accessToken)
+}
+
+// VerifyAny is Verify for a request that may be named by any of several
+// URIs: the proof's htu must match one of htus. The token endpoint uses it
+// to accept both the endpoint its metadata advertises and the URL the
+// request actually came in on.
+func (v *Verifier) VerifyAny(proof, method string, htus []string, accessToken string) (*Proof, error) {
 	if v.NonceRequired && v.Nonces == nil {
 		return nil, errors.New("dpop: NonceRequired without Nonces")
 	}
@@ -131,11 +139,21 @@ func (v *Verifier) Verify(proof, method, htu, accessToken string) (*Proof, error
 	if cl.htm != method {
 		return nil, invalid("proof htm does not match the request method")
 	}
-	want, ok := normalizeHTU(htu)
+	got, ok := normalizeHTU(cl.htu)
 	if !ok {
-		return nil, invalid("request uri cannot be checked")
+		return nil, invalid("proof htu does not match the request uri")
 	}
-	if got, ok := normalizeHTU(cl.htu); !ok || got != want {
+	matched, checkable := false, false
+	for _, htu := range htus {
+		if want, ok := normalizeHTU(htu); ok {
+			checkable = true
+			matched = matched || got == want
+		}
+	}
+	switch {
+	case !checkable:
+		return nil, invalid("request uri cannot be checked")
+	case !matched:
 		return nil, invalid("proof htu does not match the request uri")
 	}
 	window, leeway := v.window()

@@ -59,3 +59,25 @@ func TestHeaderCacheBounded(t *testing.T) {
 		t.Fatal("an over-long header was cached")
 	}
 }
+
+func TestVerifyAny(t *testing.T) {
+	k := newKey(t, gojose.EdDSA)
+	v := &Verifier{Now: func() time.Time { return testNow }}
+	other := "https://other.example.com/v1/orders"
+	for i, tc := range []struct {
+		htus []string
+		ok   bool
+	}{
+		{[]string{other, testHTU}, true},
+		{[]string{testHTU + "?x=1"}, true}, // the query is not part of htu
+		{[]string{other}, false},
+		{[]string{"not a uri", other}, false},
+		{[]string{"not a uri"}, false},
+		{nil, false},
+	} {
+		_, err := v.VerifyAny(makeProof(t, k, proofOpts{claims: map[string]any{"jti": "any-" + strconv.Itoa(i)}}), "POST", tc.htus, "")
+		if (err == nil) != tc.ok {
+			t.Errorf("VerifyAny(%q) = %v, want ok %v", tc.htus, err, tc.ok)
+		}
+	}
+}

@@ -24,8 +24,13 @@ func errInvalidDPoPProof(desc string) *Error {
 // authenticates, so that a use_dpop_nonce round trip does not consume a
 // client assertion.
 //
-// The proof's htu must be the token endpoint this server advertises in its
-// metadata (RFC 9449 §4.3 step 9): the issuer is the public URL clients use.
+// The proof's htu must name the token endpoint as the client used it
+// (RFC 9449 §4.3 step 9): the one the metadata advertises (the issuer's
+// URL, right behind a TLS-terminating proxy too), or this request's own URL
+// (the listener's scheme and the Host header), for clients that reach a
+// listener directly under another name, such as the HTTPS listener. A
+// proof's htu only stops its replay at another server; here a replayed
+// proof could only get a token bound to its owner's key.
 func (s *Server) tokenDPoP(w http.ResponseWriter, r *http.Request) (string, *Error) {
 	proofs := r.Header.Values("DPoP")
 	switch {
@@ -36,7 +41,11 @@ func (s *Server) tokenDPoP(w http.ResponseWriter, r *http.Request) (string, *Err
 	case s.DPoP == nil:
 		return "", errInvalidDPoPProof("DPoP is not enabled on this server")
 	}
-	p, err := s.DPoP.Verify(proofs[0], http.MethodPost, s.Issuer+PathToken, "")
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	p, err := s.DPoP.VerifyAny(proofs[0], http.MethodPost, []string{s.Issuer + PathToken, scheme + "://" + r.Host + PathToken}, "")
 	if err != nil {
 		return "", s.dpopError(r, err)
 	}
