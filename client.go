@@ -11,13 +11,23 @@ const (
 	AuthSecretPost    AuthMethod = "client_secret_post"
 	AuthPrivateKeyJWT AuthMethod = "private_key_jwt"
 	AuthNone          AuthMethod = "none" // public client
+	// AuthTLSClient is mutual TLS with a certificate from a trusted CA whose
+	// subject matches the client's TLSSubject (RFC 8705 section 2.1).
+	AuthTLSClient AuthMethod = "tls_client_auth"
+	// AuthSelfSignedTLS is mutual TLS with a certificate registered in the
+	// client's JWKS (x5c), matched by its SHA-256 (RFC 8705 section 2.2).
+	AuthSelfSignedTLS AuthMethod = "self_signed_tls_client_auth"
 )
+
+// MutualTLS reports whether m authenticates with a client certificate.
+func (m AuthMethod) MutualTLS() bool { return m == AuthTLSClient || m == AuthSelfSignedTLS }
 
 // Grant types Gatehouse knows about.
 const (
 	GrantClientCredentials = "client_credentials"
 	GrantAuthorizationCode = "authorization_code"
 	GrantRefreshToken      = "refresh_token"
+	GrantTokenExchange     = "urn:ietf:params:oauth:grant-type:token-exchange" // RFC 8693
 )
 
 // ClientSource says where a client was defined, so that config reloads only
@@ -59,6 +69,17 @@ type Client struct {
 	// dpop_bound_access_tokens).
 	DPoPBound bool
 
+	// TLSSubject is what a tls_client_auth client's certificate must name.
+	TLSSubject TLSSubject
+	// CertificateBoundTokens requires a client certificate at the token
+	// endpoint and binds every access token to it (RFC 8705 section 3,
+	// tls_client_certificate_bound_access_tokens). Tokens of mutual-TLS
+	// clients are always bound.
+	CertificateBoundTokens bool
+	// TokenExchange says which tokens the client may exchange for which
+	// APIs (RFC 8693). Empty: none.
+	TokenExchange []ExchangeRule
+
 	Source    ClientSource
 	Disabled  bool
 	CreatedAt time.Time
@@ -73,6 +94,54 @@ type Access struct {
 	// Introspect lets the client introspect any token for this API: the
 	// role of a resource server. Never granted by dynamic registration.
 	Introspect bool
+}
+
+// TLSSubject names the one certificate field a tls_client_auth client is
+// recognised by (RFC 8705 section 2.1.2): exactly one field is set.
+type TLSSubject struct {
+	DN    string // RFC 4514 subject distinguished name
+	DNS   string // a dNSName subjectAltName
+	URI   string // a uniformResourceIdentifier subjectAltName
+	IP    string // an iPAddress subjectAltName, in text form
+	Email string // an rfc822Name subjectAltName
+}
+
+// IsZero reports whether no field is set.
+func (s TLSSubject) IsZero() bool { return s == TLSSubject{} }
+
+// ExchangeRule lets a client exchange access tokens for API From for new
+// tokens for any of the APIs To (by name).
+type ExchangeRule struct {
+	From string
+	To   []string
+}
+
+// MayExchange reports whether the client may exchange a token for API from
+// into one for API to.
+func (c *Client) MayExchange(from, to string) bool {
+	for _, r := range c.TokenExchange {
+		if r.From != from {
+			continue
+		}
+		for _, t := range r.To {
+			if t == to {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// ExchangeTargets returns the APIs a token for API from may be exchanged
+// into by the client.
+func (c *Client) ExchangeTargets(from string) []string {
+	var out []string
+	for _, r := range c.TokenExchange {
+		if r.From == from {
+			out = append(out, r.To...)
+		}
+	}
+	return out
 }
 
 // AllowsGrant reports whether the client may use grant type gt.

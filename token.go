@@ -42,6 +42,9 @@ type Token struct {
 	RotatedAt   time.Time
 	SuccessorID string
 
+	// Act is the delegation chain of a token made by token exchange
+	// (RFC 8693); nil otherwise.
+	Act *Actor
 	// Cnf is the key the token is bound to (DPoP or client certificate);
 	// zero for a bearer token. A refresh token carries it when refreshing
 	// must prove possession of the same key.
@@ -74,6 +77,9 @@ type AccessClaims struct {
 	GrantID   string
 	IssuedAt  time.Time
 	ExpiresAt time.Time
+	// Act is the delegation chain (RFC 8693 act claim) of a token made by
+	// token exchange; nil for a token issued to its subject's own client.
+	Act *Actor
 	// Cnf is the token's key binding (RFC 7800 cnf); zero for a bearer
 	// token.
 	Cnf Confirmation

@@ -195,6 +195,12 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 		adminLn.Close()
 		return nil, err
 	}
+	clientCAs, err := loadClientCAs(cfg.TLS.ClientCAFile)
+	if err != nil {
+		publicLn.Close()
+		adminLn.Close()
+		return nil, err
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	n.OAuth = &oauth.Server{
@@ -203,7 +209,8 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 		Users: n.Store, Consents: n.Store, Codes: n.Store, Grants: n.Store, Events: n.Store,
 		SessionKey: sessionKey, RefreshKey: refreshKey, LoginLimiter: &oauth.FailureLimiter{},
 		AllowPlainHTTP: cfg.Gateway.AllowPlainHTTPTokens,
-		Keys:           n.Keyring, Minter: &token.Minter{Keys: n.Keyring}, Verifier: n.Verifier,
+		ClientCAs:      clientCAs, MutualTLS: cfg.TLS.Addr != "",
+		Keys: n.Keyring, Minter: &token.Minter{Keys: n.Keyring}, Verifier: n.Verifier,
 		Revocations: n.Revocations, Limiter: &oauth.FailureLimiter{},
 		Metrics: oauth.NewMetrics(reg), Log: o.Log, Now: now,
 		DPoP: n.dpop.token,

@@ -107,7 +107,7 @@ func TestMetadata(t *testing.T) {
 		t.Errorf("metadata endpoints wrong: %v", md)
 	}
 	grants, _ := json.Marshal(md["grant_types_supported"])
-	if string(grants) != `["authorization_code","client_credentials","refresh_token"]` {
+	if string(grants) != `["authorization_code","client_credentials","refresh_token","urn:ietf:params:oauth:grant-type:token-exchange"]` {
 		t.Errorf("grant_types_supported = %s, want only what is implemented", grants)
 	}
 	for _, k := range []string{"registration_endpoint", "revocation_endpoint", "introspection_endpoint"} {

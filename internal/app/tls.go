@@ -87,12 +87,34 @@ func certFingerprint(c tls.Certificate) string {
 }
 
 // serverTLSConfig is the public HTTPS listener's TLS: TLS 1.2+, HTTP/2.
+// Client certificates are requested, never required nor verified here: a
+// client without one is served as before, and what a certificate must
+// chain to (or be) depends on the client, so the token endpoint checks it
+// (RFC 8705 section 2) and the gateway compares it with a bound token's
+// thumbprint (section 3).
 func serverTLSConfig(cert tls.Certificate) *tls.Config {
 	return &tls.Config{
 		Certificates: []tls.Certificate{cert},
 		MinVersion:   tls.VersionTLS12,
 		NextProtos:   []string{"h2", "http/1.1"},
+		ClientAuth:   tls.RequestClientCert,
 	}
+}
+
+// loadClientCAs reads the CA bundle of tls_client_auth clients; "" is none.
+func loadClientCAs(path string) (*x509.CertPool, error) {
+	if path == "" {
+		return nil, nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("listen.tls.client_ca_file: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(data) {
+		return nil, fmt.Errorf("listen.tls.client_ca_file %s: no PEM certificate in it", path)
+	}
+	return pool, nil
 }
 
 // hsts adds Strict-Transport-Security to every answer on HTTPS.

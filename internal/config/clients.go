@@ -15,12 +15,16 @@ import (
 
 var (
 	clientKeys = []string{"id", "name", "auth_method", "secret", "secret_sha256", "jwks", "jwks_file",
-		"grant_types", "redirect_uris", "token_format", "apis", "networks", "dpop"}
+		"grant_types", "redirect_uris", "token_format", "apis", "networks", "dpop", "token_exchange",
+		"tls_client_auth_subject_dn", "tls_client_auth_san_dns", "tls_client_auth_san_uri", "tls_client_auth_san_ip",
+		"tls_client_auth_san_email", "tls_client_certificate_bound_access_tokens"}
 	networkKeys = []string{"allow", "deny"}
 	accessKeys  = []string{"api", "scopes", "default_scopes", "introspect"}
 	authMethods = []string{string(gatehouse.AuthSecretBasic), string(gatehouse.AuthSecretPost),
-		string(gatehouse.AuthPrivateKeyJWT), string(gatehouse.AuthNone)}
-	grantTypes = []string{gatehouse.GrantClientCredentials, gatehouse.GrantAuthorizationCode, gatehouse.GrantRefreshToken}
+		string(gatehouse.AuthPrivateKeyJWT), string(gatehouse.AuthNone), string(gatehouse.AuthTLSClient),
+		string(gatehouse.AuthSelfSignedTLS)}
+	grantTypes = []string{gatehouse.GrantClientCredentials, gatehouse.GrantAuthorizationCode, gatehouse.GrantRefreshToken,
+		gatehouse.GrantTokenExchange}
 
 	// RFC 6749 appendix A.1 allows more, but ids end up in URLs and logs.
 	clientIDRE = regexp.MustCompile(`^[A-Za-z0-9._~-]{1,128}$`)
@@ -151,6 +155,8 @@ func (d *decoder) client(n *yaml.Node, path string, apis map[string]*gatehouse.A
 
 	if methodOK && grantsOK {
 		d.clientRules(&c, o, path)
+		d.clientMTLS(&c, o, path)
+		d.tokenExchange(&c, o, path, apis)
 	}
 	return c, o
 }

@@ -71,6 +71,9 @@ type TLSConfig struct {
 	KeyFile  string
 	// SelfSigned is only ever true without CertFile.
 	SelfSigned bool
+	// ClientCAFile is a PEM bundle of the CAs that tls_client_auth client
+	// certificates must chain to (RFC 8705 section 2.1). Read at start.
+	ClientCAFile string
 }
 
 // GatewayConfig is how the gateway treats every request.

@@ -24,6 +24,9 @@ type decoder struct {
 	env      func(string) (string, bool)
 	readFile func(string) ([]byte, error)
 	problems Problems
+	// tls is the decoded listen.tls, which client settings depend on; nil
+	// until it is decoded.
+	tls *TLSConfig
 }
 
 func (d *decoder) report(line int, key, format string, args ...any) {

@@ -130,18 +130,19 @@ func (d *decoder) listen(top object, cfg *Config) {
 	if !bad {
 		taken = []listener{{"listen.public", cfg.Public.Addr}, {"listen.admin", cfg.Admin.Addr}}
 	}
-	cfg.TLS = d.tls(o.get("tls"), o.lineOf("tls"), taken)
+	cfg.TLS = d.tlsListener(o.get("tls"), o.lineOf("tls"), taken)
+	d.tls = &cfg.TLS
 }
 
 // listener is an address already in use, and the key that set it.
 type listener struct{ key, addr string }
 
-var tlsKeys = []string{"addr", "cert_file", "key_file", "self_signed"}
+var tlsKeys = []string{"addr", "cert_file", "key_file", "self_signed", "client_ca_file"}
 
 // tls decodes the optional HTTPS listener. A section with no keys set is no
 // listener, like an absent one.
 // The HTTPS address must differ from those taken (unless both use port 0).
-func (d *decoder) tls(n *yaml.Node, parentLine int, taken []listener) TLSConfig {
+func (d *decoder) tlsListener(n *yaml.Node, parentLine int, taken []listener) TLSConfig {
 	var t TLSConfig
 	o, ok := d.object(n, "listen.tls", parentLine, tlsKeys)
 	if !ok || !slices.ContainsFunc(tlsKeys, o.has) {
@@ -165,6 +166,9 @@ func (d *decoder) tls(n *yaml.Node, parentLine int, taken []listener) TLSConfig 
 	}
 	if keyFile != "" {
 		t.KeyFile = d.resolvePath(keyFile)
+	}
+	if ca, _ := d.str(o.get("client_ca_file"), key("client_ca_file")); ca != "" {
+		t.ClientCAFile = d.resolvePath(ca)
 	}
 	self, selfSet := d.boolean(o.get("self_signed"), key("self_signed"))
 	t.SelfSigned = self

@@ -160,6 +160,16 @@ func (c *Checks) bearer(w http.ResponseWriter, r *http.Request, info RequestInfo
 		writeProblem(w, http.StatusUnauthorized, "invalid_token", "the access token is invalid, expired or revoked", info.RequestID)
 		return nil, false
 	}
+	if certificateMismatch(r, claims) {
+		c.log().InfoContext(r.Context(), "token refused", "request_id", info.RequestID, "api", info.API.Name, "reason", "certificate_mismatch")
+		if isDPoP {
+			w.Header().Set("WWW-Authenticate", c.dpopChallenge("invalid_token", ""))
+		} else {
+			w.Header().Set("WWW-Authenticate", bearerChallenge("invalid_token", "", ""))
+		}
+		writeProblem(w, http.StatusUnauthorized, "invalid_token", "the access token is bound to a client certificate; present that certificate over HTTPS", info.RequestID)
+		return nil, false
+	}
 	if !c.checkDPoP(w, r, info, tok, isDPoP, claims) {
 		return nil, false
 	}

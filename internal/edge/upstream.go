@@ -20,6 +20,9 @@ const (
 	// HeaderIssuer says who vouched for the identity: Gatehouse itself or
 	// an external identity provider, whose client ids are its own.
 	HeaderIssuer = "X-Gatehouse-Issuer"
+	// HeaderActor is the delegation chain of an exchanged token (RFC 8693
+	// act): the client ids that acted, the latest first, comma-separated.
+	HeaderActor = "X-Gatehouse-Actor"
 )
 
 // upstreamTokenTTL is the life of a token minted for an upstream: short,
@@ -61,7 +64,7 @@ func (u *Upstream) now() time.Time {
 // Headers sets the upstream request's credential headers. It is called after
 // the client's Authorization header was removed.
 func (u *Upstream) Headers(r *http.Request, out http.Header) error {
-	for _, h := range []string{HeaderClientID, HeaderSubject, HeaderScopes, HeaderRequestID, HeaderIssuer} {
+	for _, h := range []string{HeaderClientID, HeaderSubject, HeaderScopes, HeaderRequestID, HeaderIssuer, HeaderActor} {
 		out.Del(h) // a client must not be able to forge them
 	}
 	info, ok := u.Info(r)
@@ -77,6 +80,9 @@ func (u *Upstream) Headers(r *http.Request, out http.Header) error {
 			out.Set(HeaderSubject, claims.Subject)
 			out.Set(HeaderScopes, strings.Join(claims.Scopes, " "))
 			out.Set(HeaderIssuer, claims.Issuer)
+			if claims.Act != nil {
+				out.Set(HeaderActor, strings.Join(claims.Act.Chain(), ","))
+			}
 		}
 	}
 	if ua.MintToken && claims != nil {
@@ -111,7 +117,7 @@ func (u *Upstream) mint(c *gatehouse.AccessClaims, audience string) (string, err
 	}
 	tok, err := u.Minter.MintJWT(&gatehouse.AccessClaims{
 		Issuer: u.Issuer, Subject: c.Subject, Audience: audience, ClientID: c.ClientID,
-		Scopes: c.Scopes, ID: token.NewID(), GrantID: c.GrantID, IssuedAt: iat, ExpiresAt: exp,
+		Scopes: c.Scopes, ID: token.NewID(), GrantID: c.GrantID, IssuedAt: iat, ExpiresAt: exp, Act: c.Act,
 	})
 	if err != nil {
 		return "", err

@@ -103,6 +103,12 @@ func (s *Server) authenticateClient(ctx context.Context, r *http.Request, f *for
 	if client == nil || client.Disabled {
 		return nil, s.clientFailure(ctx, r, clientID, "client authentication failed", now)
 	}
+	// A mutual-TLS client names itself with client_id (RFC 8705 2), or with
+	// Basic and an empty secret as golang.org/x/oauth2 may send it; the
+	// certificate on the connection is its credential.
+	if client.AuthMethod.MutualTLS() && (method == gatehouse.AuthNone || (method == gatehouse.AuthSecretBasic && basicSecret == "")) {
+		method = client.AuthMethod
+	}
 	if client.AuthMethod != method {
 		if method == gatehouse.AuthNone {
 			return nil, s.clientFailure(ctx, r, clientID, "client authentication required", now)
@@ -124,6 +130,10 @@ func (s *Server) authenticateClient(ctx context.Context, r *http.Request, f *for
 				return nil, err
 			}
 			return nil, s.clientFailure(ctx, r, clientID, err.Description, now)
+		}
+	case gatehouse.AuthTLSClient, gatehouse.AuthSelfSignedTLS:
+		if desc := s.verifyClientCertificate(r, client, now); desc != "" {
+			return nil, s.clientFailure(ctx, r, clientID, desc, now)
 		}
 	case gatehouse.AuthNone:
 		return nil, s.clientFailure(ctx, r, clientID, "client authentication required", now)

@@ -21,6 +21,9 @@ type introspection struct {
 	JTI       string `json:"jti,omitempty"`
 	TokenType string `json:"token_type,omitempty"`
 	Cnf       *cnf   `json:"cnf,omitempty"`
+
+	// Act is an exchanged token's delegation chain (RFC 8693 4.1).
+	Act *actJSON `json:"act,omitempty"`
 }
 
 // cnf is the key binding of an introspected token (RFC 7800 §3.1, RFC 9449
@@ -84,6 +87,7 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 		JTI:       claims.ID,
 		TokenType: claims.Cnf.TokenType(),
 		Cnf:       introspectCnf(claims.Cnf),
+		Act:       actOf(claims.Act),
 	})
 }
 

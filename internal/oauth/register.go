@@ -29,6 +29,7 @@ type registrationRequest struct {
 	// DPoPBoundAccessTokens asks that every token request of the client
 	// carry a DPoP proof (RFC 9449 §5.2).
 	DPoPBoundAccessTokens bool `json:"dpop_bound_access_tokens"`
+	mtlsMetadata
 }
 
 // registrationResponse is the RFC 7591 section 3.2.1 answer.
@@ -45,6 +46,7 @@ type registrationResponse struct {
 	Scope                   string          `json:"scope,omitempty"`
 	JWKS                    json.RawMessage `json:"jwks,omitempty"`
 	DPoPBoundAccessTokens   bool            `json:"dpop_bound_access_tokens,omitempty"`
+	mtlsMetadata
 }
 
 // handleRegister is RFC 7591 dynamic client registration, open only to a
@@ -110,6 +112,7 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 		RedirectURIs:            client.RedirectURIs,
 		Scope:                   req.Scope,
 		DPoPBoundAccessTokens:   client.DPoPBound,
+		mtlsMetadata:            mtlsMetadataOf(client),
 	}
 	if client.AllowsGrant(gatehouse.GrantAuthorizationCode) {
 		resp.ResponseTypes = []string{"code"}
@@ -179,10 +182,14 @@ func (s *Server) clientFromMetadata(req *registrationRequest) (*gatehouse.Client
 	switch m := gatehouse.AuthMethod(req.TokenEndpointAuthMethod); m {
 	case "":
 		c.AuthMethod = gatehouse.AuthSecretBasic // RFC 7591 2: the default
-	case gatehouse.AuthSecretBasic, gatehouse.AuthSecretPost, gatehouse.AuthPrivateKeyJWT, gatehouse.AuthNone:
+	case gatehouse.AuthSecretBasic, gatehouse.AuthSecretPost, gatehouse.AuthPrivateKeyJWT, gatehouse.AuthNone,
+		gatehouse.AuthTLSClient, gatehouse.AuthSelfSignedTLS:
 		c.AuthMethod = m
 	default:
-		return nil, errInvalidClientMetadata("token_endpoint_auth_method must be client_secret_basic, client_secret_post, private_key_jwt or none")
+		return nil, errInvalidClientMetadata("token_endpoint_auth_method must be client_secret_basic, client_secret_post, private_key_jwt, tls_client_auth, self_signed_tls_client_auth or none")
+	}
+	if e := s.registerMTLS(req, c); e != nil {
+		return nil, e
 	}
 	// RFC 7591 2: grant_types defaults to authorization_code and
 	// response_types to code; the two must agree.
@@ -193,6 +200,10 @@ func (s *Server) clientFromMetadata(req *registrationRequest) (*gatehouse.Client
 	for _, gt := range c.GrantTypes {
 		if _, ok := s.grants[gt]; !ok {
 			return nil, errInvalidClientMetadata("grant type " + quoteParam(gt) + " is not supported")
+		}
+		if gt == gatehouse.GrantTokenExchange {
+			// Exchange rules are policy the config file owns.
+			return nil, errInvalidClientMetadata("token exchange is only for clients defined in the configuration file")
 		}
 	}
 	responseTypes := req.ResponseTypes
@@ -230,8 +241,8 @@ func (s *Server) clientFromMetadata(req *registrationRequest) (*gatehouse.Client
 			return nil, errInvalidClientMetadata("jwks: " + err.Error())
 		}
 		c.JWKS = req.JWKS
-	} else if len(req.JWKS) > 0 {
-		return nil, errInvalidClientMetadata("jwks is only used with private_key_jwt")
+	} else if len(req.JWKS) > 0 && c.AuthMethod != gatehouse.AuthSelfSignedTLS {
+		return nil, errInvalidClientMetadata("jwks is only used with private_key_jwt and self_signed_tls_client_auth")
 	}
 	scopes, e := parseScope(req.Scope)
 	if e != nil {

@@ -6,6 +6,7 @@ package oauth
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"log/slog"
 	"net/http"
@@ -127,6 +128,11 @@ type Server struct {
 	// passwords, tokens) over plain HTTP from clients that are not on
 	// loopback. Off by default: RFC 6749 sections 2.3.1 and 3.2 require TLS.
 	AllowPlainHTTP bool
+	// ClientCAs verifies the certificates of tls_client_auth clients; nil
+	// refuses them. MutualTLS says the node has an HTTPS listener that asks
+	// for client certificates, so the RFC 8705 methods are advertised.
+	ClientCAs *x509.CertPool
+	MutualTLS bool
 	// LoginLimiter slows down failed logins per account and per IP.
 	LoginLimiter *FailureLimiter
 	Metrics      *Metrics // optional
@@ -166,6 +172,8 @@ type TokenResponse struct {
 	ExpiresIn    int64  `json:"expires_in"`
 	RefreshToken string `json:"refresh_token,omitempty"`
 	Scope        string `json:"scope,omitempty"`
+	// IssuedTokenType is set by token exchange (RFC 8693 section 2.2.1).
+	IssuedTokenType string `json:"issued_token_type,omitempty"`
 }
 
 // Handler returns the public OAuth endpoints. The grant handlers are fixed
@@ -176,6 +184,7 @@ func (s *Server) Handler() http.Handler {
 		&ClientCredentials{Server: s},
 		&AuthorizationCode{Server: s},
 		&RefreshToken{Server: s},
+		&TokenExchange{Server: s},
 	} {
 		s.grants[g.GrantType()] = g
 	}
@@ -258,13 +267,19 @@ type Metadata struct {
 	PromptValuesSupported                      []string `json:"prompt_values_supported,omitempty"`
 	AuthorizationResponseIssParameterSupported bool     `json:"authorization_response_iss_parameter_supported,omitempty"`
 	DPoPSigningAlgs                            []string `json:"dpop_signing_alg_values_supported,omitempty"`
+
+	// RFC 8705 section 3.3.
+	TLSClientCertificateBoundAccessTokens bool `json:"tls_client_certificate_bound_access_tokens,omitempty"`
 }
 
 // Metadata returns what this server supports, and only that.
 func (s *Server) Metadata() Metadata {
 	authMethods := []string{string(gatehouse.AuthSecretBasic), string(gatehouse.AuthSecretPost), string(gatehouse.AuthPrivateKeyJWT)}
+	if s.MutualTLS {
+		authMethods = append(authMethods, string(gatehouse.AuthTLSClient), string(gatehouse.AuthSelfSignedTLS))
+	}
 	var grants []string
-	for _, gt := range []string{gatehouse.GrantAuthorizationCode, gatehouse.GrantClientCredentials, gatehouse.GrantRefreshToken} {
+	for _, gt := range []string{gatehouse.GrantAuthorizationCode, gatehouse.GrantClientCredentials, gatehouse.GrantRefreshToken, gatehouse.GrantTokenExchange} {
 		if _, ok := s.grants[gt]; ok {
 			grants = append(grants, gt)
 		}
@@ -302,6 +317,7 @@ func (s *Server) Metadata() Metadata {
 		ResourceIndicatorsSupported:          true,
 		DPoPSigningAlgs:                      s.dpopAlgs(),
 	}
+	md.TLSClientCertificateBoundAccessTokens = s.MutualTLS
 	if _, ok := s.grants[gatehouse.GrantAuthorizationCode]; ok {
 		md.AuthorizationEndpoint = s.Issuer + PathAuthorize
 		md.ResponseTypesSupported = []string{"code"}

@@ -57,7 +57,12 @@ func (s *Server) token(ctx context.Context, w http.ResponseWriter, r *http.Reque
 	if err := checkClientDPoP(client, jkt); err != nil {
 		return nil, gt, err
 	}
-	resp, err := g.Handle(ctx, &TokenRequest{Client: client, Form: f, Now: s.now(), Cnf: gatehouse.Confirmation{JKT: jkt}})
+	cnf, err := certificateBinding(r, client)
+	if err != nil {
+		return nil, gt, err
+	}
+	cnf.JKT = jkt
+	resp, err := g.Handle(ctx, &TokenRequest{Client: client, Form: f, Now: s.now(), Cnf: cnf})
 	return resp, gt, err
 }
 
@@ -65,6 +70,8 @@ func metricGrant(gt string) string {
 	switch gt {
 	case gatehouse.GrantClientCredentials, gatehouse.GrantAuthorizationCode, gatehouse.GrantRefreshToken:
 		return gt
+	case gatehouse.GrantTokenExchange:
+		return "token_exchange"
 	}
 	return "other"
 }
@@ -180,6 +187,13 @@ func (s *Server) issueAccessToken(ctx context.Context, client *gatehouse.Client,
 // and opaque, when set, fix the token id and the opaque token string (a
 // refresh rotation derives them so a retry can rebuild the same token).
 func (s *Server) mintAccess(ctx context.Context, client *gatehouse.Client, api *gatehouse.API, subject string, scopes []string, grantID string, cnf gatehouse.Confirmation, now time.Time, id, opaque string) (string, *gatehouse.Token, time.Duration, *Error) {
+	return s.mintAccessWith(ctx, client, api, subject, scopes, grantID, cnf, now, id, opaque, nil)
+}
+
+// mintAccessWith is mintAccess with shape, when not nil, applied to the
+// claims before the token is made: token exchange adds the actor chain and
+// shortens the expiry.
+func (s *Server) mintAccessWith(ctx context.Context, client *gatehouse.Client, api *gatehouse.API, subject string, scopes []string, grantID string, cnf gatehouse.Confirmation, now time.Time, id, opaque string, shape func(*gatehouse.AccessClaims)) (string, *gatehouse.Token, time.Duration, *Error) {
 	ttl := s.Policy.AccessTokenTTL
 	if api.AccessTokenTTL > 0 {
 		ttl = api.AccessTokenTTL
@@ -207,6 +221,10 @@ func (s *Server) mintAccess(ctx context.Context, client *gatehouse.Client, api *
 		ExpiresAt: now.Add(ttl),
 		Cnf:       cnf,
 	}
+	if shape != nil {
+		shape(claims)
+		ttl = claims.ExpiresAt.Sub(claims.IssuedAt)
+	}
 	var tok string
 	var err error
 	if format == gatehouse.FormatOpaque {
@@ -232,6 +250,7 @@ func (s *Server) mintAccess(ctx context.Context, client *gatehouse.Client, api *
 		GrantID:   grantID,
 		IssuedAt:  claims.IssuedAt,
 		ExpiresAt: claims.ExpiresAt,
+		Act:       claims.Act,
 		Cnf:       cnf,
 	}
 	return tok, rec, ttl, nil

@@ -11,7 +11,8 @@ import (
 )
 
 const selectClientSQL = `SELECT id, name, auth_method, secret_hash, jwks, grant_types, redirect_uris,
-	access, token_format, source, disabled, created_at, updated_at, dpop_bound FROM clients`
+	access, token_format, source, disabled, created_at, updated_at, dpop_bound, tls_subject,
+	certificate_bound_tokens, token_exchange FROM clients`
 
 // accessJSON is the stored form of gatehouse.Access. It has its own JSON
 // names so that renaming a Go field cannot silently orphan stored data.
@@ -33,10 +34,12 @@ func (db *DB) CreateClient(ctx context.Context, c *gatehouse.Client) error {
 		return fmt.Errorf("sqlite: create client: %w", err)
 	}
 	_, err = db.writer.ExecContext(ctx, `INSERT INTO clients (id, name, auth_method, secret_hash, jwks,
-		grant_types, redirect_uris, access, token_format, source, disabled, created_at, updated_at, dpop_bound)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		grant_types, redirect_uris, access, token_format, source, disabled, created_at, updated_at, dpop_bound,
+		tls_subject, certificate_bound_tokens, token_exchange)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		c.ID, c.Name, string(c.AuthMethod), v.secretHash, v.jwks, v.grantTypes, v.redirectURIs, v.access,
-		string(c.TokenFormat), string(c.Source), c.Disabled, timeValue(c.CreatedAt), timeValue(c.UpdatedAt), c.DPoPBound)
+		string(c.TokenFormat), string(c.Source), c.Disabled, timeValue(c.CreatedAt), timeValue(c.UpdatedAt), c.DPoPBound,
+		v.tlsSubject, c.CertificateBoundTokens, v.exchange)
 	return formatError(err, "create client", "client")
 }
 
@@ -93,9 +96,10 @@ func (db *DB) UpdateClient(ctx context.Context, c *gatehouse.Client) error {
 	}
 	res, err := db.writer.ExecContext(ctx, `UPDATE clients SET name = ?, auth_method = ?, secret_hash = ?,
 		jwks = ?, grant_types = ?, redirect_uris = ?, access = ?, token_format = ?, source = ?, disabled = ?,
-		updated_at = ?, dpop_bound = ? WHERE id = ?`,
+		updated_at = ?, dpop_bound = ?, tls_subject = ?, certificate_bound_tokens = ?, token_exchange = ? WHERE id = ?`,
 		c.Name, string(c.AuthMethod), v.secretHash, v.jwks, v.grantTypes, v.redirectURIs, v.access,
-		string(c.TokenFormat), string(c.Source), c.Disabled, timeValue(c.UpdatedAt), c.DPoPBound, c.ID)
+		string(c.TokenFormat), string(c.Source), c.Disabled, timeValue(c.UpdatedAt), c.DPoPBound,
+		v.tlsSubject, c.CertificateBoundTokens, v.exchange, c.ID)
 	if err != nil {
 		return formatError(err, "update client", "client")
 	}
@@ -127,6 +131,7 @@ func mustChangeOne(res sql.Result, op, what string) error {
 type clientEncoded struct {
 	secretHash, jwks                 any
 	grantTypes, redirectURIs, access string
+	tlsSubject, exchange             any // NULL when unset
 }
 
 func clientValues(c *gatehouse.Client) (clientEncoded, error) {
@@ -151,7 +156,8 @@ func clientValues(c *gatehouse.Client) (clientEncoded, error) {
 		return v, err
 	}
 	v.grantTypes, v.redirectURIs, v.access = string(grantTypes), string(redirectURIs), string(access)
-	return v, nil
+	v.tlsSubject, v.exchange, err = mtlsValues(c)
+	return v, err
 }
 
 // scanner is a *sql.Row or *sql.Rows.
@@ -163,9 +169,14 @@ func scanClient(s scanner) (*gatehouse.Client, error) {
 	var c gatehouse.Client
 	var grantTypes, redirectURIs, access string
 	var created, updated sql.NullInt64
+	var tlsSubject, exchange *string
 	if err := s.Scan(&c.ID, &c.Name, &c.AuthMethod, &c.SecretHash, &c.JWKS, &grantTypes, &redirectURIs,
-		&access, &c.TokenFormat, &c.Source, &c.Disabled, &created, &updated, &c.DPoPBound); err != nil {
+		&access, &c.TokenFormat, &c.Source, &c.Disabled, &created, &updated, &c.DPoPBound, &tlsSubject,
+		&c.CertificateBoundTokens, &exchange); err != nil {
 		return nil, err
+	}
+	if err := scanMTLS(&c, tlsSubject, exchange); err != nil {
+		return nil, fmt.Errorf("client %q: mutual TLS or token exchange: %w", c.ID, err)
 	}
 	if err := json.Unmarshal([]byte(grantTypes), &c.GrantTypes); err != nil {
 		return nil, fmt.Errorf("client %q: grant_types: %w", c.ID, err)

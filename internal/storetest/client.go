@@ -22,9 +22,16 @@ func newClient(id string) *gatehouse.Client {
 			{API: "billing", Scopes: []string{"billing:read"}},
 		},
 		TokenFormat: gatehouse.FormatOpaque,
-		Source:      gatehouse.SourceConfig,
-		Disabled:    true,
-		DPoPBound:   true,
+		TLSSubject:  gatehouse.TLSSubject{DN: "CN=" + id + ",O=Example"},
+		// Mutual-TLS and token exchange settings (RFC 8705, RFC 8693).
+		CertificateBoundTokens: true,
+		TokenExchange: []gatehouse.ExchangeRule{
+			{From: "orders", To: []string{"billing", "inventory"}},
+			{From: "billing", To: []string{"orders"}},
+		},
+		Source:    gatehouse.SourceConfig,
+		Disabled:  true,
+		DPoPBound: true,
 		// A zone other than UTC: the instant must survive, not the zone.
 		CreatedAt: t0.In(time.FixedZone("X", 5*3600)),
 		UpdatedAt: t0.Add(time.Second + 1),

@@ -96,6 +96,19 @@ var createTokenTests = []test{
 			}
 		}
 	}},
+	{"RoundTripActor", func(t *testing.T, s Store) {
+		// A token made by a double token exchange (RFC 8693 4.1).
+		want := newToken("t1", "g1", t0.Add(time.Hour))
+		want.Kind = gatehouse.KindAccess
+		want.Act = &gatehouse.Actor{Subject: "inventory-svc", Actor: &gatehouse.Actor{Subject: "orders-svc"}}
+		createToken(t, s, want)
+		wantToken(t, s, "t1", want)
+		got, err := s.FindTokenByHash(t.Context(), want.Hash)
+		must(t, err)
+		if !got.Act.Equal(want.Act) {
+			t.Fatalf("FindTokenByHash.Act = %v, want %v", got.Act.Chain(), want.Act.Chain())
+		}
+	}},
 	{"NoGrant", func(t *testing.T, s Store) {
 		want := newToken("t1", "", t0.Add(time.Hour))
 		want.Kind, want.Format, want.Subject, want.Scopes = gatehouse.KindRegistration, gatehouse.FormatJWT, "", nil

@@ -32,6 +32,9 @@ type jwtClaims struct {
 	IssuedAt int64  `json:"iat"`
 	Expires  int64  `json:"exp"`
 	Cnf      *cnf   `json:"cnf,omitempty"`
+
+	// Act is the delegation chain of an exchanged token (RFC 8693 4.1).
+	Act *wireAct `json:"act,omitempty"`
 }
 
 // cnf is the wire form of a key binding (RFC 7800 §3.1): jkt for DPoP
@@ -65,6 +68,7 @@ func (m *Minter) MintJWT(c *gatehouse.AccessClaims) (string, error) {
 		GrantID:  c.GrantID,
 		IssuedAt: c.IssuedAt.Unix(),
 		Expires:  c.ExpiresAt.Unix(),
+		Act:      actToWire(c.Act),
 		Cnf:      wireCnf(c.Cnf),
 	})
 	if err != nil {

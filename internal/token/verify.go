@@ -172,6 +172,7 @@ func (v *Verifier) verifyOpaque(ctx context.Context, tok string, kind gatehouse.
 		GrantID:   rec.GrantID,
 		IssuedAt:  rec.IssuedAt,
 		ExpiresAt: rec.ExpiresAt,
+		Act:       rec.Act,
 		Cnf:       rec.Cnf,
 	}, nil
 }
@@ -189,6 +190,7 @@ type wireClaims struct {
 	Iat      *int64          `json:"iat"`
 	Exp      *int64          `json:"exp"`
 	Nbf      *int64          `json:"nbf"`
+	Act      json.RawMessage `json:"act"`
 	Cnf      json.RawMessage `json:"cnf"`
 }
 
@@ -260,6 +262,11 @@ func (v *Verifier) checkClaims(w *wireClaims, now time.Time) (*gatehouse.AccessC
 	}
 	if w.GrantID != nil {
 		c.GrantID = *w.GrantID
+	}
+	if w.Act != nil {
+		if c.Act, err = ParseAct(w.Act); err != nil {
+			return nil, invalid(ReasonClaims, "%v", err)
+		}
 	}
 	if w.Cnf != nil {
 		if c.Cnf, err = parseCnf(w.Cnf); err != nil {
