@@ -8,7 +8,12 @@ const (
 	AdminAPIName  = "gatehouse-admin"
 	AdminAudience = "urn:gatehouse:admin"
 	AdminScope    = "admin"
-	AdminClientID = "gatehouse-admin"
+	// AdminReadScope reads the whole admin API and changes nothing
+	// (auditors); DeveloperScope uses the developer routes for the
+	// caller's own team.
+	AdminReadScope = "admin:read"
+	DeveloperScope = "developer"
+	AdminClientID  = "gatehouse-admin"
 )
 
 // Lifecycle is the publication state of an API.

@@ -18,6 +18,10 @@ const (
 	KindRefresh      TokenKind = "refresh"
 	KindRegistration TokenKind = "registration" // RFC 7591 initial access token
 	KindAPIKey       TokenKind = "api_key"      // a long-lived key for one client on one API
+	// KindClientManagement is an RFC 7592 registration access token: it
+	// lets a dynamically registered client read, update and delete its
+	// own registration.
+	KindClientManagement TokenKind = "client_management"
 )
 
 // Token is the stored record of a token Gatehouse issued. The token string
@@ -79,4 +83,17 @@ func (c *AccessClaims) HasScope(s string) bool {
 		}
 	}
 	return false
+}
+
+// TokenFilter selects tokens in FindTokens. Zero fields do not filter.
+// Tokens come ordered by ID; After and Limit page through them.
+type TokenFilter struct {
+	ClientID string
+	Subject  string
+	Audience string
+	Kind     TokenKind
+	// ActiveAt, when set, keeps only tokens Active at that time.
+	ActiveAt time.Time
+	After    string // only IDs greater than After
+	Limit    int    // 0: no limit
 }

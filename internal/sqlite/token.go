@@ -331,3 +331,43 @@ func (db *DB) RotateRefreshToken(ctx context.Context, oldID string, now time.Tim
 	})
 	return formatError(err, "rotate refresh token", "token")
 }
+
+// FindTokens returns the tokens matching f ordered by ID.
+func (db *DB) FindTokens(ctx context.Context, f gatehouse.TokenFilter) ([]*gatehouse.Token, error) {
+	q := selectTokenSQL + ` WHERE id > ?`
+	args := []any{f.After}
+	for _, c := range []struct{ col, v string }{
+		{"client_id", f.ClientID}, {"subject", f.Subject}, {"audience", f.Audience}, {"kind", string(f.Kind)},
+	} {
+		if c.v != "" {
+			q += ` AND ` + c.col + ` = ?`
+			args = append(args, c.v)
+		}
+	}
+	if !f.ActiveAt.IsZero() {
+		q += ` AND revoked_at IS NULL AND rotated_at IS NULL AND expires_at > ?`
+		args = append(args, f.ActiveAt.UnixNano())
+	}
+	q += ` ORDER BY id`
+	if f.Limit > 0 {
+		q += ` LIMIT ?`
+		args = append(args, f.Limit)
+	}
+	rows, err := db.reader.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("find tokens: %w", err)
+	}
+	defer rows.Close()
+	var out []*gatehouse.Token
+	for rows.Next() {
+		t, err := scanToken(rows)
+		if err != nil {
+			return nil, fmt.Errorf("find tokens: %w", err)
+		}
+		out = append(out, t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("find tokens: %w", err)
+	}
+	return out, nil
+}

@@ -61,6 +61,9 @@ type Store interface {
 	// also forget revoked grants that FindRevocations(before) would no longer
 	// return.
 	DeleteExpiredTokens(ctx context.Context, before time.Time) (int, error)
+	// FindTokens returns the tokens matching f, ordered by ID, at most
+	// f.Limit of them (all when 0), only IDs after f.After.
+	FindTokens(ctx context.Context, f gatehouse.TokenFilter) ([]*gatehouse.Token, error)
 
 	// Signing keys.
 	CreateKey(ctx context.Context, k *gatehouse.SigningKey) error

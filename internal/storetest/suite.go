@@ -37,6 +37,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"RevokeGrant", revokeGrantTests},
 		{"FindRevocations", findRevocationsTests},
 		{"DeleteExpiredTokens", deleteExpiredTokensTests},
+		{"FindTokens", findTokensTests},
 		{"CreateKey", createKeyTests},
 		{"FindKeys", findKeysTests},
 		{"RotateKeys", rotateKeysTests},
