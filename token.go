@@ -27,18 +27,22 @@ const (
 // Token is the stored record of a token Gatehouse issued. The token string
 // itself is never stored: Hash is its SHA-256.
 type Token struct {
-	ID        string // jti; unique
-	Hash      []byte // SHA-256 of the token string
-	Kind      TokenKind
-	Format    TokenFormat
-	ClientID  string
-	Subject   string
-	Audience  string
-	Scopes    []string
-	GrantID   string // shared by every token minted from one authorization
-	IssuedAt  time.Time
-	ExpiresAt time.Time
-	RevokedAt time.Time // zero while not revoked
+	ID       string // jti; unique
+	Hash     []byte // SHA-256 of the token string
+	Kind     TokenKind
+	Format   TokenFormat
+	ClientID string
+	Subject  string
+	Audience string
+	Scopes   []string
+	GrantID  string // shared by every token minted from one authorization
+	// CredentialID is the app credential the client authenticated with
+	// when the token was issued ("" for the client's primary secret or
+	// keys), so that revoking a credential revokes exactly its tokens.
+	CredentialID string
+	IssuedAt     time.Time
+	ExpiresAt    time.Time
+	RevokedAt    time.Time // zero while not revoked
 
 	// RotatedAt is set when a refresh token was exchanged for its successor
 	// (SuccessorID). A rotated token is kept as a tombstone so that presenting
