@@ -60,8 +60,21 @@ type Handler struct {
 	Users    UserGrants
 	Clients  ClientFinder
 	// Accounts maps token subjects to accounts (role, team); nil means no
-	// subject has one.
-	Accounts AccountFinder
+	// subject is an account.
+	Accounts      AccountFinder
+	Teams         TeamStore
+	AccountsStore AccountStore
+	APIs          APIStore
+	Apps          AppStore
+	Subscriptions SubscriptionStore
+	// Changed is called after every change to the management plane and
+	// before the response; it makes the node apply the change at once.
+	Changed func(ctx context.Context) error
+	// ValidateAPI checks an API version as the gateway will load it
+	// (routes compile, upstreams parse) before it is stored.
+	ValidateAPI func(a *gatehouse.API) error
+	// ValidateOpenAPI checks an imported OpenAPI document (JSON or YAML).
+	ValidateOpenAPI func(doc []byte) error
 	// APIByName resolves an API of the catalog.
 	APIByName func(name string) *gatehouse.API
 	// Revocations is updated before a revoking call returns, so the

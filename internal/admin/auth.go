@@ -9,28 +9,12 @@ import (
 	"github.com/gatehouse/gatehouse/internal/token"
 )
 
-// Account roles.
-const (
-	RoleOwner     = "owner"
-	RoleAdmin     = "admin"
-	RoleAuditor   = "auditor"
-	RoleDeveloper = "developer"
-)
-
-// Account is what the admin API needs to know about the person or service
-// behind a token's subject.
-type Account struct {
-	Role     string
-	Team     string // the developer's team
-	Disabled bool
-}
-
-// AccountFinder looks up the account of a token subject, per request, so
-// that a role change or a disabled account takes effect on the next call.
-// CodeNotFound when the subject has no account (the bootstrap client, a
-// config client).
+// AccountFinder looks up the account of a token subject (a user id), per
+// request, so that a role change or a disabled account takes effect on the
+// next call. CodeNotFound when the subject is no account (the bootstrap
+// client, a config client using client_credentials).
 type AccountFinder interface {
-	FindAccountBySubject(ctx context.Context, subject string) (*Account, error)
+	FindUserByID(ctx context.Context, id string) (*gatehouse.User, error)
 }
 
 // kind is what a caller may do.
@@ -46,8 +30,8 @@ type Principal struct {
 	Subject  string
 	ClientID string
 	TokenID  string
-	Role     string // "" when the subject has no account
-	Team     string // set for developers
+	Role     gatehouse.Role // "" when the subject is no account
+	Team     string         // set for developers
 	kind     kind
 	readOnly bool // GET only (scope admin:read, role auditor)
 }
@@ -103,9 +87,9 @@ func (h *Handler) authenticate(r *http.Request) (*Principal, *Problem) {
 		h.authFailed(r, "no admin scope")
 		return nil, forbidden
 	}
-	var acc *Account
+	var acc *gatehouse.User
 	if h.Accounts != nil {
-		acc, err = h.Accounts.FindAccountBySubject(r.Context(), claims.Subject)
+		acc, err = h.Accounts.FindUserByID(r.Context(), claims.Subject)
 		switch {
 		case gatehouse.ErrorCode(err) == gatehouse.CodeNotFound:
 			acc = nil
@@ -120,14 +104,17 @@ func (h *Handler) authenticate(r *http.Request) (*Principal, *Problem) {
 	if acc != nil {
 		p.Role = acc.Role
 		switch acc.Role {
-		case RoleOwner, RoleAdmin:
-		case RoleAuditor:
+		case gatehouse.RoleOwner, gatehouse.RoleAdmin:
+		case gatehouse.RoleAuditor:
 			p.readOnly = true
 			if p.kind == kindDeveloper {
 				p.kind = kindAdmin // an auditor reads everything, never more
 			}
-		default: // developer, or a role this version does not know: least power
+		case gatehouse.RoleDeveloper:
 			p.kind = kindDeveloper
+		default: // an account that only logs in to authorize clients
+			h.authFailed(r, "account without a role")
+			return nil, problem(http.StatusForbidden, typeForbidden, "forbidden", "the account has no management role")
 		}
 		if p.kind == kindDeveloper {
 			p.Team = acc.Team

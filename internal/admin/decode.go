@@ -144,3 +144,7 @@ func article(jsonKind string) string {
 	}
 	return jsonKind
 }
+
+// jsonRaw is a JSON value kept as it came (a JWK Set, a JWK), after the
+// strict check of the whole body.
+type jsonRaw = json.RawMessage

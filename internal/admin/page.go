@@ -101,7 +101,7 @@ func checkIfMatch(r *http.Request, cur any) error {
 	if h == "" {
 		return &Problem{Type: typePreconditionReq, Title: "precondition required", Status: http.StatusPreconditionRequired,
 			Detail: "send If-Match with the ETag of the resource you read, so that a concurrent change is not overwritten",
-			Field: "If-Match", Reason: "missing"}
+			Field:  "If-Match", Reason: "missing"}
 	}
 	if strings.TrimSpace(h) == "*" {
 		return nil
@@ -114,5 +114,5 @@ func checkIfMatch(r *http.Request, cur any) error {
 	}
 	return &Problem{Type: typePrecondition, Title: "precondition failed", Status: http.StatusPreconditionFailed,
 		Detail: "the resource changed since it was read; read it again and retry with its new ETag",
-		Field: "If-Match", Reason: "does not match the current ETag"}
+		Field:  "If-Match", Reason: "does not match the current ETag"}
 }

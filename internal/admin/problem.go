@@ -93,7 +93,13 @@ func problemOf(err error) *Problem {
 	case gatehouse.CodeNotFound:
 		return problem(http.StatusNotFound, typeNotFound, "not found", msg)
 	case gatehouse.CodeConflict:
+		var te *gatehouse.TransitionError
+		if errors.As(err, &te) {
+			return transition(te.Error())
+		}
 		return problem(http.StatusConflict, typeConflict, "conflict", msg)
+	case gatehouse.CodeStale:
+		return stale()
 	case gatehouse.CodeInvalid:
 		return problem(http.StatusUnprocessableEntity, typeInvalidValue, "invalid value", msg)
 	case gatehouse.CodeForbidden:

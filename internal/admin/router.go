@@ -2,6 +2,8 @@ package admin
 
 import (
 	"net/http"
+
+	"github.com/gatehouse/gatehouse"
 	"strings"
 )
 
@@ -25,14 +27,59 @@ func (h *Handler) routes() []route {
 	return []route{
 		{"GET", "/admin/v1/openapi.json", devToo, h.openAPI},
 
-		{"POST", "/admin/v1/registration-tokens", adminOnly, h.createRegistrationToken},
-		{"POST", "/admin/v1/keys/rotate", adminOnly, h.rotateKeys},
-		{"POST", "/admin/v1/users/{id}/revoke-grants", adminOnly, h.revokeUserGrants},
-		{"POST", "/admin/v1/api-keys", adminOnly, h.createAPIKey},
+		{"GET", "/admin/v1/teams", devToo, h.listTeams},
+		{"POST", "/admin/v1/teams", adminOnly, h.createTeam},
+		{"GET", "/admin/v1/teams/{name}", devToo, h.getTeam},
+		{"PATCH", "/admin/v1/teams/{name}", adminOnly, h.updateTeam},
+		{"DELETE", "/admin/v1/teams/{name}", adminOnly, h.deleteTeam},
+
+		{"GET", "/admin/v1/accounts", adminOnly, h.listAccounts},
+		{"GET", "/admin/v1/accounts/{id}", adminOnly, h.getAccount},
+		{"PATCH", "/admin/v1/accounts/{id}", adminOnly, h.updateAccount},
+
+		{"GET", "/admin/v1/apis", devToo, h.listAPIs},
+		{"POST", "/admin/v1/apis", adminOnly, h.createAPI},
+		{"GET", "/admin/v1/apis/{name}", devToo, h.getAPI},
+		{"PATCH", "/admin/v1/apis/{name}", adminOnly, h.updateAPI},
+		{"DELETE", "/admin/v1/apis/{name}", adminOnly, h.deleteAPI},
+		{"POST", "/admin/v1/apis/{name}/publish", adminOnly, h.lifecycleAction(gatehouse.LifecyclePublished)},
+		{"POST", "/admin/v1/apis/{name}/deprecate", adminOnly, h.lifecycleAction(gatehouse.LifecycleDeprecated)},
+		{"POST", "/admin/v1/apis/{name}/retire", adminOnly, h.lifecycleAction(gatehouse.LifecycleRetired)},
+		{"GET", "/admin/v1/apis/{name}/openapi", devToo, h.getAPIDoc},
+		{"PUT", "/admin/v1/apis/{name}/openapi", adminOnly, h.putAPIDoc},
+		{"GET", "/admin/v1/apis/{name}/history", devToo, h.apiHistory},
+		{"POST", "/admin/v1/apis/{name}/revoke-tokens", adminOnly, h.revokeAPITokens},
+
+		{"GET", "/admin/v1/apps", devToo, h.listApps},
+		{"POST", "/admin/v1/apps", devToo, h.createApp},
+		{"GET", "/admin/v1/apps/{id}", devToo, h.getApp},
+		{"PATCH", "/admin/v1/apps/{id}", devToo, h.updateApp},
+		{"DELETE", "/admin/v1/apps/{id}", devToo, h.deleteApp},
+		{"POST", "/admin/v1/apps/{id}/rotate-secret", devToo, h.rotateSecret},
+		{"POST", "/admin/v1/apps/{id}/revoke-tokens", devToo, h.revokeAppTokens},
+		{"GET", "/admin/v1/apps/{id}/credentials", devToo, h.listCredentials},
+		{"POST", "/admin/v1/apps/{id}/credentials", devToo, h.createCredential},
+		{"GET", "/admin/v1/apps/{id}/credentials/{cid}", devToo, h.getCredential},
+		{"POST", "/admin/v1/apps/{id}/credentials/{cid}/revoke", devToo, h.revokeCredential},
+
+		{"GET", "/admin/v1/subscriptions", devToo, h.listSubscriptions},
+		{"POST", "/admin/v1/subscriptions", devToo, h.createSubscription},
+		{"GET", "/admin/v1/subscriptions/{id}", devToo, h.getSubscription},
+		{"GET", "/admin/v1/subscriptions/{id}/history", devToo, h.subscriptionHistory},
+		{"POST", "/admin/v1/subscriptions/{id}/approve", adminOnly, h.subscriptionAction(gatehouse.ActionApprove)},
+		{"POST", "/admin/v1/subscriptions/{id}/reject", adminOnly, h.subscriptionAction(gatehouse.ActionReject)},
+		{"POST", "/admin/v1/subscriptions/{id}/suspend", adminOnly, h.subscriptionAction(gatehouse.ActionSuspend)},
+		{"POST", "/admin/v1/subscriptions/{id}/resume", adminOnly, h.subscriptionAction(gatehouse.ActionResume)},
+		{"POST", "/admin/v1/subscriptions/{id}/revoke", devToo, h.subscriptionAction(gatehouse.ActionRevoke)},
 
 		{"GET", "/admin/v1/tokens", adminOnly, h.listTokens},
 		{"GET", "/admin/v1/tokens/{id}", adminOnly, h.getToken},
 		{"POST", "/admin/v1/tokens/{id}/revoke", adminOnly, h.revokeToken},
+		{"POST", "/admin/v1/users/{id}/revoke-grants", adminOnly, h.revokeUserGrants},
+
+		{"POST", "/admin/v1/registration-tokens", adminOnly, h.createRegistrationToken},
+		{"POST", "/admin/v1/api-keys", adminOnly, h.createAPIKey},
+		{"POST", "/admin/v1/keys/rotate", adminOnly, h.rotateKeys},
 	}
 }
 
