@@ -16,7 +16,7 @@ import (
 const grantHorizon = 24 * time.Hour
 
 const selectTokenSQL = `SELECT id, hash, kind, format, client_id, subject, audience, scopes, grant_id,
-	issued_at, expires_at, revoked_at, rotated_at, successor_id FROM tokens`
+	issued_at, expires_at, revoked_at, rotated_at, successor_id, credential_id FROM tokens`
 
 // grantRevokedSQL is true when the grant whose id is the parameter named by
 // %[1]s has been revoked. revoked_grants alone is not enough: a revoked
@@ -29,8 +29,8 @@ const grantRevokedSQL = `(EXISTS (SELECT 1 FROM revoked_grants WHERE grant_id = 
 // statement, so that a refresh racing a revocation of its family cannot add
 // a live token to the dead family. Its parameters are tokenArgs.
 var createTokenSQL = `INSERT INTO tokens (id, hash, kind, format, client_id, subject, audience, scopes,
-	grant_id, issued_at, expires_at, revoked_at, rotated_at, successor_id)
-	SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14
+	grant_id, issued_at, expires_at, revoked_at, rotated_at, successor_id, credential_id)
+	SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15
 	WHERE ?9 IS NULL OR NOT ` + fmt.Sprintf(grantRevokedSQL, "?9")
 
 // CreateToken stores t. CodeConflict if a token with its ID or hash exists
@@ -64,7 +64,7 @@ func tokenArgs(t *gatehouse.Token) ([]any, error) {
 	return []any{t.ID, t.Hash, string(t.Kind), string(t.Format),
 		t.ClientID, t.Subject, t.Audience, string(scopes), stringValue(t.GrantID),
 		timeValue(t.IssuedAt), timeValue(t.ExpiresAt), timeValue(t.RevokedAt),
-		timeValue(t.RotatedAt), stringValue(t.SuccessorID)}, nil
+		timeValue(t.RotatedAt), stringValue(t.SuccessorID), stringValue(t.CredentialID)}, nil
 }
 
 // insertTokensTx stores tokens (their tokenArgs) in tx, as CreateToken
@@ -110,16 +110,16 @@ func (db *DB) FindTokenByID(ctx context.Context, id string) (*gatehouse.Token, e
 func scanToken(s scanner) (*gatehouse.Token, error) {
 	var t gatehouse.Token
 	var scopes string
-	var grantID, successorID sql.NullString
+	var grantID, successorID, credentialID sql.NullString
 	var issued, expires, revoked, rotated sql.NullInt64
 	if err := s.Scan(&t.ID, &t.Hash, &t.Kind, &t.Format, &t.ClientID, &t.Subject, &t.Audience, &scopes,
-		&grantID, &issued, &expires, &revoked, &rotated, &successorID); err != nil {
+		&grantID, &issued, &expires, &revoked, &rotated, &successorID, &credentialID); err != nil {
 		return nil, err
 	}
 	if err := json.Unmarshal([]byte(scopes), &t.Scopes); err != nil {
 		return nil, fmt.Errorf("token %q: scopes: %w", t.ID, err)
 	}
-	t.GrantID, t.SuccessorID = grantID.String, successorID.String
+	t.GrantID, t.SuccessorID, t.CredentialID = grantID.String, successorID.String, credentialID.String
 	t.IssuedAt, t.ExpiresAt, t.RevokedAt = timeOf(issued), timeOf(expires), timeOf(revoked)
 	t.RotatedAt = timeOf(rotated)
 	return &t, nil
