@@ -308,10 +308,7 @@ func (h *Handler) deleteApp(w http.ResponseWriter, r *http.Request, p *Principal
 	if err := changeableApp(c); err != nil {
 		return err
 	}
-	if rev != 0 && rev != c.Revision {
-		return stale()
-	}
-	if err := h.Apps.DeleteClient(r.Context(), c.ID); err != nil {
+	if err := h.Apps.DeleteApp(r.Context(), c.ID, rev, p.actor(), h.now()); err != nil {
 		return err
 	}
 	h.Revocations.SetSuspended(c.ID, true)

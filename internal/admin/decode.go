@@ -41,8 +41,11 @@ func readJSON(w http.ResponseWriter, r *http.Request, v any, limit int64, option
 		return &Problem{Type: typeMalformedJSON, Title: "malformed JSON", Status: http.StatusBadRequest,
 			Detail: "a JSON object is required", Reason: "empty body"}
 	}
-	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if err != nil || (mt != "application/json" && mt != "application/merge-patch+json") {
+	// A body without Content-Type is read as JSON (scripts forget it); one
+	// that says it is something else is refused.
+	ct := r.Header.Get("Content-Type")
+	mt, _, err := mime.ParseMediaType(ct)
+	if ct != "" && (err != nil || (mt != "application/json" && mt != "application/merge-patch+json")) {
 		return &Problem{Type: typeMediaType, Title: "unsupported media type", Status: http.StatusUnsupportedMediaType,
 			Detail: "send the body as application/json", Field: "Content-Type", Reason: "must be application/json"}
 	}

@@ -47,7 +47,9 @@ type AppStore interface {
 	FindClientByID(ctx context.Context, id string) (*gatehouse.Client, error)
 	FindClientPage(ctx context.Context, f gatehouse.ClientFilter) ([]*gatehouse.Client, string, error)
 	UpdateClient(ctx context.Context, c *gatehouse.Client) error
-	DeleteClient(ctx context.Context, id string) error
+	// DeleteApp deletes an app, revokes its open subscriptions and its
+	// credentials and cuts off its tokens, in one transaction.
+	DeleteApp(ctx context.Context, id string, revision int64, actor string, at time.Time) error
 
 	CreateCredential(ctx context.Context, c *gatehouse.Credential) error
 	FindCredential(ctx context.Context, id string) (*gatehouse.Credential, error)
