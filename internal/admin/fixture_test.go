@@ -84,7 +84,9 @@ func (f *fixture) token(subject, audience string, scopes ...string) string {
 	return tok
 }
 
-func (f *fixture) adminToken() string { return f.token("root-client", gatehouse.AdminAudience, gatehouse.AdminScope) }
+func (f *fixture) adminToken() string {
+	return f.token("root-client", gatehouse.AdminAudience, gatehouse.AdminScope)
+}
 
 // account creates a user with a role (and team).
 func (f *fixture) account(name string, role gatehouse.Role, team string) *gatehouse.User {
