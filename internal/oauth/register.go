@@ -41,6 +41,9 @@ type registrationResponse struct {
 	RedirectURIs            []string        `json:"redirect_uris,omitempty"`
 	Scope                   string          `json:"scope,omitempty"`
 	JWKS                    json.RawMessage `json:"jwks,omitempty"`
+	// RFC 7592: where and with what the client manages its registration.
+	RegistrationAccessToken string `json:"registration_access_token,omitempty"`
+	RegistrationClientURI   string `json:"registration_client_uri"`
 }
 
 // handleRegister is RFC 7591 dynamic client registration, open only to a
@@ -95,28 +98,42 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 		writeError(w, s.internalError(ctx, "create client", err))
 		return
 	}
+	mgmt, e := s.issueManagementToken(ctx, client.ID, now)
+	if e != nil {
+		writeError(w, e)
+		return
+	}
 	s.log().InfoContext(ctx, "client registered", "client_id", client.ID, "auth_method", string(client.AuthMethod))
+	resp := s.registrationResponse(client, req.Scope, secret)
+	resp.RegistrationAccessToken = mgmt
+	writeJSON(w, http.StatusCreated, resp)
+}
+
+// registrationResponse is the RFC 7591 3.2.1 / RFC 7592 3 view of a
+// registered client; secret is set only when it was just generated.
+func (s *Server) registrationResponse(client *gatehouse.Client, scope, secret string) registrationResponse {
 	resp := registrationResponse{
 		ClientID:                client.ID,
 		ClientSecret:            secret,
-		ClientIDIssuedAt:        now.Unix(),
+		ClientIDIssuedAt:        client.CreatedAt.Unix(),
 		ClientName:              client.Name,
 		TokenEndpointAuthMethod: string(client.AuthMethod),
 		GrantTypes:              client.GrantTypes,
 		RedirectURIs:            client.RedirectURIs,
-		Scope:                   req.Scope,
+		Scope:                   scope,
+		RegistrationClientURI:   s.Issuer + PathRegister + "/" + client.ID,
 	}
 	if client.AllowsGrant(gatehouse.GrantAuthorizationCode) {
 		resp.ResponseTypes = []string{"code"}
 	}
-	if secret != "" {
+	if len(client.SecretHash) > 0 {
 		never := int64(0)
 		resp.ClientSecretExpiresAt = &never
 	}
 	if len(client.JWKS) > 0 {
 		resp.JWKS = client.JWKS
 	}
-	writeJSON(w, http.StatusCreated, resp)
+	return resp
 }
 
 func (s *Server) checkInitialAccessToken(ctx context.Context, r *http.Request) *Error {

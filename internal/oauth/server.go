@@ -36,6 +36,8 @@ const PrefixCode = "ghc_"
 type ClientStore interface {
 	FindClientByID(ctx context.Context, id string) (*gatehouse.Client, error)
 	CreateClient(ctx context.Context, c *gatehouse.Client) error
+	// UpdateClient replaces the client (RFC 7592 update and delete).
+	UpdateClient(ctx context.Context, c *gatehouse.Client) error
 }
 
 // TokenStore keeps the records of issued tokens. Error contract as in
@@ -177,6 +179,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc(PathRevoke, s.requireTLS(s.handleRevoke))
 	mux.HandleFunc(PathIntrospect, s.requireTLS(s.handleIntrospect))
 	mux.HandleFunc(PathRegister, s.requireTLS(s.handleRegister))
+	mux.HandleFunc(PathRegister+"/{id}", s.requireTLS(s.handleClientConfiguration))
 	mux.HandleFunc(PathAuthorize, s.requireTLS(s.handleAuthorize))
 	mux.HandleFunc(PathAccount, s.requireTLS(s.handleAccount))
 	mux.HandleFunc("GET "+PathStyle, handleStyle)
