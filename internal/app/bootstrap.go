@@ -112,7 +112,8 @@ func bootstrapAdmin(ctx context.Context, st ClientStore, dataDir string, env fun
 		GrantTypes: []string{gatehouse.GrantClientCredentials},
 		Access: []gatehouse.Access{{
 			API:           gatehouse.AdminAPIName,
-			Scopes:        []string{gatehouse.AdminScope},
+			// admin:read lets scripts that only read ask for less.
+			Scopes:        []string{gatehouse.AdminScope, gatehouse.AdminReadScope},
 			DefaultScopes: []string{gatehouse.AdminScope},
 		}},
 		Source:    gatehouse.SourceBootstrap,

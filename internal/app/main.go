@@ -38,6 +38,9 @@ Usage:
   gatehouse keys rotate [--config FILE] [--data DIR]
   gatehouse users add|passwd|disable|enable|revoke-grants NAME [--data DIR]   (passwords from stdin)
   gatehouse users list [--data DIR]
+  gatehouse apis list|show, apps list|show|rotate-secret,
+  gatehouse subscriptions list|show|approve|reject|suspend|resume|revoke,
+  gatehouse tokens list|revoke          (over the admin API: gatehouse apis -h for details)
   gatehouse version
 
 Environment: GATEHOUSE_CONFIG, GATEHOUSE_DATA, GATEHOUSE_PUBLIC_ADDR,
@@ -69,6 +72,8 @@ func Main(ctx context.Context, args []string, env func(string) (string, bool), s
 		}
 	case "users":
 		return runUsers(ctx, args[1:], env, stdin, stdout, stderr)
+	case "apis", "apps", "subscriptions", "tokens":
+		return runAdmin(ctx, args, env, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "gatehouse", Version)
 		return ExitOK

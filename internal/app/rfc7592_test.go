@@ -12,7 +12,7 @@ import (
 )
 
 // jsonCall sends a JSON request and returns the status and decoded body.
-func jsonCall(t *testing.T, method, u, tok, body string) (int, map[string]any) {
+func jsonCall(t *testing.T, method, u, tok, body string, headers ...string) (int, map[string]any) {
 	t.Helper()
 	var rd io.Reader
 	if body != "" {
@@ -27,6 +27,9 @@ func jsonCall(t *testing.T, method, u, tok, body string) (int, map[string]any) {
 	}
 	if tok != "" {
 		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
