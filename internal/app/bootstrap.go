@@ -111,7 +111,7 @@ func bootstrapAdmin(ctx context.Context, st ClientStore, dataDir string, env fun
 		SecretHash: gatehouse.HashSecret(secret),
 		GrantTypes: []string{gatehouse.GrantClientCredentials},
 		Access: []gatehouse.Access{{
-			API:           gatehouse.AdminAPIName,
+			API: gatehouse.AdminAPIName,
 			// admin:read lets scripts that only read ask for less.
 			Scopes:        []string{gatehouse.AdminScope, gatehouse.AdminReadScope},
 			DefaultScopes: []string{gatehouse.AdminScope},
