@@ -25,18 +25,24 @@ type revocationSet struct {
 	tokens  map[string]time.Time
 	grants  map[string]time.Time
 	clients map[string]struct{} // suspended clients: all their tokens refused
+	// cutoffs refuse the tokens of a (client, audience) pair issued at or
+	// before a time; "" in either place matches any. Replaced as a whole.
+	cutoffs map[cutoffKey]time.Time
 }
+
+type cutoffKey struct{ client, audience string }
 
 // NewRevocations returns an empty revocation state.
 func NewRevocations() *Revocations {
 	r := &Revocations{}
-	r.snap.Store(&revocationSet{tokens: map[string]time.Time{}, grants: map[string]time.Time{}, clients: map[string]struct{}{}})
+	r.snap.Store(&revocationSet{tokens: map[string]time.Time{}, grants: map[string]time.Time{}, clients: map[string]struct{}{},
+		cutoffs: map[cutoffKey]time.Time{}})
 	return r
 }
 
 func (s *revocationSet) clone() *revocationSet {
 	c := &revocationSet{tokens: make(map[string]time.Time, len(s.tokens)+1), grants: make(map[string]time.Time, len(s.grants)+1),
-		clients: make(map[string]struct{}, len(s.clients)+1)}
+		clients: make(map[string]struct{}, len(s.clients)+1), cutoffs: s.cutoffs}
 	for k := range s.clients {
 		c.clients[k] = struct{}{}
 	}
@@ -101,14 +107,71 @@ func (r *Revocations) SetSuspended(clientID string, suspended bool) {
 	r.snap.Store(next)
 }
 
+// SetCutoffs replaces the cutoffs (the store's, loaded at start and after
+// every governance change). A cutoff refuses every token of its client for
+// its audience issued at or before its time.
+func (r *Revocations) SetCutoffs(cs []gatehouse.Cutoff) {
+	m := make(map[cutoffKey]time.Time, len(cs))
+	for _, c := range cs {
+		k := cutoffKey{c.ClientID, c.Audience}
+		m[k] = later(m[k], c.At)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	next := r.snap.Load().clone()
+	next.cutoffs = m
+	r.snap.Store(next)
+}
+
+// AddCutoff adds one cutoff (or moves an existing one forward) at once,
+// before the store round trip of a reload.
+func (r *Revocations) AddCutoff(c gatehouse.Cutoff) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	next := r.snap.Load().clone()
+	m := make(map[cutoffKey]time.Time, len(next.cutoffs)+1)
+	for k, v := range next.cutoffs {
+		m[k] = v
+	}
+	k := cutoffKey{c.ClientID, c.Audience}
+	m[k] = later(m[k], c.At)
+	next.cutoffs = m
+	r.snap.Store(next)
+}
+
+// NotBefore returns the latest cutoff that applies to tokens of clientID
+// for audience (zero if none): a token for them must be issued after it.
+func (r *Revocations) NotBefore(clientID, audience string) time.Time {
+	return r.snap.Load().notBefore(clientID, audience)
+}
+
+func (s *revocationSet) notBefore(clientID, audience string) time.Time {
+	if len(s.cutoffs) == 0 {
+		return time.Time{}
+	}
+	t := s.cutoffs[cutoffKey{clientID, audience}]
+	t = later(t, s.cutoffs[cutoffKey{clientID, ""}])
+	return later(t, s.cutoffs[cutoffKey{"", audience}])
+}
+
+// CutOff reports whether a token of clientID for audience issued at iat is
+// refused by a cutoff.
+func (r *Revocations) CutOff(clientID, audience string, iat time.Time) bool {
+	nb := r.snap.Load().notBefore(clientID, audience)
+	return !nb.IsZero() && !iat.After(nb)
+}
+
 // Refused reports whether claims c must be refused: the token, its grant or
-// its client is revoked or suspended.
+// its client is revoked or suspended, or a cutoff covers it.
 func (r *Revocations) Refused(c *gatehouse.AccessClaims) bool {
 	s := r.snap.Load()
 	if _, ok := s.tokens[c.ID]; ok {
 		return true
 	}
 	if _, ok := s.clients[c.ClientID]; ok {
+		return true
+	}
+	if nb := s.notBefore(c.ClientID, c.Audience); !nb.IsZero() && !c.IssuedAt.After(nb) {
 		return true
 	}
 	if c.GrantID == "" {
