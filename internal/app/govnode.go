@@ -7,6 +7,7 @@ import (
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/internal/config"
+	"github.com/gatehouse/gatehouse/internal/token"
 )
 
 // syncConfig makes the store's config-owned objects match the serve
@@ -167,4 +168,41 @@ func (n *Node) watchStore(ctx context.Context, every time.Duration) {
 			}
 		}
 	}
+}
+
+// RevokeAppTokens refuses every token the app was issued up to now, at the
+// gateway and at refresh (bulk revocation by app), records a security
+// event, and takes effect on this node before it returns.
+func (n *Node) RevokeAppTokens(ctx context.Context, clientID, actor, reason string) error {
+	if _, err := n.Store.FindClientByID(ctx, clientID); err != nil {
+		return err
+	}
+	now := n.now()
+	c := gatehouse.Cutoff{ClientID: clientID, At: now}
+	e := &gatehouse.SecurityEvent{ID: token.NewID(), Type: gatehouse.EventAppTokensRevoked, ClientID: clientID,
+		Detail: fmt.Sprintf("every token of app %s revoked by %s: %s", clientID, actor, reason), At: now}
+	if err := n.Store.BulkRevoke(ctx, c, e); err != nil {
+		return err
+	}
+	n.Revocations.AddCutoff(c)
+	return nil
+}
+
+// RevokeAPITokens refuses every token issued for the API up to now, to any
+// app (bulk revocation by API), records a security event, and takes effect
+// on this node before it returns.
+func (n *Node) RevokeAPITokens(ctx context.Context, apiName, actor, reason string) error {
+	api, err := n.Store.FindAPI(ctx, apiName)
+	if err != nil {
+		return err
+	}
+	now := n.now()
+	c := gatehouse.Cutoff{Audience: api.Audience, At: now}
+	e := &gatehouse.SecurityEvent{ID: token.NewID(), Type: gatehouse.EventAPITokensRevoked,
+		Detail: fmt.Sprintf("every token for api %s revoked by %s: %s", apiName, actor, reason), At: now}
+	if err := n.Store.BulkRevoke(ctx, c, e); err != nil {
+		return err
+	}
+	n.Revocations.AddCutoff(c)
+	return nil
 }

@@ -214,6 +214,7 @@ func (s *Server) mintAccessUntil(ctx context.Context, client *gatehouse.Client, 
 		// second as the suspension), or it would be refused at once.
 		if nb := s.Revocations.NotBefore(client.ID, api.Audience); !nb.IsZero() && !now.After(nb) {
 			now = nb.Truncate(time.Second).Add(time.Second)
+			s.Revocations.NoteIssued(now)
 		}
 	}
 	claims := &gatehouse.AccessClaims{

@@ -54,3 +54,32 @@ func TestCutoffs(t *testing.T) {
 		t.Error("refused after the cutoffs were cleared")
 	}
 }
+
+// TestCutoffCoversMovedIat: a token stamped past an earlier cutoff (its iat
+// a little in the future) is still refused by a cutoff made after it was
+// issued, while the tokens of an older, unrelated cutoff keep working.
+func TestCutoffCoversMovedIat(t *testing.T) {
+	s := time.Date(2031, 3, 4, 5, 6, 7, 0, time.UTC)
+	r := NewRevocations()
+	r.SetCutoffs([]gatehouse.Cutoff{{ClientID: "old", Audience: "https://z", At: s.Add(-time.Hour)}})
+	r.AddCutoff(gatehouse.Cutoff{Audience: "https://x", At: s.Add(300 * time.Millisecond)})
+	moved := s.Add(time.Second) // what the token endpoint stamps after that cutoff
+	r.NoteIssued(moved)
+	c := &gatehouse.AccessClaims{ID: "t", ClientID: "app", Audience: "https://x", IssuedAt: moved}
+	if r.Refused(c) {
+		t.Fatal("a token issued after the API cutoff is refused")
+	}
+	r.AddCutoff(gatehouse.Cutoff{ClientID: "app", At: s.Add(600 * time.Millisecond)})
+	if !r.Refused(c) {
+		t.Fatal("a later cutoff of the app does not cover its token with a moved iat")
+	}
+	// A full reload keeps what each known cutoff enforced.
+	r.SetCutoffs([]gatehouse.Cutoff{{ClientID: "old", Audience: "https://z", At: s.Add(-time.Hour)},
+		{Audience: "https://x", At: s.Add(300 * time.Millisecond)}, {ClientID: "app", At: s.Add(600 * time.Millisecond)}})
+	if !r.Refused(c) {
+		t.Fatal("after a reload")
+	}
+	if r.Refused(&gatehouse.AccessClaims{ID: "u", ClientID: "old", Audience: "https://z", IssuedAt: s.Add(-time.Minute)}) {
+		t.Fatal("an old cutoff was stretched by a later moved iat")
+	}
+}
