@@ -12,12 +12,6 @@ import (
 	"github.com/gatehouse/gatehouse/internal/token"
 )
 
-// Security events of bulk revocations (docs/GOVERNANCE.md).
-const (
-	eventAppTokensRevoked = "app_tokens_revoked"
-	eventAPITokensRevoked = "api_tokens_revoked"
-)
-
 type appView struct {
 	ID           string   `json:"id"`
 	Name         string   `json:"name"`
@@ -336,7 +330,7 @@ func (h *Handler) revokeAppTokens(w http.ResponseWriter, r *http.Request, p *Pri
 	if err != nil {
 		return err
 	}
-	return h.cutoff(w, r, p, gatehouse.Cutoff{ClientID: c.ID}, eventAppTokensRevoked, c.ID, req.Reason)
+	return h.cutoff(w, r, p, gatehouse.Cutoff{ClientID: c.ID}, gatehouse.EventAppTokensRevoked, c.ID, req.Reason)
 }
 
 // revokeAPITokens is bulk revocation by API: every token of every app for
@@ -355,24 +349,23 @@ func (h *Handler) revokeAPITokens(w http.ResponseWriter, r *http.Request, p *Pri
 	if err != nil {
 		return err
 	}
-	return h.cutoff(w, r, p, gatehouse.Cutoff{Audience: a.Audience}, eventAPITokensRevoked, a.Name, req.Reason)
+	return h.cutoff(w, r, p, gatehouse.Cutoff{Audience: a.Audience}, gatehouse.EventAPITokensRevoked, a.Name, req.Reason)
 }
 
 func (h *Handler) cutoff(w http.ResponseWriter, r *http.Request, p *Principal, c gatehouse.Cutoff, event, subject, reason string) error {
 	ctx := r.Context()
 	c.At = h.now()
-	if err := h.Subscriptions.AddCutoff(ctx, c); err != nil {
-		return err
-	}
-	if err := h.changed(ctx); err != nil {
-		return err
-	}
-	detail := "tokens revoked by " + p.actor()
+	detail := "tokens of " + subject + " revoked by " + p.actor()
 	if reason != "" {
 		detail += ": " + reason
 	}
-	if err := h.Users.RecordEvent(ctx, &gatehouse.SecurityEvent{ID: token.NewID(), Type: event, Subject: subject, Detail: detail, At: c.At}); err != nil {
-		h.Log.Error("record event", "err", err)
+	e := &gatehouse.SecurityEvent{ID: token.NewID(), Type: event, ClientID: c.ClientID, Detail: detail, At: c.At}
+	if err := h.Subscriptions.BulkRevoke(ctx, c, e); err != nil {
+		return err
+	}
+	h.Revocations.AddCutoff(c)
+	if err := h.changed(ctx); err != nil {
+		return err
 	}
 	h.Log.Warn("bulk token revocation", "type", event, "subject", subject)
 	writeJSON(w, http.StatusOK, struct {

@@ -63,7 +63,9 @@ type SubscriptionStore interface {
 	FindSubscription(ctx context.Context, id string) (*gatehouse.Subscription, error)
 	FindSubscriptions(ctx context.Context, f gatehouse.SubscriptionFilter) ([]*gatehouse.Subscription, string, error)
 	UpdateSubscription(ctx context.Context, s *gatehouse.Subscription, change *gatehouse.StateChange) error
-	AddCutoff(ctx context.Context, c gatehouse.Cutoff) error
+	// BulkRevoke writes a cutoff (by app or by API) and its security
+	// event in one transaction.
+	BulkRevoke(ctx context.Context, c gatehouse.Cutoff, e *gatehouse.SecurityEvent) error
 }
 
 // changed tells the node the management plane changed, so that the

@@ -92,27 +92,3 @@ func writeResource(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("ETag", etagOf(v))
 	writeJSON(w, status, v)
 }
-
-// checkIfMatch enforces optimistic concurrency on a change to a resource
-// whose current representation is cur: If-Match is required (428) and
-// must name cur's ETag, or be * (412 otherwise).
-func checkIfMatch(r *http.Request, cur any) error {
-	h := r.Header.Get("If-Match")
-	if h == "" {
-		return &Problem{Type: typePreconditionReq, Title: "precondition required", Status: http.StatusPreconditionRequired,
-			Detail: "send If-Match with the ETag of the resource you read, so that a concurrent change is not overwritten",
-			Field:  "If-Match", Reason: "missing"}
-	}
-	if strings.TrimSpace(h) == "*" {
-		return nil
-	}
-	want := etagOf(cur)
-	for _, t := range strings.Split(h, ",") {
-		if strings.TrimSpace(t) == want {
-			return nil
-		}
-	}
-	return &Problem{Type: typePrecondition, Title: "precondition failed", Status: http.StatusPreconditionFailed,
-		Detail: "the resource changed since it was read; read it again and retry with its new ETag",
-		Field:  "If-Match", Reason: "does not match the current ETag"}
-}

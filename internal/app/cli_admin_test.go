@@ -62,8 +62,11 @@ func TestAdminCLI(t *testing.T) {
 		return a
 	}
 
-	if apis := arr(run(ExitOK, "apis", "list", "-o", "json")); len(apis) != 1 || apis[0]["name"] != "cat-v1" {
-		t.Errorf("apis list: %v", apis)
+	if apis := arr(run(ExitOK, "apis", "list", "-o", "json")); len(apis) != 4 || apis[1]["name"] != "cat-v1" {
+		t.Errorf("apis list (billing, cat-v1, drafty, orders): %v", apis)
+	}
+	if apis := arr(run(ExitOK, "apis", "list", "--family", "cat", "-o", "json")); len(apis) != 1 || apis[0]["name"] != "cat-v1" {
+		t.Errorf("apis list --family cat: %v", apis)
 	}
 	if a := obj(run(ExitOK, "apis", "show", "cat-v1", "-o", "json")); a["lifecycle"] != "published" || a["approval"] != "manual" {
 		t.Errorf("apis show: %v", a)
@@ -71,7 +74,7 @@ func TestAdminCLI(t *testing.T) {
 	if table := run(ExitOK, "apis", "list", "--lifecycle", "published"); !strings.Contains(table, "NAME") || !strings.Contains(table, "cat-v1") {
 		t.Errorf("apis list table:\n%s", table)
 	}
-	if apis := arr(run(ExitOK, "apis", "list", "--lifecycle", "draft", "-o", "json")); len(apis) != 0 {
+	if apis := arr(run(ExitOK, "apis", "list", "--lifecycle", "draft", "-o", "json")); len(apis) != 1 || apis[0]["name"] != "drafty" {
 		t.Errorf("filtered list: %v", apis)
 	}
 	run(ExitNotFound, "apis", "show", "nope")

@@ -15,7 +15,7 @@ import (
 
 var (
 	clientKeys = []string{"id", "name", "auth_method", "secret", "secret_sha256", "jwks", "jwks_file",
-		"grant_types", "redirect_uris", "token_format", "apis", "networks"}
+		"grant_types", "redirect_uris", "token_format", "apis", "networks", "team"}
 	networkKeys = []string{"allow", "deny"}
 	accessKeys  = []string{"api", "scopes", "default_scopes", "introspect"}
 	authMethods = []string{string(gatehouse.AuthSecretBasic), string(gatehouse.AuthSecretPost),
@@ -139,6 +139,7 @@ func (d *decoder) client(n *yaml.Node, path string, apis map[string]*gatehouse.A
 	c.TokenFormat = gatehouse.TokenFormat(f)
 
 	c.Access = d.access(o.get("apis"), key("apis"), apis)
+	c.Team = d.clientTeam(o, path, d.teamNames)
 
 	nets, _ := d.object(o.get("networks"), key("networks"), o.lineOf("networks"), networkKeys)
 	c.Networks.Allow = d.prefixes(nets.get("allow"), key("networks.allow"), true)

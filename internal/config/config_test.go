@@ -84,6 +84,7 @@ func TestParseFull(t *testing.T) {
 			{
 				Name:           "orders",
 				Audience:       "https://orders.example.com",
+				Approval:       gatehouse.ApprovalAuto,
 				Scopes:         []string{"orders:read", "orders:write"},
 				TokenFormat:    gatehouse.FormatJWT,
 				AccessTokenTTL: 5 * time.Minute,
@@ -126,6 +127,7 @@ func TestParseFull(t *testing.T) {
 			{
 				Name:           "reports",
 				Audience:       "urn:example:reports",
+				Approval:       gatehouse.ApprovalAuto,
 				Scopes:         []string{"reports:read"},
 				Lifecycle:      gatehouse.LifecyclePublished,
 				UpstreamPolicy: defaultUpstreamPolicy,

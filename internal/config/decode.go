@@ -24,6 +24,8 @@ type decoder struct {
 	env      func(string) (string, bool)
 	readFile func(string) ([]byte, error)
 	problems Problems
+	// teamNames are the teams the file defines, for clients' team keys.
+	teamNames map[string]bool
 }
 
 func (d *decoder) report(line int, key, format string, args ...any) {

@@ -116,12 +116,12 @@ func (s *Server) parseAuthorize(ctx context.Context, raw string) (*authzRequest,
 	case req.Challenge != "" && !validChallenge(req.Challenge):
 		return fail(errInvalidRequest("code_challenge must be the base64url SHA-256 of the verifier (43 characters)"))
 	}
-	api, acc, e := s.selectAPI(client, vals["resource"])
+	api, g, e := s.selectAPI(ctx, client, vals["resource"], s.now())
 	if e != nil {
 		return fail(e)
 	}
 	req.API = api
-	if req.Scopes, e = selectScopes(vals.Get("scope"), vals.Has("scope"), api, acc); e != nil {
+	if req.Scopes, e = selectScopes(vals.Get("scope"), vals.Has("scope"), api, &g.acc); e != nil {
 		return fail(e)
 	}
 	return req, nil, nil

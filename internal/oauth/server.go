@@ -109,6 +109,9 @@ type Server struct {
 	Codes      CodeStore
 	Grants     GrantStore
 	Events     EventStore
+	// Subscriptions and Credentials are optional (see access.go).
+	Subscriptions SubscriptionStore
+	Credentials   CredentialStore
 	// SessionKey signs login cookies and CSRF tokens; RefreshKey derives
 	// refresh successors. Each at least 32 random bytes, kept secret.
 	SessionKey  []byte
@@ -148,8 +151,11 @@ type GrantHandler interface {
 // TokenRequest is a parsed, client-authenticated token request.
 type TokenRequest struct {
 	Client *gatehouse.Client
-	Form   *form
-	Now    time.Time
+	// CredentialID is the app credential the client authenticated with,
+	// "" for its primary secret or keys.
+	CredentialID string
+	Form         *form
+	Now          time.Time
 }
 
 // TokenResponse is the successful token endpoint answer (RFC 6749 5.1).

@@ -335,3 +335,22 @@ func parseList(s, what, id string) ([]string, error) {
 	}
 	return xs, nil
 }
+
+// BulkRevoke writes cutoff c (bulk revocation of an app's tokens, with
+// c.ClientID, or of an API's, with c.Audience) and records the security
+// event e in one transaction.
+func (db *DB) BulkRevoke(ctx context.Context, c gatehouse.Cutoff, e *gatehouse.SecurityEvent) error {
+	if e == nil || e.ID == "" || e.Type == "" || e.At.IsZero() {
+		return gatehouse.Errorf(gatehouse.CodeInvalid, "a bulk revocation records an event with an id, a type and a time")
+	}
+	err := db.writeTx(ctx, func(tx *sql.Tx) error {
+		if err := upsertCutoff(ctx, tx, c); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO security_events (id, type, client_id, subject, grant_id,
+			detail, at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			e.ID, e.Type, e.ClientID, e.Subject, stringValue(e.GrantID), e.Detail, e.At.UnixNano())
+		return err
+	})
+	return formatError(err, "bulk revoke", "cutoff")
+}

@@ -625,6 +625,23 @@ var cutoffTests = []test{
 			t.Fatalf("deleted %d", n)
 		}
 	}},
+	{"BulkRevoke", func(t *testing.T, s Store) {
+		ctx := t.Context()
+		e := &gatehouse.SecurityEvent{ID: "e1", Type: gatehouse.EventAPITokensRevoked, Detail: "api x", At: t0}
+		must(t, s.BulkRevoke(ctx, gatehouse.Cutoff{Audience: "https://x", At: t0}, e))
+		cuts, _ := s.FindCutoffs(ctx, t0)
+		evs, err := s.FindEvents(ctx, gatehouse.EventFilter{Type: gatehouse.EventAPITokensRevoked})
+		must(t, err)
+		if len(cuts) != 1 || len(evs) != 1 || evs[0].Detail != "api x" {
+			t.Fatalf("cutoffs %v events %v", cuts, evs)
+		}
+		// Nothing half-written: a bad cutoff records no event either.
+		wantCode(t, s.BulkRevoke(ctx, gatehouse.Cutoff{At: t0}, &gatehouse.SecurityEvent{ID: "e2", Type: "x", At: t0}), gatehouse.CodeInvalid)
+		evs, _ = s.FindEvents(ctx, gatehouse.EventFilter{})
+		if len(evs) != 1 {
+			t.Fatalf("events after a refused bulk revocation: %d", len(evs))
+		}
+	}},
 	{"ChangeCounter", func(t *testing.T, s Store) {
 		ctx := t.Context()
 		n0, err := s.ChangeCounter(ctx)

@@ -180,6 +180,7 @@ type GovernanceStore interface {
 	FindStateChanges(ctx context.Context, f gatehouse.StateChangeFilter) ([]gatehouse.StateChange, string, error)
 
 	AddCutoff(ctx context.Context, c gatehouse.Cutoff) error
+	BulkRevoke(ctx context.Context, c gatehouse.Cutoff, e *gatehouse.SecurityEvent) error
 	FindCutoffs(ctx context.Context, since time.Time) ([]gatehouse.Cutoff, error)
 	DeleteCutoffsBefore(ctx context.Context, before time.Time) (int, error)
 	ChangeCounter(ctx context.Context) (int64, error)

@@ -19,24 +19,38 @@ import (
 type Revocations struct {
 	mu   sync.Mutex // serialises writers
 	snap atomic.Pointer[revocationSet]
+	// maxBump is the latest iat the token endpoint moved past a cutoff
+	// (see NoteIssued); guarded by mu.
+	maxBump time.Time
 }
 
 type revocationSet struct {
 	tokens  map[string]time.Time
 	grants  map[string]time.Time
 	clients map[string]struct{} // suspended clients: all their tokens refused
+	// cutoffs refuse the tokens of a (client, audience) pair issued at or
+	// before a time; "" in either place matches any. Replaced as a whole.
+	cutoffs map[cutoffKey]cutoffVal
 }
+
+type cutoffKey struct{ client, audience string }
+
+// cutoffVal is a cutoff as recorded (raw) and as enforced (eff): eff also
+// covers the tokens whose iat the token endpoint had moved into the future
+// past an earlier cutoff (whole seconds, see NoteIssued) before this one.
+type cutoffVal struct{ raw, eff time.Time }
 
 // NewRevocations returns an empty revocation state.
 func NewRevocations() *Revocations {
 	r := &Revocations{}
-	r.snap.Store(&revocationSet{tokens: map[string]time.Time{}, grants: map[string]time.Time{}, clients: map[string]struct{}{}})
+	r.snap.Store(&revocationSet{tokens: map[string]time.Time{}, grants: map[string]time.Time{}, clients: map[string]struct{}{},
+		cutoffs: map[cutoffKey]cutoffVal{}})
 	return r
 }
 
 func (s *revocationSet) clone() *revocationSet {
 	c := &revocationSet{tokens: make(map[string]time.Time, len(s.tokens)+1), grants: make(map[string]time.Time, len(s.grants)+1),
-		clients: make(map[string]struct{}, len(s.clients)+1)}
+		clients: make(map[string]struct{}, len(s.clients)+1), cutoffs: s.cutoffs}
 	for k := range s.clients {
 		c.clients[k] = struct{}{}
 	}
@@ -101,14 +115,92 @@ func (r *Revocations) SetSuspended(clientID string, suspended bool) {
 	r.snap.Store(next)
 }
 
+// SetCutoffs replaces the cutoffs (the store's, loaded at start and after
+// every governance change). A cutoff refuses every token of its client for
+// its audience issued at or before its time.
+func (r *Revocations) SetCutoffs(cs []gatehouse.Cutoff) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	prev := r.snap.Load().cutoffs
+	m := make(map[cutoffKey]cutoffVal, len(cs))
+	for _, c := range cs {
+		k := cutoffKey{c.ClientID, c.Audience}
+		if cur, ok := m[k]; ok && !c.At.After(cur.raw) {
+			continue
+		}
+		if p, ok := prev[k]; ok && p.raw.Equal(c.At) {
+			m[k] = p // known: keep what it enforced
+		} else {
+			m[k] = cutoffVal{raw: c.At, eff: later(c.At, r.maxBump)}
+		}
+	}
+	next := r.snap.Load().clone()
+	next.cutoffs = m
+	r.snap.Store(next)
+}
+
+// AddCutoff adds one cutoff (or moves an existing one forward) at once,
+// before the store round trip of a reload.
+func (r *Revocations) AddCutoff(c gatehouse.Cutoff) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	k := cutoffKey{c.ClientID, c.Audience}
+	cur := r.snap.Load().cutoffs
+	if v, ok := cur[k]; ok && !c.At.After(v.raw) {
+		return
+	}
+	m := make(map[cutoffKey]cutoffVal, len(cur)+1)
+	for k, v := range cur {
+		m[k] = v
+	}
+	m[k] = cutoffVal{raw: c.At, eff: later(c.At, r.maxBump)}
+	next := r.snap.Load().clone()
+	next.cutoffs = m
+	r.snap.Store(next)
+}
+
+// NoteIssued tells the revocation state that a token was stamped with iat
+// after a cutoff, in the future by less than a second (iat is whole
+// seconds): a cutoff added later must cover it too.
+func (r *Revocations) NoteIssued(iat time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.maxBump = later(r.maxBump, iat)
+}
+
+// NotBefore returns the latest cutoff that applies to tokens of clientID
+// for audience (zero if none): a token for them must be issued after it.
+func (r *Revocations) NotBefore(clientID, audience string) time.Time {
+	return r.snap.Load().notBefore(clientID, audience)
+}
+
+func (s *revocationSet) notBefore(clientID, audience string) time.Time {
+	if len(s.cutoffs) == 0 {
+		return time.Time{}
+	}
+	t := s.cutoffs[cutoffKey{clientID, audience}].eff
+	t = later(t, s.cutoffs[cutoffKey{clientID, ""}].eff)
+	return later(t, s.cutoffs[cutoffKey{"", audience}].eff)
+}
+
+// CutOff reports whether a token of clientID for audience issued at iat is
+// refused by a cutoff.
+func (r *Revocations) CutOff(clientID, audience string, iat time.Time) bool {
+	nb := r.snap.Load().notBefore(clientID, audience)
+	return !nb.IsZero() && !iat.After(nb)
+}
+
 // Refused reports whether claims c must be refused: the token, its grant or
-// its client is revoked or suspended.
+// its client is revoked or suspended, or a cutoff covers it.
 func (r *Revocations) Refused(c *gatehouse.AccessClaims) bool {
 	s := r.snap.Load()
 	if _, ok := s.tokens[c.ID]; ok {
 		return true
 	}
 	if _, ok := s.clients[c.ClientID]; ok {
+		return true
+	}
+	if nb := s.notBefore(c.ClientID, c.Audience); !nb.IsZero() && !c.IssuedAt.After(nb) {
 		return true
 	}
 	if c.GrantID == "" {

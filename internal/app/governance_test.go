@@ -1,0 +1,331 @@
+package app
+
+import (
+	"context"
+	"encoding/base64"
+	"net/http"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/internal/config"
+	"github.com/gatehouse/gatehouse/internal/oauth"
+	"github.com/gatehouse/gatehouse/internal/sqlite"
+)
+
+var (
+	ledgerSecret  = "ledger-" + base64.RawURLEncoding.EncodeToString(randBytes(32))
+	rotatedSecret = "rotated-" + base64.RawURLEncoding.EncodeToString(randBytes(32))
+)
+
+// ledgerNode is a gateway node with a manual-approval API, ledger, and an
+// app of team blue, ledger-app, that has no access yet.
+func ledgerNode(t *testing.T) (*testNode, *upstream) {
+	up := newUpstream(t)
+	n := gatewayNode(t, up, func(c *config.Config) {
+		c.Teams = append(c.Teams, gatehouse.Team{Name: "blue"})
+		c.APIs = append(c.APIs, gatehouse.API{Name: "ledger", Audience: "https://ledger.example.test",
+			Scopes: []string{"ledger:read", "ledger:write"}, Approval: gatehouse.ApprovalManual,
+			Lifecycle: gatehouse.LifecyclePublished, Upstream: gatehouse.Upstream{Targets: []string{up.URL}},
+			Routes: []gatehouse.Route{{Path: "/ledger/*", Scopes: []string{"ledger:read"}, Credential: gatehouse.CredentialBearer, ScopeMode: "all"}}})
+		c.Clients = append(c.Clients, config.Client{Client: gatehouse.Client{ID: "ledger-app", Team: "blue",
+			AuthMethod: gatehouse.AuthSecretBasic, SecretHash: gatehouse.HashSecret(ledgerSecret),
+			GrantTypes: []string{gatehouse.GrantClientCredentials}}})
+	})
+	return n, up
+}
+
+// ledgerToken asks for a ledger token with the client's secret; scope ""
+// asks for the defaults.
+func (n *testNode) ledgerToken(t *testing.T, secret, scope string) (int, map[string]any) {
+	t.Helper()
+	form := url.Values{"grant_type": {"client_credentials"}, "resource": {"https://ledger.example.test"}}
+	if scope != "" {
+		form.Set("scope", scope)
+	}
+	status, body, _ := postForm(t, n.PublicURL+oauth.PathToken, form, func(r *http.Request) {
+		r.SetBasicAuth("ledger-app", secret)
+	})
+	return status, body
+}
+
+func wantOAuthError(t *testing.T, status int, body map[string]any, code, desc string) {
+	t.Helper()
+	if status != 400 || body["error"] != code || !strings.Contains(body["error_description"].(string), desc) {
+		t.Fatalf("got %d %v, want 400 %s with %q", status, body, code, desc)
+	}
+}
+
+// TestSubscriptionLifecycleEndToEnd: an app subscribes to a manual API and
+// gets nothing until approved; approved with fewer scopes, its tokens carry
+// only those and pass the gateway; suspended, its token is refused at once;
+// resumed, new tokens work (in the same second) while the old one stays
+// refused.
+func TestSubscriptionLifecycleEndToEnd(t *testing.T) {
+	n, _ := ledgerNode(t)
+	ctx := context.Background()
+	api, err := n.Store.FindAPI(ctx, "ledger")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if api.Source != gatehouse.SourceConfig || api.Approval != gatehouse.ApprovalManual {
+		t.Fatalf("ledger in the store: %+v", api)
+	}
+
+	status, body := n.ledgerToken(t, ledgerSecret, "")
+	wantOAuthError(t, status, body, "invalid_target", "no subscription")
+
+	// The developer subscribes: pending.
+	sub, step, err := gatehouse.NewSubscription("sub-ledger", "ledger-app", api, []string{"ledger:read", "ledger:write"}, time.Time{}, "dev", n.clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub.Source = gatehouse.SourceAdmin
+	if err := n.Store.CreateSubscription(ctx, sub, step); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.GovernanceChanged(ctx); err != nil {
+		t.Fatal(err)
+	}
+	status, body = n.ledgerToken(t, ledgerSecret, "ledger:read")
+	wantOAuthError(t, status, body, "invalid_target", "pending approval")
+
+	// The admin approves with fewer scopes than asked.
+	step, err = sub.Approve([]string{"ledger:read"}, "admin", "read only for now", n.clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Store.UpdateSubscription(ctx, sub, &step); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.GovernanceChanged(ctx); err != nil {
+		t.Fatal(err)
+	}
+	status, body = n.ledgerToken(t, ledgerSecret, "ledger:read ledger:write")
+	wantOAuthError(t, status, body, "invalid_scope", "ledger:write")
+	status, body = n.ledgerToken(t, ledgerSecret, "")
+	if status != 200 || body["scope"] != "ledger:read" {
+		t.Fatalf("after approval: %d %v", status, body)
+	}
+	tok := body["access_token"].(string)
+	if resp, _ := n.call(t, "GET", "/ledger/1", tok, nil); resp.StatusCode != 200 {
+		t.Fatalf("call with the approved token: %d", resp.StatusCode)
+	}
+
+	// Suspended: the very next call is refused.
+	step, err = sub.Suspend("admin", "abuse", n.clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Store.UpdateSubscription(ctx, sub, &step); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.GovernanceChanged(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if resp, _ := n.call(t, "GET", "/ledger/1", tok, nil); resp.StatusCode != 401 {
+		t.Fatalf("call after the suspension: %d, want 401", resp.StatusCode)
+	}
+	status, body = n.ledgerToken(t, ledgerSecret, "")
+	wantOAuthError(t, status, body, "invalid_target", "suspended")
+
+	// Resumed in the same second: new tokens work, the old one does not.
+	step, err = sub.Resume("admin", "", n.clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Store.UpdateSubscription(ctx, sub, &step); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.GovernanceChanged(ctx); err != nil {
+		t.Fatal(err)
+	}
+	status, body = n.ledgerToken(t, ledgerSecret, "")
+	if status != 200 {
+		t.Fatalf("token after resume: %d %v", status, body)
+	}
+	if resp, _ := n.call(t, "GET", "/ledger/1", body["access_token"].(string), nil); resp.StatusCode != 200 {
+		t.Fatalf("new token after resume: %d", resp.StatusCode)
+	}
+	if resp, _ := n.call(t, "GET", "/ledger/1", tok, nil); resp.StatusCode != 401 {
+		t.Fatalf("token from before the suspension, after resume: %d", resp.StatusCode)
+	}
+
+	// Every step is on record.
+	steps, _, err := n.Store.FindStateChanges(ctx, gatehouse.StateChangeFilter{Kind: gatehouse.ObjectSubscription, ID: "sub-ledger"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var path []string
+	for _, s := range steps {
+		path = append(path, s.To)
+	}
+	if got := strings.Join(path, ","); got != "pending,approved,suspended,approved" {
+		t.Errorf("recorded steps %s", got)
+	}
+
+	// Revoked: refused for good; the app may subscribe again.
+	step, _ = sub.Revoke("admin", "contract ended", n.clock.Now())
+	if err := n.Store.UpdateSubscription(ctx, sub, &step); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.GovernanceChanged(ctx); err != nil {
+		t.Fatal(err)
+	}
+	status, body = n.ledgerToken(t, ledgerSecret, "")
+	wantOAuthError(t, status, body, "invalid_target", "revoked")
+}
+
+// TestCredentialRevocation: an app holds two secrets at once; revoking
+// one refuses exactly the tokens issued with it, and the secret itself.
+func TestCredentialRevocation(t *testing.T) {
+	n, _ := ledgerNode(t)
+	ctx := context.Background()
+	api, _ := n.Store.FindAPI(ctx, "ledger")
+	sub, step, _ := gatehouse.NewSubscription("s1", "ledger-app", api, nil, time.Time{}, "dev", n.clock.Now())
+	sub.ApprovedScopes, sub.State, step.To = sub.Scopes, gatehouse.SubApproved, "approved"
+	if err := n.Store.CreateSubscription(ctx, sub, step); err != nil {
+		t.Fatal(err)
+	}
+	cred := &gatehouse.Credential{ID: "cred-rotated", ClientID: "ledger-app", Kind: gatehouse.CredentialSecret,
+		Hash: gatehouse.HashSecret(rotatedSecret), CreatedAt: n.clock.Now()}
+	if err := n.Store.CreateCredential(ctx, cred); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.GovernanceChanged(ctx); err != nil {
+		t.Fatal(err)
+	}
+	status, body := n.ledgerToken(t, rotatedSecret, "ledger:read")
+	if status != 200 {
+		t.Fatalf("token with the rotated secret: %d %v", status, body)
+	}
+	viaRotated := body["access_token"].(string)
+	_, body = n.ledgerToken(t, ledgerSecret, "ledger:read")
+	viaPrimary := body["access_token"].(string)
+
+	step, err := cred.Revoke("admin", "leaked", n.clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	revs, err := n.Store.RevokeCredential(ctx, cred, step)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.Revocations.Add(revs...)
+	if len(revs) != 1 {
+		t.Fatalf("revoked %d tokens, want exactly the one issued with the credential", len(revs))
+	}
+	if resp, _ := n.call(t, "GET", "/ledger/1", viaRotated, nil); resp.StatusCode != 401 {
+		t.Errorf("token of the revoked credential: %d", resp.StatusCode)
+	}
+	if resp, _ := n.call(t, "GET", "/ledger/1", viaPrimary, nil); resp.StatusCode != 200 {
+		t.Errorf("token of the other secret: %d", resp.StatusCode)
+	}
+	if status, _ := n.ledgerToken(t, rotatedSecret, ""); status != 401 {
+		t.Errorf("authentication with the revoked secret: %d", status)
+	}
+}
+
+// TestBulkRevocationAndDeletedApp: revoking by API refuses every app's
+// tokens for it; deleting an app refuses its tokens; each bulk revocation
+// is a security event.
+func TestBulkRevocationAndDeletedApp(t *testing.T) {
+	n, _ := ledgerNode(t)
+	ctx := context.Background()
+	ordersTok := n.ordersToken(t, "orders:read")
+	if resp, _ := n.call(t, "GET", "/orders/1", ordersTok, nil); resp.StatusCode != 200 {
+		t.Fatalf("before: %d", resp.StatusCode)
+	}
+	if err := n.RevokeAPITokens(ctx, "orders", "admin", "key compromise"); err != nil {
+		t.Fatal(err)
+	}
+	if resp, _ := n.call(t, "GET", "/orders/1", ordersTok, nil); resp.StatusCode != 401 {
+		t.Errorf("after revocation by API: %d", resp.StatusCode)
+	}
+	fresh := n.ordersToken(t, "orders:read")
+	if resp, _ := n.call(t, "GET", "/orders/1", fresh, nil); resp.StatusCode != 200 {
+		t.Errorf("a token issued after the revocation: %d", resp.StatusCode)
+	}
+	if err := n.RevokeAppTokens(ctx, "svc-basic", "admin", "decommissioned"); err != nil {
+		t.Fatal(err)
+	}
+	if resp, _ := n.call(t, "GET", "/orders/1", fresh, nil); resp.StatusCode != 401 {
+		t.Errorf("after revocation by app: %d", resp.StatusCode)
+	}
+	for _, typ := range []string{gatehouse.EventAPITokensRevoked, gatehouse.EventAppTokensRevoked} {
+		evs, err := n.Store.FindEvents(ctx, gatehouse.EventFilter{Type: typ})
+		if err != nil || len(evs) != 1 {
+			t.Errorf("%s events: %v %v", typ, evs, err)
+		}
+	}
+
+	// Deleting an app.
+	api, _ := n.Store.FindAPI(ctx, "ledger")
+	sub, step, _ := gatehouse.NewSubscription("s1", "ledger-app", api, nil, time.Time{}, "dev", n.clock.Now())
+	sub.ApprovedScopes, sub.State, step.To = sub.Scopes, gatehouse.SubApproved, "approved"
+	if err := n.Store.CreateSubscription(ctx, sub, step); err != nil {
+		t.Fatal(err)
+	}
+	status, body := n.ledgerToken(t, ledgerSecret, "")
+	if status != 200 {
+		t.Fatalf("ledger token: %d %v", status, body)
+	}
+	tok := body["access_token"].(string)
+	if err := n.Store.DeleteApp(ctx, "ledger-app", 0, "admin", n.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.GovernanceChanged(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if resp, _ := n.call(t, "GET", "/ledger/1", tok, nil); resp.StatusCode != 401 {
+		t.Errorf("token of a deleted app: %d", resp.StatusCode)
+	}
+}
+
+// TestChangesFromAnotherProcess: a change written to the store by another
+// process (here a second connection, as `gatehouse apply` would) reaches
+// the running node within a few seconds, without a reload call.
+func TestChangesFromAnotherProcess(t *testing.T) {
+	n, _ := ledgerNode(t)
+	ctx := context.Background()
+	tok := n.ordersToken(t, "orders:read")
+	other, err := sqlite.Open(ctx, filepath.Join(n.dataDir, "gatehouse.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	subs, _, err := other.FindSubscriptions(ctx, gatehouse.SubscriptionFilter{ClientID: "svc-basic", API: "orders"})
+	if err != nil || len(subs) != 1 || subs[0].Source != gatehouse.SourceConfig || subs[0].State != gatehouse.SubApproved {
+		t.Fatalf("config client's subscription: %v %v", subs, err)
+	}
+	sub := subs[0]
+	step, err := sub.Suspend("admin", "other process", n.clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := other.UpdateSubscription(ctx, sub, &step); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(6 * time.Second)
+	for {
+		resp, _ := n.call(t, "GET", "/orders/1", tok, nil)
+		if resp.StatusCode == 401 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the node did not pick up the suspension: %d", resp.StatusCode)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// A reload of the serve config does not undo the suspension.
+	if err := n.Reload(ctx, n.cfg); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := other.FindSubscription(ctx, sub.ID)
+	if got.State != gatehouse.SubSuspended {
+		t.Errorf("after a config reload: %s", got.State)
+	}
+}
