@@ -102,3 +102,111 @@ func TestAdminAPIDeveloperTeams(t *testing.T) {
 		t.Errorf("B's app after A's attempts: %+v %v", c, err)
 	}
 }
+
+// TestAdminAPIEndToEnd is the story of issue 5 through the admin API and
+// the CLI: a developer registers an app and subscribes it to a manual API;
+// it gets no token until an admin approves, with fewer scopes; it calls the
+// API through the gateway; a suspension refuses the very next call.
+func TestAdminAPIEndToEnd(t *testing.T) {
+	up := newUpstream(t)
+	n := startNode(t)
+	ctx := context.Background()
+	adm := n.adminToken(t)
+	base := n.AdminURL + "/admin/v1"
+	must := func(tok, method, path, body string, want int, hdr ...string) map[string]any {
+		t.Helper()
+		status, m := jsonCall(t, method, base+path, tok, body, hdr...)
+		if status != want {
+			t.Fatalf("%s %s: %d %v", method, path, status, m)
+		}
+		return m
+	}
+	must(adm, "POST", "/teams", `{"name":"shop"}`, 201)
+	must(adm, "POST", "/apis", `{"name":"cat-v1","family":"cat","version":"v1","audience":"https://cat.test","scopes":["cat:read","cat:write"],
+		"approval":"manual","upstream":["`+up.URL+`"],"routes":[{"path":"/cat/*","scopes":["cat:read"]}]}`, 201)
+	must(adm, "POST", "/apis/cat-v1/publish", ``, 200)
+	dev := n.mintAdmin(t, n.account(t, "dora", gatehouse.RoleDeveloper, "shop"), gatehouse.DeveloperScope)
+	app := must(dev, "POST", "/apps", `{"name":"Shopfront"}`, 201)
+	appID, secret := app["id"].(string), app["client_secret"].(string)
+	sub := must(dev, "POST", "/subscriptions", `{"app_id":"`+appID+`","api":"cat-v1","scopes":["cat:read","cat:write"]}`, 201)
+	subID := sub["id"].(string)
+	if sub["state"] != "pending" {
+		t.Fatalf("subscription %v", sub)
+	}
+	cc := func(scopes ...string) (string, error) {
+		tok, err := n.ccConfig(appID, secret, oauth2.AuthStyleInHeader, "https://cat.test", scopes...).Token(ctx)
+		if err != nil {
+			return "", err
+		}
+		return tok.AccessToken, nil
+	}
+	if _, err := cc("cat:read"); err == nil {
+		t.Fatal("a pending subscription gave a token")
+	}
+	envVars := map[string]string{"GATEHOUSE_ADMIN_URL": n.AdminURL, "GATEHOUSE_TOKEN": adm}
+	env := mapEnv(envVars)
+	cli := func(args ...string) {
+		t.Helper()
+		var out, errOut strings.Builder
+		if code := Main(ctx, args, env, strings.NewReader(""), &out, &errOut); code != 0 {
+			t.Fatalf("gatehouse %v: exit %d: %s", args, code, errOut.String())
+		}
+	}
+	cli("subscriptions", "approve", subID, "--scopes", "cat:read", "--reason", "read first")
+	if _, err := cc("cat:write"); err == nil {
+		t.Error("a scope the approval left out was granted")
+	}
+	tok, err := cc()
+	if err != nil {
+		t.Fatalf("token after approval: %v", err)
+	}
+	claims, _ := n.verifyIndependently(t, tok)
+	if claims.Scope != "cat:read" {
+		t.Errorf("token scope %q, want cat:read", claims.Scope)
+	}
+	if resp, _ := n.call(t, "GET", "/cat/1", tok, nil); resp.StatusCode != 200 {
+		t.Fatalf("call through the gateway: %d", resp.StatusCode)
+	}
+	cli("subscriptions", "suspend", subID, "--reason", "abuse report")
+	if resp, _ := n.call(t, "GET", "/cat/2", tok, nil); resp.StatusCode != 401 {
+		t.Errorf("the very next call after suspension: %d, want 401", resp.StatusCode)
+	}
+	if _, err := cc(); err == nil {
+		t.Error("a suspended subscription gave a token")
+	}
+	cli("subscriptions", "resume", subID)
+	tok2, err := cc()
+	if err != nil {
+		t.Fatalf("token after resume: %v", err)
+	}
+	if resp, _ := n.call(t, "GET", "/cat/3", tok2, nil); resp.StatusCode != 200 {
+		t.Errorf("call after resume: %d", resp.StatusCode)
+	}
+	// Bulk revocation by app ends every token the app holds, at once.
+	must(dev, "POST", "/apps/"+appID+"/revoke-tokens", `{"reason":"laptop lost"}`, 200)
+	if resp, _ := n.call(t, "GET", "/cat/4", tok2, nil); resp.StatusCode != 401 {
+		t.Errorf("call after bulk revocation: %d", resp.StatusCode)
+	}
+	// Rotation with overlap: both secrets work until the overlap ends.
+	rot := must(dev, "POST", "/apps/"+appID+"/rotate-secret", `{"overlap_seconds":3600}`, 200)
+	oldSecret := secret
+	if _, err := cc(); err != nil {
+		t.Errorf("old secret during the overlap: %v", err)
+	}
+	secret = rot["client_secret"].(string)
+	if _, err := cc(); err != nil {
+		t.Errorf("new secret: %v", err)
+	}
+	n.clock.Advance(2 * time.Hour)
+	secret = oldSecret
+	if _, err := cc(); err == nil {
+		t.Error("the old secret works after the overlap")
+	}
+	// Revoking the subscription deletes nothing but ends the access.
+	envVars["GATEHOUSE_TOKEN"] = n.adminToken(t) // the first one expired
+	cli("subscriptions", "revoke", subID, "--reason", "done")
+	secret = rot["client_secret"].(string)
+	if _, err := cc(); err == nil {
+		t.Error("a revoked subscription gave a token")
+	}
+}
