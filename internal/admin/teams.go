@@ -126,6 +126,9 @@ func (h *Handler) updateTeam(w http.ResponseWriter, r *http.Request, p *Principa
 	if err != nil {
 		return err
 	}
+	if err := configOwned(t.Source, "team"); err != nil {
+		return err
+	}
 	if req.Description != nil {
 		if err := checkText("description", *req.Description, 500); err != nil {
 			return err
@@ -148,7 +151,9 @@ func (h *Handler) deleteTeam(w http.ResponseWriter, r *http.Request, p *Principa
 	if err != nil {
 		return err
 	}
-	if _, err := h.findTeam(r, p, r.PathValue("name")); err != nil {
+	if t, err := h.findTeam(r, p, r.PathValue("name")); err != nil {
+		return err
+	} else if err := configOwned(t.Source, "team"); err != nil {
 		return err
 	}
 	if err := h.Teams.DeleteTeam(r.Context(), r.PathValue("name"), rev); err != nil {
