@@ -46,11 +46,14 @@ func (h *Handler) listTeams(w http.ResponseWriter, r *http.Request, p *Principal
 		return err
 	}
 	if p.IsDeveloper() {
-		var items []teamView
-		if t, err := h.findTeam(r, p, p.Team); err == nil && pg.After == "" {
-			items = append(items, viewTeam(t))
-		} else if err != nil && gatehouse.ErrorCode(err) != gatehouse.CodeNotFound && !isNotFound(err) {
+		// A developer's list is their own team, on one page.
+		items := []teamView{}
+		t, err := h.findTeam(r, p, p.Team)
+		if err != nil && !isNotFound(err) {
 			return err
+		}
+		if err == nil && pg.After == "" {
+			items = append(items, viewTeam(t))
 		}
 		writeJSON(w, http.StatusOK, storeList(items, ""))
 		return nil

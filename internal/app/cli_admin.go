@@ -44,7 +44,7 @@ const adminUsage = `Usage (commands over the admin API):
   gatehouse tokens revoke ID
 
 Every command takes:
-  --admin-url URL        the admin listener (GATEHOUSE_ADMIN_URL; default http://127.0.0.1:9090)
+  --admin-url URL        the admin listener (GATEHOUSE_ADMIN_URL; default http://127.0.0.1:8081)
   -o table|json          output: a table for people (default) or JSON for scripts
 and credentials, the first that is set:
   --token TOKEN          an admin access token (GATEHOUSE_TOKEN)
@@ -154,7 +154,7 @@ func runAdmin(ctx context.Context, args []string, env func(string) (string, bool
 		return ExitUsage
 	}
 	if *adminURL == "" {
-		*adminURL = "http://127.0.0.1:9090"
+		*adminURL = "http://127.0.0.1:8081"
 	}
 	c := &adminCLI{base: strings.TrimSuffix(*adminURL, "/"), json: *output == "json", stdout: stdout, stderr: stderr,
 		hc: &http.Client{Timeout: 30 * time.Second}}
