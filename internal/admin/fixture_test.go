@@ -26,7 +26,7 @@ const issuer = "https://gatehouse.test"
 // fixture is the admin API over a real SQLite store, with real keys and
 // real tokens, served on loopback.
 type fixture struct {
-	t       *testing.T
+	t       testing.TB
 	db      *sqlite.DB
 	h       *admin.Handler
 	srv     *httptest.Server
@@ -36,7 +36,7 @@ type fixture struct {
 	logs    bytes.Buffer
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	f := &fixture{t: t}
@@ -104,7 +104,7 @@ type response struct {
 	body   []byte
 }
 
-func (r *response) json(t *testing.T) map[string]any {
+func (r *response) json(t testing.TB) map[string]any {
 	t.Helper()
 	var m map[string]any
 	if err := json.Unmarshal(r.body, &m); err != nil {
