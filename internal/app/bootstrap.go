@@ -177,15 +177,15 @@ func syncUsers(ctx context.Context, st UserStore, users []config.User, log *slog
 		switch {
 		case gatehouse.ErrorCode(err) == gatehouse.CodeNotFound:
 			u = &gatehouse.User{ID: token.NewID(), Username: cu.Username, PasswordHash: cu.PasswordHash,
-				Disabled: cu.Disabled, CreatedAt: now, UpdatedAt: now}
+				Disabled: cu.Disabled, Role: cu.Role, Team: cu.Team, CreatedAt: now, UpdatedAt: now}
 			if err := st.CreateUser(ctx, u); err != nil {
 				return fmt.Errorf("create user %s: %w", cu.Username, err)
 			}
 			log.Info("user created from config", "user_id", u.ID)
 		case err != nil:
 			return fmt.Errorf("find user %s: %w", cu.Username, err)
-		case u.PasswordHash != cu.PasswordHash || u.Disabled != cu.Disabled:
-			u.PasswordHash, u.Disabled, u.UpdatedAt = cu.PasswordHash, cu.Disabled, now
+		case u.PasswordHash != cu.PasswordHash || u.Disabled != cu.Disabled || u.Role != cu.Role || u.Team != cu.Team:
+			u.PasswordHash, u.Disabled, u.Role, u.Team, u.UpdatedAt = cu.PasswordHash, cu.Disabled, cu.Role, cu.Team, now
 			if err := st.UpdateUser(ctx, u); err != nil {
 				return fmt.Errorf("update user %s: %w", cu.Username, err)
 			}

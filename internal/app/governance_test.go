@@ -2,13 +2,19 @@ package app
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/internal/config"
@@ -327,5 +333,59 @@ func TestChangesFromAnotherProcess(t *testing.T) {
 	got, _ := other.FindSubscription(ctx, sub.ID)
 	if got.State != gatehouse.SubSuspended {
 		t.Errorf("after a config reload: %s", got.State)
+	}
+}
+
+// TestPrivateKeyJWTCredential: a key added as a credential authenticates
+// beside the registered keys, and the token records it; revoked, it no
+// longer does.
+func TestPrivateKeyJWTCredential(t *testing.T) {
+	n := startNode(t)
+	ctx := context.Background()
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jwk, _ := json.Marshal(map[string]string{"kty": "OKP", "crv": "Ed25519", "kid": "rotated", "alg": "EdDSA",
+		"x": base64.RawURLEncoding.EncodeToString(pub)})
+	cred := &gatehouse.Credential{ID: "key-2", ClientID: "svc-jwt", Kind: gatehouse.CredentialPrivateKeyJWT, JWK: jwk, CreatedAt: n.clock.Now()}
+	if err := n.Store.CreateCredential(ctx, cred); err != nil {
+		t.Fatal(err)
+	}
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.EdDSA, Key: priv},
+		(&jose.SignerOptions{}).WithType("JWT").WithHeader("kid", "rotated"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ask := func(jti string) (int, map[string]any) {
+		now := n.clock.Now()
+		a, err := jwt.Signed(signer).Claims(jwt.Claims{Issuer: "svc-jwt", Subject: "svc-jwt", Audience: jwt.Audience{n.Issuer},
+			ID: jti, IssuedAt: jwt.NewNumericDate(now), Expiry: jwt.NewNumericDate(now.Add(time.Minute))}).Serialize()
+		if err != nil {
+			t.Fatal(err)
+		}
+		status, body, _ := postForm(t, n.PublicURL+oauth.PathToken, url.Values{"grant_type": {"client_credentials"},
+			"client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"}, "client_assertion": {a}}, nil)
+		return status, body
+	}
+	status, body := ask("a1")
+	if status != 200 {
+		t.Fatalf("with the credential's key: %d %v", status, body)
+	}
+	claims, err := n.Verifier.Verify(ctx, body["access_token"].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := n.Store.FindTokenByID(ctx, claims.ID)
+	if err != nil || rec.CredentialID != "key-2" {
+		t.Fatalf("token record: %+v %v", rec, err)
+	}
+	step, _ := cred.Revoke("admin", "rotated out", n.clock.Now())
+	revs, err := n.Store.RevokeCredential(ctx, cred, step)
+	if err != nil || len(revs) != 1 {
+		t.Fatalf("revoke: %v %v", revs, err)
+	}
+	if status, _ := ask("a2"); status != 401 {
+		t.Errorf("with a revoked credential's key: %d", status)
 	}
 }

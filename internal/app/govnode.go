@@ -126,12 +126,46 @@ func (n *Node) loadEnforcement(ctx context.Context) error {
 		return fmt.Errorf("load cutoffs: %w", err)
 	}
 	n.Revocations.SetCutoffs(cuts)
+	blocked, err := n.blockedPairs(ctx, now)
+	if err != nil {
+		return err
+	}
+	n.Revocations.SetBlocked(blocked)
 	revs, err := n.Store.FindRevocations(ctx, now)
 	if err != nil {
 		return fmt.Errorf("load revocations: %w", err)
 	}
 	n.Revocations.Add(revs...)
 	return nil
+}
+
+// blockedPairs lists the (app, audience) pairs whose subscription grants
+// nothing now: the open one, or else the latest, is not approved or has
+// expired. Apps with no subscription to an API are not listed (their
+// direct access, if any, decides).
+func (n *Node) blockedPairs(ctx context.Context, now time.Time) ([]gatehouse.Cutoff, error) {
+	subs, err := allSubscriptions(ctx, n.Store)
+	if err != nil {
+		return nil, fmt.Errorf("load subscriptions: %w", err)
+	}
+	current := map[string]*gatehouse.Subscription{}
+	for _, s := range subs {
+		k := subKey(s.ClientID, s.API)
+		cur := current[k]
+		if cur == nil || (cur.State.Final() && (!s.State.Final() || s.UpdatedAt.After(cur.UpdatedAt))) {
+			current[k] = s
+		}
+	}
+	var out []gatehouse.Cutoff
+	for _, s := range current {
+		if s.Active(now) {
+			continue
+		}
+		if api := n.catalog.API(s.API); api != nil {
+			out = append(out, gatehouse.Cutoff{ClientID: s.ClientID, Audience: api.Audience})
+		}
+	}
+	return out, nil
 }
 
 // cutoffHorizon is how far back a cutoff can still refuse something: the

@@ -140,7 +140,8 @@ func (s *Server) authenticate(ctx context.Context, r *http.Request, f *form, all
 			return nil, "", s.clientFailure(ctx, r, clientID, "client authentication failed", now)
 		}
 	case gatehouse.AuthPrivateKeyJWT:
-		if err := s.verifyAssertion(ctx, client, f.get("client_assertion"), now); err != nil {
+		var err *Error
+		if credID, err = s.verifyAssertion(ctx, client, f.get("client_assertion"), now); err != nil {
 			if err.Status >= 500 {
 				return nil, "", err
 			}
@@ -246,30 +247,70 @@ func assertionSubject(assertion string) (string, *Error) {
 // section 3): signed by one of the client's registered keys with the alg
 // that key pins, iss = sub = client id, aud naming this server, unexpired
 // with a bounded lifetime, and a jti never seen before from this client.
-func (s *Server) verifyAssertion(ctx context.Context, client *gatehouse.Client, assertion string, now time.Time) *Error {
+func (s *Server) verifyAssertion(ctx context.Context, client *gatehouse.Client, assertion string, now time.Time) (string, *Error) {
+	credID, e := s.verifyAssertionSignature(ctx, client, assertion, now)
+	if e != nil {
+		return "", e
+	}
+	return credID, s.verifyAssertionClaims(ctx, client, assertion, now)
+}
+
+// verifyAssertionSignature checks the assertion's signature with the
+// client's registered keys, then with the keys of its active
+// private_key_jwt credentials, and returns the id of the credential whose
+// key verified it ("" for the registered keys).
+func (s *Server) verifyAssertionSignature(ctx context.Context, client *gatehouse.Client, assertion string, now time.Time) (string, *Error) {
 	jws, err := jose.Parse(assertion)
 	if err != nil {
-		return errInvalidClient("malformed client assertion")
+		return "", errInvalidClient("malformed client assertion")
 	}
 	// RFC 7523 defines no typ; accept none, JWT, or the newer explicit type.
 	if t := jws.Header.Typ; t != "" && !jose.TypMatches(t, "JWT") && !jose.TypMatches(t, "client-authentication+jwt") {
-		return errInvalidClient("client assertion has an unexpected typ")
+		return "", errInvalidClient("client assertion has an unexpected typ")
 	}
-	keys, err := jose.ParseJWKSet(client.JWKS)
-	if err != nil {
-		return errInvalidClient("client has no usable registered keys")
+	type keySet struct {
+		credID string
+		jwks   []byte
 	}
-	verified := false
-	for _, k := range keys {
-		if (jws.Header.Kid == "" || k.ID == jws.Header.Kid) && k.Alg == jws.Header.Alg {
-			if jws.Verify(k) == nil {
-				verified = true
-				break
+	sets := []keySet{{"", client.JWKS}}
+	if s.Credentials != nil {
+		creds, err := s.Credentials.FindCredentials(ctx, gatehouse.CredentialFilter{ClientID: client.ID, Kind: gatehouse.CredentialPrivateKeyJWT})
+		if err != nil {
+			return "", s.internalError(ctx, "find credentials", err)
+		}
+		for _, c := range creds {
+			if c.Active(now) {
+				sets = append(sets, keySet{c.ID, []byte(`{"keys":[` + string(c.JWK) + `]}`)})
 			}
 		}
 	}
-	if !verified {
-		return errInvalidClient("client assertion signature does not verify with a registered key")
+	usable := false
+	for _, set := range sets {
+		keys, err := jose.ParseJWKSet(set.jwks)
+		if err != nil {
+			continue
+		}
+		usable = true
+		for _, k := range keys {
+			if (jws.Header.Kid == "" || k.ID == jws.Header.Kid) && k.Alg == jws.Header.Alg {
+				if jws.Verify(k) == nil {
+					return set.credID, nil
+				}
+			}
+		}
+	}
+	if !usable {
+		return "", errInvalidClient("client has no usable registered keys")
+	}
+	return "", errInvalidClient("client assertion signature does not verify with a registered key")
+}
+
+// verifyAssertionClaims checks the claims of an assertion whose signature
+// verified, and uses its jti.
+func (s *Server) verifyAssertionClaims(ctx context.Context, client *gatehouse.Client, assertion string, now time.Time) *Error {
+	jws, err := jose.Parse(assertion)
+	if err != nil {
+		return errInvalidClient("malformed client assertion")
 	}
 	var c struct {
 		Iss *string         `json:"iss"`

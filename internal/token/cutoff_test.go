@@ -83,3 +83,19 @@ func TestCutoffCoversMovedIat(t *testing.T) {
 		t.Fatal("an old cutoff was stretched by a later moved iat")
 	}
 }
+
+func TestBlocked(t *testing.T) {
+	r := NewRevocations()
+	c := &gatehouse.AccessClaims{ID: "k", ClientID: "app", Audience: "https://x", IssuedAt: time.Now()}
+	r.SetBlocked([]gatehouse.Cutoff{{ClientID: "app", Audience: "https://x"}})
+	if !r.Refused(c) {
+		t.Fatal("a token of a blocked pair is accepted")
+	}
+	if r.Refused(&gatehouse.AccessClaims{ID: "k", ClientID: "app", Audience: "https://y", IssuedAt: time.Now()}) {
+		t.Fatal("another audience is refused")
+	}
+	r.SetBlocked(nil)
+	if r.Refused(c) {
+		t.Fatal("refused once unblocked")
+	}
+}

@@ -31,6 +31,10 @@ type revocationSet struct {
 	// cutoffs refuse the tokens of a (client, audience) pair issued at or
 	// before a time; "" in either place matches any. Replaced as a whole.
 	cutoffs map[cutoffKey]cutoffVal
+	// blocked holds the (client, audience) pairs whose subscription does
+	// not grant anything now (pending, suspended, revoked, rejected,
+	// expired): every token of the pair is refused, whenever issued.
+	blocked map[cutoffKey]struct{}
 }
 
 type cutoffKey struct{ client, audience string }
@@ -50,7 +54,7 @@ func NewRevocations() *Revocations {
 
 func (s *revocationSet) clone() *revocationSet {
 	c := &revocationSet{tokens: make(map[string]time.Time, len(s.tokens)+1), grants: make(map[string]time.Time, len(s.grants)+1),
-		clients: make(map[string]struct{}, len(s.clients)+1), cutoffs: s.cutoffs}
+		clients: make(map[string]struct{}, len(s.clients)+1), cutoffs: s.cutoffs, blocked: s.blocked}
 	for k := range s.clients {
 		c.clients[k] = struct{}{}
 	}
@@ -159,6 +163,21 @@ func (r *Revocations) AddCutoff(c gatehouse.Cutoff) {
 	r.snap.Store(next)
 }
 
+// SetBlocked replaces the (client, audience) pairs whose subscription
+// grants nothing now; their tokens are refused whenever they were issued
+// (an API key made while the subscription was suspended, say).
+func (r *Revocations) SetBlocked(pairs []gatehouse.Cutoff) {
+	m := make(map[cutoffKey]struct{}, len(pairs))
+	for _, p := range pairs {
+		m[cutoffKey{p.ClientID, p.Audience}] = struct{}{}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	next := r.snap.Load().clone()
+	next.blocked = m
+	r.snap.Store(next)
+}
+
 // NoteIssued tells the revocation state that a token was stamped with iat
 // after a cutoff, in the future by less than a second (iat is whole
 // seconds): a cutoff added later must cover it too.
@@ -202,6 +221,11 @@ func (r *Revocations) Refused(c *gatehouse.AccessClaims) bool {
 	}
 	if nb := s.notBefore(c.ClientID, c.Audience); !nb.IsZero() && !c.IssuedAt.After(nb) {
 		return true
+	}
+	if len(s.blocked) > 0 {
+		if _, ok := s.blocked[cutoffKey{c.ClientID, c.Audience}]; ok {
+			return true
+		}
 	}
 	if c.GrantID == "" {
 		return false
