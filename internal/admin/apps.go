@@ -23,8 +23,8 @@ type appView struct {
 	Source       string   `json:"source"`
 	Disabled     bool     `json:"disabled"`
 	Revision     int64    `json:"revision"`
-	CreatedAt    string   `json:"created_at"`
-	UpdatedAt    string   `json:"updated_at"`
+	CreatedAt    string   `json:"created_at,omitempty"`
+	UpdatedAt    string   `json:"updated_at,omitempty"`
 	// ClientSecret is set once, in the answer that created it.
 	ClientSecret string `json:"client_secret,omitempty"`
 }
@@ -385,7 +385,7 @@ type credentialView struct {
 	Status    string `json:"status"` // active, expired, revoked
 	ExpiresAt string `json:"expires_at,omitempty"`
 	RevokedAt string `json:"revoked_at,omitempty"`
-	CreatedAt string `json:"created_at"`
+	CreatedAt string `json:"created_at,omitempty"`
 	Revision  int64  `json:"revision"`
 	// Secret is the client secret or API key, set once in the answer
 	// that created it.

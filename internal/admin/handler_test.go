@@ -362,3 +362,23 @@ func TestProblems(t *testing.T) {
 		t.Errorf("refused requests created teams: %v", l["items"])
 	}
 }
+
+// TestOpenAPIServed: the document is served to any admin token, as
+// embedded, with an ETag.
+func TestOpenAPIServed(t *testing.T) {
+	f := newFixture(t)
+	f.must(201, f.do("POST", "/admin/v1/teams", f.adminToken(), `{"name":"t"}`))
+	f.account("dev", gatehouse.RoleDeveloper, "t")
+	for _, tok := range []string{f.adminToken(), f.token("x", gatehouse.AdminAudience, gatehouse.AdminReadScope),
+		f.token("u-dev", gatehouse.AdminAudience, gatehouse.DeveloperScope)} {
+		r := f.do("GET", "/admin/v1/openapi.json", tok, ``)
+		doc := f.must(200, r)
+		if doc["openapi"] != "3.1.0" || r.header.Get("ETag") == "" || r.header.Get("Content-Type") != "application/json" {
+			t.Errorf("served %v with headers %v", doc["openapi"], r.header)
+		}
+		paths := doc["paths"].(map[string]any)
+		if len(paths) < 30 {
+			t.Errorf("only %d paths served", len(paths))
+		}
+	}
+}

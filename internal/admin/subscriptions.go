@@ -19,8 +19,8 @@ type subscriptionView struct {
 	ExpiresAt      string   `json:"expires_at,omitempty"`
 	Source         string   `json:"source"`
 	Revision       int64    `json:"revision"`
-	CreatedAt      string   `json:"created_at"`
-	UpdatedAt      string   `json:"updated_at"`
+	CreatedAt      string   `json:"created_at,omitempty"`
+	UpdatedAt      string   `json:"updated_at,omitempty"`
 }
 
 func (h *Handler) viewSubscription(s *gatehouse.Subscription) subscriptionView {

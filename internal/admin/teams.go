@@ -13,8 +13,8 @@ type teamView struct {
 	Description string `json:"description"`
 	Source      string `json:"source"`
 	Revision    int64  `json:"revision"`
-	CreatedAt   string `json:"created_at"`
-	UpdatedAt   string `json:"updated_at"`
+	CreatedAt   string `json:"created_at,omitempty"`
+	UpdatedAt   string `json:"updated_at,omitempty"`
 }
 
 func viewTeam(t *gatehouse.Team) teamView {
@@ -181,8 +181,8 @@ type accountView struct {
 	Team      string `json:"team"`
 	Disabled  bool   `json:"disabled"`
 	Revision  int64  `json:"revision"`
-	CreatedAt string `json:"created_at"`
-	UpdatedAt string `json:"updated_at"`
+	CreatedAt string `json:"created_at,omitempty"`
+	UpdatedAt string `json:"updated_at,omitempty"`
 }
 
 func viewAccount(u *gatehouse.User) accountView {
