@@ -134,32 +134,12 @@ func (s *Server) updateRegistration(w http.ResponseWriter, r *http.Request, clie
 		writeError(w, errInvalidRequest("cannot read request body"))
 		return
 	}
-	var req struct {
-		registrationRequest
-		ClientID                string          `json:"client_id"`
-		ClientSecret            *string         `json:"client_secret"`
-		RegistrationAccessToken json.RawMessage `json:"registration_access_token"`
-		RegistrationClientURI   json.RawMessage `json:"registration_client_uri"`
-		ClientIDIssuedAt        json.RawMessage `json:"client_id_issued_at"`
-		ClientSecretExpiresAt   json.RawMessage `json:"client_secret_expires_at"`
-	}
-	if err := jose.DecodeJSON(body, &req); err != nil {
-		writeError(w, errInvalidClientMetadata("malformed client metadata: "+jsonProblem(err)))
+	req, e := decodeRegistrationUpdate(body, client)
+	if e != nil {
+		writeError(w, e)
 		return
 	}
-	switch {
-	case req.ClientID != client.ID:
-		writeError(w, errInvalidRequest("client_id must be the client's own identifier"))
-		return
-	case req.RegistrationAccessToken != nil || req.RegistrationClientURI != nil || req.ClientIDIssuedAt != nil || req.ClientSecretExpiresAt != nil:
-		writeError(w, errInvalidRequest("registration_access_token, registration_client_uri, client_id_issued_at and client_secret_expires_at are not sent in an update (RFC 7592 2.2)"))
-		return
-	case req.ClientSecret != nil && (len(client.SecretHash) == 0 ||
-		subtle.ConstantTimeCompare(gatehouse.HashSecret(*req.ClientSecret), client.SecretHash) != 1):
-		writeError(w, errInvalidRequest("client_secret does not match the client's current secret"))
-		return
-	}
-	next, e := s.clientFromMetadata(&req.registrationRequest)
+	next, e := s.clientFromMetadata(req)
 	if e != nil {
 		writeError(w, e)
 		return
@@ -214,4 +194,34 @@ func (s *Server) deleteRegistration(w http.ResponseWriter, r *http.Request, clie
 	s.log().InfoContext(ctx, "client deleted its registration", "client_id", client.ID)
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// decodeRegistrationUpdate reads the body of an RFC 7592 2.2 update of
+// client: strict JSON (jose.DecodeJSON: no duplicate members), unknown
+// members ignored as in registration, client_id required and the
+// client's own, client_secret (optional) the current one, and none of
+// the members the server alone sets.
+func decodeRegistrationUpdate(body []byte, client *gatehouse.Client) (*registrationRequest, *Error) {
+	var req struct {
+		registrationRequest
+		ClientID                string          `json:"client_id"`
+		ClientSecret            *string         `json:"client_secret"`
+		RegistrationAccessToken json.RawMessage `json:"registration_access_token"`
+		RegistrationClientURI   json.RawMessage `json:"registration_client_uri"`
+		ClientIDIssuedAt        json.RawMessage `json:"client_id_issued_at"`
+		ClientSecretExpiresAt   json.RawMessage `json:"client_secret_expires_at"`
+	}
+	if err := jose.DecodeJSON(body, &req); err != nil {
+		return nil, errInvalidClientMetadata("malformed client metadata: " + jsonProblem(err))
+	}
+	switch {
+	case req.ClientID != client.ID:
+		return nil, errInvalidRequest("client_id must be the client's own identifier")
+	case req.RegistrationAccessToken != nil || req.RegistrationClientURI != nil || req.ClientIDIssuedAt != nil || req.ClientSecretExpiresAt != nil:
+		return nil, errInvalidRequest("registration_access_token, registration_client_uri, client_id_issued_at and client_secret_expires_at are not sent in an update (RFC 7592 2.2)")
+	case req.ClientSecret != nil && (len(client.SecretHash) == 0 ||
+		subtle.ConstantTimeCompare(gatehouse.HashSecret(*req.ClientSecret), client.SecretHash) != 1):
+		return nil, errInvalidRequest("client_secret does not match the client's current secret")
+	}
+	return &req.registrationRequest, nil
 }
