@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"time"
 
 	"github.com/gatehouse/gatehouse"
@@ -88,10 +89,14 @@ func (n *Node) GovernanceChanged(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := n.gateway.load(apis); err != nil {
-		return err
+	if !sameAPIs(n.catalog.APIs(), apis) {
+		// Only when the catalog changed: most changes are to apps and
+		// subscriptions, and the routing table need not be rebuilt.
+		if err := n.gateway.load(apis); err != nil {
+			return err
+		}
+		n.catalog.set(apis)
 	}
-	n.catalog.set(apis)
 	clients, err := n.Store.FindClients(ctx, gatehouse.ClientFilter{})
 	if err != nil {
 		return fmt.Errorf("load clients: %w", err)
@@ -239,4 +244,18 @@ func (n *Node) RevokeAPITokens(ctx context.Context, apiName, actor, reason strin
 	}
 	n.Revocations.AddCutoff(c)
 	return nil
+}
+
+// sameAPIs reports whether the catalog cur (with the built-in admin API
+// first) holds exactly apis.
+func sameAPIs(cur []*gatehouse.API, apis []gatehouse.API) bool {
+	if len(cur) != len(apis)+1 {
+		return false
+	}
+	for i := range apis {
+		if !reflect.DeepEqual(*cur[i+1], apis[i]) {
+			return false
+		}
+	}
+	return true
 }
