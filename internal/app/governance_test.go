@@ -389,3 +389,43 @@ func TestPrivateKeyJWTCredential(t *testing.T) {
 		t.Errorf("with a revoked credential's key: %d", status)
 	}
 }
+
+// TestConfigSyncWritesNothingUnchanged: a reload or a restart with the
+// same config moves no revision, so ETags stay valid.
+func TestConfigSyncWritesNothingUnchanged(t *testing.T) {
+	dir := t.TempDir()
+	n := startNodeIn(t, dir, nil)
+	before := revisions(t, n.dataDir)
+	if err := n.Reload(context.Background(), n.cfg); err != nil {
+		t.Fatal(err)
+	}
+	after := revisions(t, n.dataDir)
+	for k, v := range before {
+		if after[k] != v {
+			t.Errorf("%s: revision %d -> %d after reloading the same config", k, v, after[k])
+		}
+	}
+	if len(before) < 10 {
+		t.Fatalf("only %d objects: the check proves little", len(before))
+	}
+}
+
+// TestRegistrationCannotBypassApproval: RFC 7591 registration grants no
+// scope of an API whose subscriptions need approval.
+func TestRegistrationCannotBypassApproval(t *testing.T) {
+	n, _ := ledgerNode(t)
+	req, _ := http.NewRequest(http.MethodPost, n.Issuer+oauth.PathRegister,
+		strings.NewReader(`{"client_name":"Sneaky","grant_types":["client_credentials"],"scope":"ledger:read"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+n.adminToken(t))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&body)
+	if resp.StatusCode != 400 || body["error"] != "invalid_client_metadata" || !strings.Contains(body["error_description"].(string), "approves subscriptions manually") {
+		t.Fatalf("registration with a manual API's scope: %d %v", resp.StatusCode, body)
+	}
+}
