@@ -429,3 +429,40 @@ func TestRegistrationCannotBypassApproval(t *testing.T) {
 		t.Fatalf("registration with a manual API's scope: %d %v", resp.StatusCode, body)
 	}
 }
+
+// TestSubscriptionExpiry: at its expiry a subscription grants nothing,
+// tokens never outlive it, and housekeeping records the step.
+func TestSubscriptionExpiry(t *testing.T) {
+	n, _ := ledgerNode(t)
+	ctx := context.Background()
+	api, _ := n.Store.FindAPI(ctx, "ledger")
+	expires := n.clock.Now().Add(2 * time.Minute)
+	sub, step, _ := gatehouse.NewSubscription("s1", "ledger-app", api, nil, expires, "dev", n.clock.Now())
+	if _, err := sub.Approve(nil, "admin", "", n.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	step.To = string(gatehouse.SubApproved)
+	if err := n.Store.CreateSubscription(ctx, sub, step); err != nil {
+		t.Fatal(err)
+	}
+	status, body := n.ledgerToken(t, ledgerSecret, "")
+	if status != 200 {
+		t.Fatalf("token: %d %v", status, body)
+	}
+	if in := body["expires_in"].(float64); in > 120 || in < 100 {
+		t.Errorf("expires_in %v: the token outlives its subscription (2 minutes)", in)
+	}
+	if k, err := n.expireSubscriptions(ctx); err != nil || k != 0 {
+		t.Fatalf("expired early: %d %v", k, err)
+	}
+	n.clock.Advance(2 * time.Minute)
+	status, body = n.ledgerToken(t, ledgerSecret, "")
+	wantOAuthError(t, status, body, "invalid_target", "expired")
+	if k, err := n.expireSubscriptions(ctx); err != nil || k != 1 {
+		t.Fatalf("expire: %d %v", k, err)
+	}
+	got, _ := n.Store.FindSubscription(ctx, "s1")
+	if got.State != gatehouse.SubExpired {
+		t.Errorf("state %s", got.State)
+	}
+}

@@ -259,3 +259,37 @@ func sameAPIs(cur []*gatehouse.API, apis []gatehouse.API) bool {
 	}
 	return true
 }
+
+// expireSubscriptions records the expiry of every open subscription whose
+// ExpiresAt has passed (the step, and the cutoff that refuses its
+// tokens), then reloads if any did. The token endpoint and the gateway
+// already stop honouring an expired subscription at its time; this makes
+// the state say so.
+func (n *Node) expireSubscriptions(ctx context.Context) (int, error) {
+	now := n.now()
+	subs, err := allSubscriptions(ctx, n.Store)
+	if err != nil {
+		return 0, err
+	}
+	count := 0
+	for _, s := range subs {
+		if s.State.Final() || s.ExpiresAt.IsZero() || now.Before(s.ExpiresAt) {
+			continue
+		}
+		step, err := s.Expire("gatehouse", now)
+		if err != nil {
+			return count, err
+		}
+		if err := n.Store.UpdateSubscription(ctx, s, &step); err != nil {
+			if gatehouse.ErrorCode(err) == gatehouse.CodeStale {
+				continue // changed meanwhile; the next round looks again
+			}
+			return count, err
+		}
+		count++
+	}
+	if count > 0 {
+		return count, n.GovernanceChanged(ctx)
+	}
+	return 0, nil
+}
