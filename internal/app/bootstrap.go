@@ -81,6 +81,9 @@ func syncClients(ctx context.Context, st ClientStore, cfg *config.Config, env fu
 			if cc.GenerateSecret {
 				c.SecretHash = old.SecretHash // keep the secret generated earlier
 			}
+			if len(diffFields(comparableClient(*old, false), comparableClient(c, false))) == 0 {
+				continue // unchanged: no write, the revision (ETag) stays
+			}
 			c.CreatedAt, c.UpdatedAt = old.CreatedAt, now
 			if err := st.UpdateClient(ctx, &c); err != nil {
 				return fmt.Errorf("update client %s: %w", c.ID, err)

@@ -389,3 +389,80 @@ func TestPrivateKeyJWTCredential(t *testing.T) {
 		t.Errorf("with a revoked credential's key: %d", status)
 	}
 }
+
+// TestConfigSyncWritesNothingUnchanged: a reload or a restart with the
+// same config moves no revision, so ETags stay valid.
+func TestConfigSyncWritesNothingUnchanged(t *testing.T) {
+	dir := t.TempDir()
+	n := startNodeIn(t, dir, nil)
+	before := revisions(t, n.dataDir)
+	if err := n.Reload(context.Background(), n.cfg); err != nil {
+		t.Fatal(err)
+	}
+	after := revisions(t, n.dataDir)
+	for k, v := range before {
+		if after[k] != v {
+			t.Errorf("%s: revision %d -> %d after reloading the same config", k, v, after[k])
+		}
+	}
+	if len(before) < 10 {
+		t.Fatalf("only %d objects: the check proves little", len(before))
+	}
+}
+
+// TestRegistrationCannotBypassApproval: RFC 7591 registration grants no
+// scope of an API whose subscriptions need approval.
+func TestRegistrationCannotBypassApproval(t *testing.T) {
+	n, _ := ledgerNode(t)
+	req, _ := http.NewRequest(http.MethodPost, n.Issuer+oauth.PathRegister,
+		strings.NewReader(`{"client_name":"Sneaky","grant_types":["client_credentials"],"scope":"ledger:read"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+n.adminToken(t))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&body)
+	if resp.StatusCode != 400 || body["error"] != "invalid_client_metadata" || !strings.Contains(body["error_description"].(string), "approves subscriptions manually") {
+		t.Fatalf("registration with a manual API's scope: %d %v", resp.StatusCode, body)
+	}
+}
+
+// TestSubscriptionExpiry: at its expiry a subscription grants nothing,
+// tokens never outlive it, and housekeeping records the step.
+func TestSubscriptionExpiry(t *testing.T) {
+	n, _ := ledgerNode(t)
+	ctx := context.Background()
+	api, _ := n.Store.FindAPI(ctx, "ledger")
+	expires := n.clock.Now().Add(2 * time.Minute)
+	sub, step, _ := gatehouse.NewSubscription("s1", "ledger-app", api, nil, expires, "dev", n.clock.Now())
+	if _, err := sub.Approve(nil, "admin", "", n.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	step.To = string(gatehouse.SubApproved)
+	if err := n.Store.CreateSubscription(ctx, sub, step); err != nil {
+		t.Fatal(err)
+	}
+	status, body := n.ledgerToken(t, ledgerSecret, "")
+	if status != 200 {
+		t.Fatalf("token: %d %v", status, body)
+	}
+	if in := body["expires_in"].(float64); in > 120 || in < 100 {
+		t.Errorf("expires_in %v: the token outlives its subscription (2 minutes)", in)
+	}
+	if k, err := n.expireSubscriptions(ctx); err != nil || k != 0 {
+		t.Fatalf("expired early: %d %v", k, err)
+	}
+	n.clock.Advance(2 * time.Minute)
+	status, body = n.ledgerToken(t, ledgerSecret, "")
+	wantOAuthError(t, status, body, "invalid_target", "expired")
+	if k, err := n.expireSubscriptions(ctx); err != nil || k != 1 {
+		t.Fatalf("expire: %d %v", k, err)
+	}
+	got, _ := n.Store.FindSubscription(ctx, "s1")
+	if got.State != gatehouse.SubExpired {
+		t.Errorf("state %s", got.State)
+	}
+}

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"time"
 
 	"github.com/gatehouse/gatehouse"
@@ -88,10 +89,14 @@ func (n *Node) GovernanceChanged(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := n.gateway.load(apis); err != nil {
-		return err
+	if !sameAPIs(n.catalog.APIs(), apis) {
+		// Only when the catalog changed: most changes are to apps and
+		// subscriptions, and the routing table need not be rebuilt.
+		if err := n.gateway.load(apis); err != nil {
+			return err
+		}
+		n.catalog.set(apis)
 	}
-	n.catalog.set(apis)
 	clients, err := n.Store.FindClients(ctx, gatehouse.ClientFilter{})
 	if err != nil {
 		return fmt.Errorf("load clients: %w", err)
@@ -239,4 +244,52 @@ func (n *Node) RevokeAPITokens(ctx context.Context, apiName, actor, reason strin
 	}
 	n.Revocations.AddCutoff(c)
 	return nil
+}
+
+// sameAPIs reports whether the catalog cur (with the built-in admin API
+// first) holds exactly apis.
+func sameAPIs(cur []*gatehouse.API, apis []gatehouse.API) bool {
+	if len(cur) != len(apis)+1 {
+		return false
+	}
+	for i := range apis {
+		if !reflect.DeepEqual(*cur[i+1], apis[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// expireSubscriptions records the expiry of every open subscription whose
+// ExpiresAt has passed (the step, and the cutoff that refuses its
+// tokens), then reloads if any did. The token endpoint and the gateway
+// already stop honouring an expired subscription at its time; this makes
+// the state say so.
+func (n *Node) expireSubscriptions(ctx context.Context) (int, error) {
+	now := n.now()
+	subs, err := allSubscriptions(ctx, n.Store)
+	if err != nil {
+		return 0, err
+	}
+	count := 0
+	for _, s := range subs {
+		if s.State.Final() || s.ExpiresAt.IsZero() || now.Before(s.ExpiresAt) {
+			continue
+		}
+		step, err := s.Expire("gatehouse", now)
+		if err != nil {
+			return count, err
+		}
+		if err := n.Store.UpdateSubscription(ctx, s, &step); err != nil {
+			if gatehouse.ErrorCode(err) == gatehouse.CodeStale {
+				continue // changed meanwhile; the next round looks again
+			}
+			return count, err
+		}
+		count++
+	}
+	if count > 0 {
+		return count, n.GovernanceChanged(ctx)
+	}
+	return 0, nil
 }

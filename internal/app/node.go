@@ -408,6 +408,11 @@ func (n *Node) housekeeping(ctx context.Context, every time.Duration, now func()
 			if _, err := n.Store.DeleteCutoffsBefore(ctx, n.cutoffHorizon(now())); err != nil && ctx.Err() == nil {
 				n.log.Error("prune cutoffs", "err", err)
 			}
+			if k, err := n.expireSubscriptions(ctx); err != nil && ctx.Err() == nil {
+				n.log.Error("expire subscriptions", "err", err)
+			} else if k > 0 {
+				n.log.Info("subscriptions expired", "count", k)
+			}
 			// Keep expired records a day: revocation of a just-expired
 			// token and investigations still find them.
 			if _, err := n.Store.DeleteExpiredTokens(ctx, now().Add(-24*time.Hour)); err != nil && ctx.Err() == nil {

@@ -250,9 +250,14 @@ func (s *Server) clientFromMetadata(req *registrationRequest) (*gatehouse.Client
 		return nil, errInvalidClientMetadata("scope: " + e.Description)
 	}
 	for _, sc := range scopes {
-		found := false
+		found, manual := false, ""
 		for _, api := range s.Catalog.APIs() {
 			if api.Name == gatehouse.AdminAPIName || !servable(api) || !api.HasScope(sc) {
+				continue
+			}
+			if api.Manual() {
+				// Registration must not bypass an administrator's approval.
+				manual = api.Name
 				continue
 			}
 			found = true
@@ -262,6 +267,10 @@ func (s *Server) clientFromMetadata(req *registrationRequest) (*gatehouse.Client
 				acc = &c.Access[len(c.Access)-1]
 			}
 			acc.Scopes = append(acc.Scopes, sc)
+		}
+		if !found && manual != "" {
+			return nil, errInvalidClientMetadata("scope " + quoteParam(sc) + " belongs to API " + quoteParam(manual) +
+				", which approves subscriptions manually; register without it and subscribe through the admin API")
 		}
 		if !found {
 			return nil, errInvalidClientMetadata("scope " + quoteParam(sc) + " is not offered by any API")

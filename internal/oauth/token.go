@@ -163,16 +163,12 @@ func parseScope(raw string) ([]string, *Error) {
 	return out, nil
 }
 
-// issueAccessToken mints, records and returns an access token for client on
+// issueAccessTokenUntil mints, records and returns an access token for client on
 // api. The record is written before the token is returned, so revocation and
 // introspection know every token that was ever handed out.
-func (s *Server) issueAccessToken(ctx context.Context, client *gatehouse.Client, api *gatehouse.API, subject string, scopes []string, grantID string, now time.Time) (string, time.Duration, *Error) {
-	return s.issueAccessTokenUntil(ctx, client, api, subject, scopes, grantID, now, time.Time{}, "")
-}
-
-// issueAccessTokenUntil is issueAccessToken for a token that must not
-// outlive until (a subscription's expiry; zero: no bound), recording the
-// credential the client authenticated with.
+// The token does not outlive until (a subscription's expiry; zero: no
+// bound), and its record names the credential the client authenticated
+// with.
 func (s *Server) issueAccessTokenUntil(ctx context.Context, client *gatehouse.Client, api *gatehouse.API, subject string, scopes []string, grantID string, now, until time.Time, credentialID string) (string, time.Duration, *Error) {
 	tok, rec, ttl, e := s.mintAccessUntil(ctx, client, api, subject, scopes, grantID, now, until, "", "")
 	if e != nil {

@@ -30,14 +30,14 @@ type revocationSet struct {
 	clients map[string]struct{} // suspended clients: all their tokens refused
 	// cutoffs refuse the tokens of a (client, audience) pair issued at or
 	// before a time; "" in either place matches any. Replaced as a whole.
-	cutoffs map[cutoffKey]cutoffVal
+	// Keyed by client, then audience, so that a client with none costs
+	// one lookup.
+	cutoffs map[string]map[string]cutoffVal
 	// blocked holds the (client, audience) pairs whose subscription does
 	// not grant anything now (pending, suspended, revoked, rejected,
 	// expired): every token of the pair is refused, whenever issued.
-	blocked map[cutoffKey]struct{}
+	blocked map[string]map[string]struct{}
 }
-
-type cutoffKey struct{ client, audience string }
 
 // cutoffVal is a cutoff as recorded (raw) and as enforced (eff): eff also
 // covers the tokens whose iat the token endpoint had moved into the future
@@ -48,7 +48,7 @@ type cutoffVal struct{ raw, eff time.Time }
 func NewRevocations() *Revocations {
 	r := &Revocations{}
 	r.snap.Store(&revocationSet{tokens: map[string]time.Time{}, grants: map[string]time.Time{}, clients: map[string]struct{}{},
-		cutoffs: map[cutoffKey]cutoffVal{}})
+		cutoffs: map[string]map[string]cutoffVal{}})
 	return r
 }
 
@@ -126,16 +126,20 @@ func (r *Revocations) SetCutoffs(cs []gatehouse.Cutoff) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	prev := r.snap.Load().cutoffs
-	m := make(map[cutoffKey]cutoffVal, len(cs))
+	m := map[string]map[string]cutoffVal{}
 	for _, c := range cs {
-		k := cutoffKey{c.ClientID, c.Audience}
-		if cur, ok := m[k]; ok && !c.At.After(cur.raw) {
+		inner := m[c.ClientID]
+		if inner == nil {
+			inner = map[string]cutoffVal{}
+			m[c.ClientID] = inner
+		}
+		if cur, ok := inner[c.Audience]; ok && !c.At.After(cur.raw) {
 			continue
 		}
-		if p, ok := prev[k]; ok && p.raw.Equal(c.At) {
-			m[k] = p // known: keep what it enforced
+		if p, ok := prev[c.ClientID][c.Audience]; ok && p.raw.Equal(c.At) {
+			inner[c.Audience] = p // known: keep what it enforced
 		} else {
-			m[k] = cutoffVal{raw: c.At, eff: later(c.At, r.maxBump)}
+			inner[c.Audience] = cutoffVal{raw: c.At, eff: later(c.At, r.maxBump)}
 		}
 	}
 	next := r.snap.Load().clone()
@@ -148,16 +152,20 @@ func (r *Revocations) SetCutoffs(cs []gatehouse.Cutoff) {
 func (r *Revocations) AddCutoff(c gatehouse.Cutoff) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	k := cutoffKey{c.ClientID, c.Audience}
 	cur := r.snap.Load().cutoffs
-	if v, ok := cur[k]; ok && !c.At.After(v.raw) {
+	if v, ok := cur[c.ClientID][c.Audience]; ok && !c.At.After(v.raw) {
 		return
 	}
-	m := make(map[cutoffKey]cutoffVal, len(cur)+1)
+	m := make(map[string]map[string]cutoffVal, len(cur)+1)
 	for k, v := range cur {
 		m[k] = v
 	}
-	m[k] = cutoffVal{raw: c.At, eff: later(c.At, r.maxBump)}
+	inner := make(map[string]cutoffVal, len(cur[c.ClientID])+1)
+	for k, v := range cur[c.ClientID] {
+		inner[k] = v
+	}
+	inner[c.Audience] = cutoffVal{raw: c.At, eff: later(c.At, r.maxBump)}
+	m[c.ClientID] = inner
 	next := r.snap.Load().clone()
 	next.cutoffs = m
 	r.snap.Store(next)
@@ -167,9 +175,12 @@ func (r *Revocations) AddCutoff(c gatehouse.Cutoff) {
 // grants nothing now; their tokens are refused whenever they were issued
 // (an API key made while the subscription was suspended, say).
 func (r *Revocations) SetBlocked(pairs []gatehouse.Cutoff) {
-	m := make(map[cutoffKey]struct{}, len(pairs))
+	m := map[string]map[string]struct{}{}
 	for _, p := range pairs {
-		m[cutoffKey{p.ClientID, p.Audience}] = struct{}{}
+		if m[p.ClientID] == nil {
+			m[p.ClientID] = map[string]struct{}{}
+		}
+		m[p.ClientID][p.Audience] = struct{}{}
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -194,12 +205,17 @@ func (r *Revocations) NotBefore(clientID, audience string) time.Time {
 }
 
 func (s *revocationSet) notBefore(clientID, audience string) time.Time {
+	var t time.Time
 	if len(s.cutoffs) == 0 {
-		return time.Time{}
+		return t
 	}
-	t := s.cutoffs[cutoffKey{clientID, audience}].eff
-	t = later(t, s.cutoffs[cutoffKey{clientID, ""}].eff)
-	return later(t, s.cutoffs[cutoffKey{"", audience}].eff)
+	if m := s.cutoffs[clientID]; m != nil {
+		t = later(m[audience].eff, m[""].eff)
+	}
+	if m := s.cutoffs[""]; m != nil {
+		t = later(t, m[audience].eff)
+	}
+	return t
 }
 
 // CutOff reports whether a token of clientID for audience issued at iat is
@@ -223,7 +239,7 @@ func (r *Revocations) Refused(c *gatehouse.AccessClaims) bool {
 		return true
 	}
 	if len(s.blocked) > 0 {
-		if _, ok := s.blocked[cutoffKey{c.ClientID, c.Audience}]; ok {
+		if _, ok := s.blocked[c.ClientID][c.Audience]; ok {
 			return true
 		}
 	}

@@ -117,8 +117,9 @@ CREATE TABLE cutoffs (
 CREATE INDEX cutoffs_at ON cutoffs (at);
 
 -- The change counter moves on every change to the catalog, apps,
--- subscriptions, credentials, accounts, cutoffs and revocations, so that a
--- node notices changes made by another process with one cheap read.
+-- subscriptions, credentials, accounts and cutoffs, so that a node notices
+-- changes made by another process with one cheap read. Token revocations
+-- do not move it: they are frequent, and nodes sync them on their own.
 CREATE TABLE changes (
 	id      INTEGER PRIMARY KEY CHECK (id = 1),
 	counter INTEGER NOT NULL
@@ -145,5 +146,3 @@ CREATE TRIGGER credentials_upd AFTER UPDATE ON credentials BEGIN UPDATE changes 
 CREATE TRIGGER credentials_del AFTER DELETE ON credentials BEGIN UPDATE changes SET counter = counter + 1; END;
 CREATE TRIGGER cutoffs_ins AFTER INSERT ON cutoffs BEGIN UPDATE changes SET counter = counter + 1; END;
 CREATE TRIGGER cutoffs_upd AFTER UPDATE ON cutoffs BEGIN UPDATE changes SET counter = counter + 1; END;
-CREATE TRIGGER tokens_revoked AFTER UPDATE OF revoked_at ON tokens BEGIN UPDATE changes SET counter = counter + 1; END;
-CREATE TRIGGER revoked_grants_ins AFTER INSERT ON revoked_grants BEGIN UPDATE changes SET counter = counter + 1; END;
