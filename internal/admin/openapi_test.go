@@ -50,6 +50,15 @@ func TestOpenAPICoversRoutes(t *testing.T) {
 			t.Errorf("openapi.json describes %s, which the router does not serve", r)
 		}
 	}
+	// The developer marks agree too.
+	paths := doc["paths"].(map[string]any)
+	for _, rt := range (&Handler{}).routes() {
+		item, _ := paths[rt.path].(map[string]any)
+		op, _ := item[strings.ToLower(rt.method)].(map[string]any)
+		if dev, ok := op["x-developer"].(bool); !ok || dev != rt.dev {
+			t.Errorf("%s %s: x-developer %v in the document, developers allowed: %v", rt.method, rt.path, op["x-developer"], rt.dev)
+		}
+	}
 	if len(inRouter) < 40 {
 		t.Errorf("only %d routes: the table this test reads is not the router's", len(inRouter))
 	}
