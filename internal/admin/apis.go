@@ -107,7 +107,7 @@ func (h *Handler) listAPIs(w http.ResponseWriter, r *http.Request, p *Principal)
 	}
 	apis, next, err := h.APIs.FindAPIs(r.Context(), f)
 	if err != nil {
-		return err
+		return listErr(err, pg)
 	}
 	views := []apiView{}
 	for _, a := range apis {
@@ -496,7 +496,7 @@ func (h *Handler) history(w http.ResponseWriter, r *http.Request, kind, id strin
 	}
 	changes, next, err := h.APIs.FindStateChanges(r.Context(), gatehouse.StateChangeFilter{Kind: kind, ID: id, Page: pageOf(pg)})
 	if err != nil {
-		return err
+		return listErr(err, pg)
 	}
 	views := make([]stateChangeView, len(changes))
 	for i, c := range changes {

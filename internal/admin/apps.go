@@ -76,7 +76,7 @@ func (h *Handler) listApps(w http.ResponseWriter, r *http.Request, p *Principal)
 	}
 	apps, next, err := h.Apps.FindClientPage(r.Context(), f)
 	if err != nil {
-		return err
+		return listErr(err, pg)
 	}
 	views := []appView{}
 	for _, c := range apps {
@@ -619,20 +619,18 @@ func (h *Handler) rotateSecret(w http.ResponseWriter, r *http.Request, p *Princi
 		return stale()
 	}
 	now := h.now()
+	var prev *gatehouse.Credential
 	if req.OverlapSeconds > 0 && len(app.SecretHash) > 0 {
-		prev := &gatehouse.Credential{ID: token.NewID(), ClientID: app.ID, Kind: gatehouse.CredentialSecret,
+		prev = &gatehouse.Credential{ID: token.NewID(), ClientID: app.ID, Kind: gatehouse.CredentialSecret,
 			Hash: app.SecretHash, Label: "previous secret (rotated " + now.UTC().Format(time.RFC3339) + ")",
 			ExpiresAt: now.Add(time.Duration(req.OverlapSeconds) * time.Second), CreatedAt: now}
-		if err := h.Apps.CreateCredential(r.Context(), prev); err != nil {
-			return err
-		}
 	}
 	secret := gatehouse.NewSecret(token.PrefixClientSecret)
-	app.SecretHash = gatehouse.HashSecret(secret)
-	app.UpdatedAt = now
-	if err := h.Apps.UpdateClient(r.Context(), app); err != nil {
+	newRev, err := h.Apps.RotateClientSecret(r.Context(), app.ID, app.Revision, gatehouse.HashSecret(secret), prev, now)
+	if err != nil {
 		return err
 	}
+	app.SecretHash, app.Revision, app.UpdatedAt = gatehouse.HashSecret(secret), newRev, now
 	if err := h.changed(r.Context()); err != nil {
 		return err
 	}

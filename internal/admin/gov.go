@@ -55,6 +55,9 @@ type AppStore interface {
 	FindCredential(ctx context.Context, id string) (*gatehouse.Credential, error)
 	FindCredentials(ctx context.Context, f gatehouse.CredentialFilter) ([]*gatehouse.Credential, error)
 	RevokeCredential(ctx context.Context, c *gatehouse.Credential, change gatehouse.StateChange) ([]gatehouse.Revocation, error)
+	// RotateClientSecret replaces the primary secret and keeps the old
+	// one as previous (when set), in one transaction.
+	RotateClientSecret(ctx context.Context, id string, revision int64, newHash []byte, previous *gatehouse.Credential, at time.Time) (int64, error)
 }
 
 // SubscriptionStore keeps subscriptions and the cutoffs that end tokens.
@@ -127,6 +130,15 @@ func parseTime(field, s string) (time.Time, error) {
 		return time.Time{}, invalidField(field, "must be an RFC 3339 date-time such as 2030-01-31T00:00:00Z")
 	}
 	return t, nil
+}
+
+// listErr maps a store's refusal of a cursor (one this API wrapped but
+// the store cannot read) to the cursor parameter.
+func listErr(err error, p page) error {
+	if gatehouse.ErrorCode(err) == gatehouse.CodeInvalid && p.After != "" {
+		return invalidParam("cursor", "not a cursor this server returned")
+	}
+	return err
 }
 
 // pageOf converts the admin API's page to the store's.

@@ -289,7 +289,7 @@ func TestPagination(t *testing.T) {
 	}
 	for _, tc := range []struct{ q, field string }{
 		{"?limit=0", "limit"}, {"?limit=501", "limit"}, {"?limit=x", "limit"}, {"?cursor=%21%21", "cursor"},
-		{"?cursor=bm9wZQ", "cursor"}, {"?colour=red", "colour"}, {"?limit=1&limit=2", "limit"},
+		{"?cursor=bm9wZQ", "cursor"}, {"?cursor=djE6Z2FyYmFnZQ", "cursor"}, {"?colour=red", "colour"}, {"?limit=1&limit=2", "limit"},
 	} {
 		r := f.do("GET", "/admin/v1/teams"+tc.q, adm, ``)
 		if r.status != 400 || r.json(t)["field"] != tc.field || r.header.Get("Content-Type") != "application/problem+json" {

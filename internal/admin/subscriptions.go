@@ -79,7 +79,7 @@ func (h *Handler) listSubscriptions(w http.ResponseWriter, r *http.Request, p *P
 	}
 	subs, next, err := h.Subscriptions.FindSubscriptions(r.Context(), f)
 	if err != nil {
-		return err
+		return listErr(err, pg)
 	}
 	views := make([]subscriptionView, len(subs))
 	for i, s := range subs {

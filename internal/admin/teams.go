@@ -60,7 +60,7 @@ func (h *Handler) listTeams(w http.ResponseWriter, r *http.Request, p *Principal
 	}
 	teams, next, err := h.Teams.FindTeams(r.Context(), gatehouse.TeamFilter{Page: pageOf(pg)})
 	if err != nil {
-		return err
+		return listErr(err, pg)
 	}
 	views := make([]teamView, len(teams))
 	for i, t := range teams {

@@ -171,6 +171,11 @@ type GovernanceStore interface {
 	FindCredential(ctx context.Context, id string) (*gatehouse.Credential, error)
 	FindCredentials(ctx context.Context, f gatehouse.CredentialFilter) ([]*gatehouse.Credential, error)
 	RevokeCredential(ctx context.Context, c *gatehouse.Credential, change gatehouse.StateChange) ([]gatehouse.Revocation, error)
+	// RotateClientSecret replaces the client's primary secret hash and,
+	// when previous is set, stores the old secret as that credential, in
+	// one transaction; revision (when set) must be the stored one. It
+	// returns the new revision.
+	RotateClientSecret(ctx context.Context, id string, revision int64, newHash []byte, previous *gatehouse.Credential, at time.Time) (int64, error)
 
 	CreateSubscription(ctx context.Context, s *gatehouse.Subscription, change gatehouse.StateChange) error
 	FindSubscription(ctx context.Context, id string) (*gatehouse.Subscription, error)

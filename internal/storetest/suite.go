@@ -39,6 +39,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"FindRevocations", findRevocationsTests},
 		{"DeleteExpiredTokens", deleteExpiredTokensTests},
 		{"FindTokens", findTokensTests},
+		{"RotateClientSecret", rotateClientSecretTests},
 		{"CreateKey", createKeyTests},
 		{"FindKeys", findKeysTests},
 		{"RotateKeys", rotateKeysTests},
