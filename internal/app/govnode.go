@@ -119,13 +119,13 @@ func (n *Node) loadEnforcement(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("load clients: %w", err)
 	}
+	var disabled []string
 	for _, c := range clients {
 		if c.Disabled {
-			n.Revocations.SetSuspended(c.ID, true)
-		} else {
-			n.Revocations.SetSuspended(c.ID, false)
+			disabled = append(disabled, c.ID)
 		}
 	}
+	n.Revocations.SetSuspendedClients(disabled)
 	cuts, err := n.Store.FindCutoffs(ctx, n.cutoffHorizon(now))
 	if err != nil {
 		return fmt.Errorf("load cutoffs: %w", err)

@@ -168,6 +168,9 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 		return nil, fmt.Errorf("signing keys: %w", err)
 	}
 	n.Revocations = token.NewRevocations()
+	if n.seenChanges, err = n.Store.ChangeCounter(ctx); err != nil {
+		return nil, fmt.Errorf("store change counter: %w", err)
+	}
 	if err := n.loadEnforcement(ctx); err != nil {
 		return nil, err
 	}
@@ -258,9 +261,6 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 	n.serve(n.admin, adminLn, "admin")
 	if tlsLn != nil {
 		n.serve(n.tls, tlsLn, "https")
-	}
-	if n.seenChanges, err = n.Store.ChangeCounter(ctx); err != nil {
-		return nil, fmt.Errorf("store change counter: %w", err)
 	}
 	n.wg.Add(3)
 	go func() { defer n.wg.Done(); n.Keys.Run(bg, o.KeyTick) }()

@@ -129,3 +129,16 @@ func BenchmarkRefused(b *testing.B) {
 		}
 	})
 }
+
+func TestSetSuspendedClients(t *testing.T) {
+	r := NewRevocations()
+	c := func(id string) *gatehouse.AccessClaims { return &gatehouse.AccessClaims{ID: "t", ClientID: id} }
+	r.SetSuspendedClients([]string{"a", "b"})
+	if !r.Refused(c("a")) || !r.Refused(c("b")) || r.Refused(c("x")) {
+		t.Fatal("suspended set not applied")
+	}
+	r.SetSuspendedClients([]string{"b"})
+	if r.Refused(c("a")) || !r.Refused(c("b")) {
+		t.Fatal("suspended set not replaced")
+	}
+}

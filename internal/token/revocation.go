@@ -225,6 +225,19 @@ func (r *Revocations) CutOff(clientID, audience string, iat time.Time) bool {
 	return !nb.IsZero() && !iat.After(nb)
 }
 
+// SetSuspendedClients replaces the set of suspended clients at once (a
+// reload of every client), copying the revocation state once.
+func (r *Revocations) SetSuspendedClients(ids []string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	next := r.snap.Load().clone()
+	next.clients = make(map[string]struct{}, len(ids))
+	for _, id := range ids {
+		next.clients[id] = struct{}{}
+	}
+	r.snap.Store(next)
+}
+
 // Refused reports whether claims c must be refused: the token, its grant or
 // its client is revoked or suspended, or a cutoff covers it.
 func (r *Revocations) Refused(c *gatehouse.AccessClaims) bool {
