@@ -8,7 +8,12 @@ const (
 	AdminAPIName  = "gatehouse-admin"
 	AdminAudience = "urn:gatehouse:admin"
 	AdminScope    = "admin"
-	AdminClientID = "gatehouse-admin"
+	// AdminReadScope reads the whole admin API and changes nothing
+	// (auditors); DeveloperScope uses the developer routes for the
+	// caller's own team.
+	AdminReadScope = "admin:read"
+	DeveloperScope = "developer"
+	AdminClientID  = "gatehouse-admin"
 )
 
 // Lifecycle is the publication state of an API.
@@ -23,10 +28,28 @@ const (
 
 // API is a protected resource: the audience tokens are minted for, the
 // scopes it understands and where the gateway sends its traffic.
+//
+// Each version of an API is an API of its own, with its own Name (unique,
+// such as "orders-v2"), Audience, scopes, routes, lifecycle and OpenAPI
+// document; Family groups the versions of one API and Version labels this
+// one. Subscriptions are to one version.
 type API struct {
 	Name     string // unique, short, used in config and URLs
 	Audience string // RFC 8707 resource identifier; absolute URI; the token's aud
 	Scopes   []string
+
+	// Family groups the versions of one API ("orders"); "" means Name.
+	Family string
+	// Version labels this version within its family ("v2"); may be "".
+	Version string
+	// Approval says whether a new subscription is approved at once (auto,
+	// the default) or waits for an administrator (manual).
+	Approval Approval
+	// OpenAPI is the version's OpenAPI document as imported, JSON or YAML
+	// with a top-level "openapi" member; nil when none was imported.
+	OpenAPI []byte
+	// Description is a short human description shown in the catalog.
+	Description string
 
 	// TokenFormat overrides the policy's access token format for this API.
 	// Empty means the policy default.
@@ -56,7 +79,31 @@ type API struct {
 	// DPoPNonce makes the API demand a server nonce in DPoP proofs
 	// (RFC 9449 §9).
 	DPoPNonce bool
+
+	Source    ClientSource // who owns the object: config, apply or admin
+	Revision  int64
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
+
+// Approval is how an API's new subscriptions are decided.
+type Approval string
+
+const (
+	ApprovalAuto   Approval = "auto"
+	ApprovalManual Approval = "manual"
+)
+
+// FamilyName returns the API's family, which defaults to its name.
+func (a *API) FamilyName() string {
+	if a.Family != "" {
+		return a.Family
+	}
+	return a.Name
+}
+
+// Manual reports whether the API's subscriptions wait for approval.
+func (a *API) Manual() bool { return a.Approval == ApprovalManual }
 
 // HasScope reports whether s is one of the API's scopes.
 func (a *API) HasScope(s string) bool {

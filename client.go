@@ -80,8 +80,12 @@ type Client struct {
 	// APIs (RFC 8693). Empty: none.
 	TokenExchange []ExchangeRule
 
+	// Team is the team that owns the app, or "" (config and built-in
+	// clients may belong to none).
+	Team      string
 	Source    ClientSource
 	Disabled  bool
+	Revision  int64
 	CreatedAt time.Time
 	UpdatedAt time.Time
 }
@@ -167,5 +171,8 @@ func (c *Client) AccessFor(api string) *Access {
 // ClientFilter selects clients in FindClients. Zero fields do not filter.
 type ClientFilter struct {
 	Source ClientSource
-	Limit  int
+	Team   string
+	// Limit caps FindClients; FindClientPage uses Page instead.
+	Limit int
+	Page  Page
 }

@@ -47,6 +47,9 @@ type UpstreamAuth struct {
 	// value is kept encrypted at rest (see internal/seal).
 	StaticHeader string
 	StaticValue  string
+	// SealedStaticValue is StaticValue encrypted with the master key: what
+	// a store keeps (stores never see StaticValue).
+	SealedStaticValue []byte
 }
 
 // RateLimit is a GCRA limit: Rate requests per Period sustained, with

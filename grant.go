@@ -48,6 +48,8 @@ const (
 	EventGrantRevoked      = "grant_revoked"
 	EventLoginFailed       = "login_failed"
 	EventUserGrantsRevoked = "user_grants_revoked"
+	EventAppTokensRevoked  = "app_tokens_revoked" // bulk revocation by app
+	EventAPITokensRevoked  = "api_tokens_revoked" // bulk revocation by API
 )
 
 // SecurityEvent records something a security team wants to know about.

@@ -18,23 +18,31 @@ const (
 	KindRefresh      TokenKind = "refresh"
 	KindRegistration TokenKind = "registration" // RFC 7591 initial access token
 	KindAPIKey       TokenKind = "api_key"      // a long-lived key for one client on one API
+	// KindClientManagement is an RFC 7592 registration access token: it
+	// lets a dynamically registered client read, update and delete its
+	// own registration.
+	KindClientManagement TokenKind = "client_management"
 )
 
 // Token is the stored record of a token Gatehouse issued. The token string
 // itself is never stored: Hash is its SHA-256.
 type Token struct {
-	ID        string // jti; unique
-	Hash      []byte // SHA-256 of the token string
-	Kind      TokenKind
-	Format    TokenFormat
-	ClientID  string
-	Subject   string
-	Audience  string
-	Scopes    []string
-	GrantID   string // shared by every token minted from one authorization
-	IssuedAt  time.Time
-	ExpiresAt time.Time
-	RevokedAt time.Time // zero while not revoked
+	ID       string // jti; unique
+	Hash     []byte // SHA-256 of the token string
+	Kind     TokenKind
+	Format   TokenFormat
+	ClientID string
+	Subject  string
+	Audience string
+	Scopes   []string
+	GrantID  string // shared by every token minted from one authorization
+	// CredentialID is the app credential the client authenticated with
+	// when the token was issued ("" for the client's primary secret or
+	// keys), so that revoking a credential revokes exactly its tokens.
+	CredentialID string
+	IssuedAt     time.Time
+	ExpiresAt    time.Time
+	RevokedAt    time.Time // zero while not revoked
 
 	// RotatedAt is set when a refresh token was exchanged for its successor
 	// (SuccessorID). A rotated token is kept as a tombstone so that presenting
@@ -93,4 +101,17 @@ func (c *AccessClaims) HasScope(s string) bool {
 		}
 	}
 	return false
+}
+
+// TokenFilter selects tokens in FindTokens. Zero fields do not filter.
+// Tokens come ordered by ID; After and Limit page through them.
+type TokenFilter struct {
+	ClientID string
+	Subject  string
+	Audience string
+	Kind     TokenKind
+	// ActiveAt, when set, keeps only tokens Active at that time.
+	ActiveAt time.Time
+	After    string // only IDs greater than After
+	Limit    int    // 0: no limit
 }

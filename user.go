@@ -10,8 +10,14 @@ type User struct {
 	// ($argon2id$v=19$m=...,t=...,p=...$salt$hash). Never logged.
 	PasswordHash string
 	Disabled     bool
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
+	// Role gives the account access to the management plane; empty for
+	// people who only log in to authorize clients.
+	Role Role
+	// Team is the team a developer belongs to (a team name), or "".
+	Team      string
+	Revision  int64
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 // Consent is a user's remembered approval of a client for a set of scopes on

@@ -81,6 +81,9 @@ func syncClients(ctx context.Context, st ClientStore, cfg *config.Config, env fu
 			if cc.GenerateSecret {
 				c.SecretHash = old.SecretHash // keep the secret generated earlier
 			}
+			if len(diffFields(comparableClient(*old, false), comparableClient(c, false))) == 0 {
+				continue // unchanged: no write, the revision (ETag) stays
+			}
 			c.CreatedAt, c.UpdatedAt = old.CreatedAt, now
 			if err := st.UpdateClient(ctx, &c); err != nil {
 				return fmt.Errorf("update client %s: %w", c.ID, err)
@@ -111,8 +114,9 @@ func bootstrapAdmin(ctx context.Context, st ClientStore, dataDir string, env fun
 		SecretHash: gatehouse.HashSecret(secret),
 		GrantTypes: []string{gatehouse.GrantClientCredentials},
 		Access: []gatehouse.Access{{
-			API:           gatehouse.AdminAPIName,
-			Scopes:        []string{gatehouse.AdminScope},
+			API: gatehouse.AdminAPIName,
+			// admin:read lets scripts that only read ask for less.
+			Scopes:        []string{gatehouse.AdminScope, gatehouse.AdminReadScope},
 			DefaultScopes: []string{gatehouse.AdminScope},
 		}},
 		Source:    gatehouse.SourceBootstrap,
@@ -176,15 +180,15 @@ func syncUsers(ctx context.Context, st UserStore, users []config.User, log *slog
 		switch {
 		case gatehouse.ErrorCode(err) == gatehouse.CodeNotFound:
 			u = &gatehouse.User{ID: token.NewID(), Username: cu.Username, PasswordHash: cu.PasswordHash,
-				Disabled: cu.Disabled, CreatedAt: now, UpdatedAt: now}
+				Disabled: cu.Disabled, Role: cu.Role, Team: cu.Team, CreatedAt: now, UpdatedAt: now}
 			if err := st.CreateUser(ctx, u); err != nil {
 				return fmt.Errorf("create user %s: %w", cu.Username, err)
 			}
 			log.Info("user created from config", "user_id", u.ID)
 		case err != nil:
 			return fmt.Errorf("find user %s: %w", cu.Username, err)
-		case u.PasswordHash != cu.PasswordHash || u.Disabled != cu.Disabled:
-			u.PasswordHash, u.Disabled, u.UpdatedAt = cu.PasswordHash, cu.Disabled, now
+		case u.PasswordHash != cu.PasswordHash || u.Disabled != cu.Disabled || u.Role != cu.Role || u.Team != cu.Team:
+			u.PasswordHash, u.Disabled, u.Role, u.Team, u.UpdatedAt = cu.PasswordHash, cu.Disabled, cu.Role, cu.Team, now
 			if err := st.UpdateUser(ctx, u); err != nil {
 				return fmt.Errorf("update user %s: %w", cu.Username, err)
 			}

@@ -24,7 +24,7 @@ func adminAPI() gatehouse.API {
 	return gatehouse.API{
 		Name:      gatehouse.AdminAPIName,
 		Audience:  gatehouse.AdminAudience,
-		Scopes:    []string{gatehouse.AdminScope},
+		Scopes:    []string{gatehouse.AdminScope, gatehouse.AdminReadScope, gatehouse.DeveloperScope},
 		Lifecycle: gatehouse.LifecyclePublished,
 	}
 }

@@ -69,7 +69,7 @@ func (c *clientNetworks) lookup(id string) edge.Networks {
 	return nil
 }
 
-func newGateway(cfg *config.Config, n *Node, log *slog.Logger, now func() time.Time, minRefetch time.Duration) (*gateway, error) {
+func newGateway(cfg *config.Config, n *Node, apis []gatehouse.API, clients []*gatehouse.Client, log *slog.Logger, now func() time.Time, minRefetch time.Duration) (*gateway, error) {
 	g := &gateway{}
 	if len(cfg.ExternalIssuers) > 0 {
 		set, err := external.NewSet(cfg.ExternalIssuers, external.Options{Log: log, Now: now, Cache: token.NewCache(100000), Leeway: cfg.Tokens.WithDefaults().Leeway, MinRefetch: minRefetch})
@@ -78,7 +78,7 @@ func newGateway(cfg *config.Config, n *Node, log *slog.Logger, now func() time.T
 		}
 		g.external = set
 	}
-	if err := g.setClients(cfg.Clients); err != nil {
+	if err := g.setClients(clients); err != nil {
 		return nil, err
 	}
 	checks := &edge.Checks{
@@ -110,14 +110,14 @@ func newGateway(cfg *config.Config, n *Node, log *slog.Logger, now func() time.T
 			}
 		},
 	}
-	if err := g.load(cfg.APIs); err != nil {
+	if err := g.load(apis); err != nil {
 		return nil, err
 	}
 	return g, nil
 }
 
-// setClients builds the network restrictions of the config's clients.
-func (g *gateway) setClients(clients []config.Client) error {
+// setClients builds the network restrictions of the clients.
+func (g *gateway) setClients(clients []*gatehouse.Client) error {
 	nets := clientNetworks{}
 	for _, c := range clients {
 		if len(c.Networks.Allow) > 0 || len(c.Networks.Deny) > 0 {

@@ -232,7 +232,7 @@ func startNodeIn(t testing.TB, dir string, adjust func(*config.Config)) *testNod
 		}
 		// Every token Gatehouse issues is recognisable: a JWT starts with
 		// the base64 of '{"alg":', opaque ones with a gh?_ prefix.
-		for _, marker := range []string{"eyJhbGciOi", "gha_", "ghr_", "ghc_", "ghi_", "ghs_"} {
+		for _, marker := range []string{"eyJhbGciOi", "gha_", "ghr_", "ghc_", "ghi_", "ghs_", "ghk_", "ghm_"} {
 			if i := strings.Index(all, marker); i >= 0 {
 				start := max(0, strings.LastIndex(all[:i], "\n"))
 				t.Errorf("a token (%s...) appears in the logs, in the line starting %.120q", marker, all[start:])

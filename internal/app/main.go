@@ -35,17 +35,29 @@ const usage = `gatehouse: API gateway and OAuth 2.0 authorization server
 Usage:
   gatehouse serve [--config FILE] [--data DIR] [--public ADDR] [--admin ADDR] [--issuer URL]
   gatehouse config check FILE
+  gatehouse apply -f FILE [--dry-run] [--data DIR | --config FILE]
+  gatehouse export [-o FILE] [--data DIR | --config FILE]
   gatehouse keys rotate [--config FILE] [--data DIR]
   gatehouse users add|passwd|disable|enable|revoke-grants NAME [--data DIR]   (passwords from stdin)
   gatehouse users list [--data DIR]
   gatehouse dpop keygen --out FILE [--alg ES256|EdDSA]   (prints the key's thumbprint, jkt)
   gatehouse dpop proof --key FILE --method M --url U [--token AT] [--nonce N]
+  gatehouse apis list|show, apps list|show|rotate-secret,
+  gatehouse subscriptions list|show|approve|reject|suspend|resume|revoke,
+  gatehouse tokens list|revoke          (over the admin API: gatehouse apis -h for details)
   gatehouse version
 
 Environment: GATEHOUSE_CONFIG, GATEHOUSE_DATA, GATEHOUSE_PUBLIC_ADDR,
 GATEHOUSE_ADMIN_ADDR, GATEHOUSE_ISSUER, GATEHOUSE_BOOTSTRAP_SECRET,
-GATEHOUSE_MASTER_KEY, GATEHOUSE_LOG_LEVEL (debug|info|warn|error).
+GATEHOUSE_MASTER_KEY, GATEHOUSE_LOG_LEVEL (debug|info|warn|error); for the commands
+over the admin API: GATEHOUSE_ADMIN_URL, GATEHOUSE_TOKEN, or GATEHOUSE_CLIENT_ID and
+GATEHOUSE_CLIENT_SECRET with GATEHOUSE_ISSUER.
 Flags override the environment, which overrides the config file.
+
+Exit codes: 0 done (or nothing to change), 1 failed, 2 bad command line,
+3 invalid config file (nothing changed), 4 apply --dry-run found changes.
+The commands over the admin API: 4 not found, 5 conflict, 6 unauthorized or
+forbidden, 7 invalid request.
 `
 
 // Version is set at build time with -ldflags "-X ...app.Version=...".
@@ -73,6 +85,12 @@ func Main(ctx context.Context, args []string, env func(string) (string, bool), s
 		return runUsers(ctx, args[1:], env, stdin, stdout, stderr)
 	case "dpop":
 		return runDPoP(args[1:], time.Now, stdout, stderr)
+	case "apply":
+		return runApply(ctx, args[1:], env, stdout, stderr)
+	case "export":
+		return runExport(ctx, args[1:], env, stdout, stderr)
+	case "apis", "apps", "subscriptions", "tokens":
+		return runAdmin(ctx, args, env, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "gatehouse", Version)
 		return ExitOK

@@ -23,7 +23,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/gatehouse/gatehouse"
-	"github.com/gatehouse/gatehouse/internal/admin"
 	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/oauth"
 	"github.com/gatehouse/gatehouse/internal/proxy"
@@ -48,6 +47,9 @@ type Options struct {
 	// ExternalMinRefetch overrides the least time between two JWKS fetches
 	// of an external issuer triggered by unknown key ids (default 30 s).
 	ExternalMinRefetch time.Duration
+	// StorePoll is how often the store's change counter is read, to pick
+	// up changes other processes made (`gatehouse apply`); default 2s.
+	StorePoll time.Duration
 }
 
 // Node is a running Gatehouse: its store, listeners and background jobs.
@@ -71,6 +73,11 @@ type Node struct {
 	dpop               *dpopVerifiers
 	catalog            *catalog
 	cfg                *config.Config // the running configuration
+	box                *seal.Box
+	policy             gatehouse.TokenPolicy
+	maxTTL             time.Duration
+	govMu              sync.Mutex // serialises loads from the store
+	seenChanges        int64      // the store's change counter at the last load
 	env                func(string) (string, bool)
 	stderr             io.Writer
 	now                func() time.Time
@@ -95,6 +102,9 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 	}
 	if o.KeyTick == 0 {
 		o.KeyTick = 10 * time.Second
+	}
+	if o.StorePoll == 0 {
+		o.StorePoll = 2 * time.Second
 	}
 	now := o.Now
 	if now == nil {
@@ -135,9 +145,21 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 		return nil, err
 	}
 
-	cat := newCatalog(cfg.APIs)
-	n.catalog, n.env, n.stderr, n.now, n.cfg = cat, o.Env, o.Stderr, now, cfg
+	n.env, n.stderr, n.now, n.cfg, n.box, n.policy = o.Env, o.Stderr, now, cfg, box, policy
+	// The store is the source of truth for the catalog, apps and
+	// subscriptions: the config file's are applied to it as config-owned
+	// objects, then everything is loaded from it.
+	if err := n.syncConfig(ctx, cfg); err != nil {
+		return nil, err
+	}
+	storeAPIs, err := n.storeAPIs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	cat := newCatalog(storeAPIs)
+	n.catalog = cat
 	maxTTL := maxAccessTTL(policy, cat)
+	n.maxTTL = maxTTL
 	n.Keyring = &token.Keyring{}
 	n.Keys = &token.KeyManager{
 		Store: n.Store, Keys: n.Keyring, Sealer: box, Policy: policy,
@@ -146,26 +168,12 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 	if err := n.Keys.Ensure(ctx); err != nil {
 		return nil, fmt.Errorf("signing keys: %w", err)
 	}
-	if err := syncClients(ctx, n.Store, cfg, o.Env, o.Stderr, o.Log, now()); err != nil {
-		return nil, err
-	}
-	if err := syncUsers(ctx, n.Store, cfg.Users, o.Log, now()); err != nil {
-		return nil, err
-	}
 	n.Revocations = token.NewRevocations()
-	revs, err := n.Store.FindRevocations(ctx, now())
-	if err != nil {
-		return nil, fmt.Errorf("load revocations: %w", err)
+	if n.seenChanges, err = n.Store.ChangeCounter(ctx); err != nil {
+		return nil, fmt.Errorf("store change counter: %w", err)
 	}
-	n.Revocations.Add(revs...)
-	clients, err := n.Store.FindClients(ctx, gatehouse.ClientFilter{})
-	if err != nil {
-		return nil, fmt.Errorf("load clients: %w", err)
-	}
-	for _, c := range clients {
-		if c.Disabled {
-			n.Revocations.SetSuspended(c.ID, true)
-		}
+	if err := n.loadEnforcement(ctx); err != nil {
+		return nil, err
 	}
 
 	publicLn, err := net.Listen("tcp", cfg.Public.Addr)
@@ -207,6 +215,7 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 		Issuer: n.Issuer, Policy: policy, Catalog: cat,
 		Clients: n.Store, Tokens: n.Store, Assertions: n.Store,
 		Users: n.Store, Consents: n.Store, Codes: n.Store, Grants: n.Store, Events: n.Store,
+		Subscriptions: n.Store, Credentials: n.Store,
 		SessionKey: sessionKey, RefreshKey: refreshKey, LoginLimiter: &oauth.FailureLimiter{},
 		AllowPlainHTTP: cfg.Gateway.AllowPlainHTTPTokens,
 		ClientCAs:      clientCAs, MutualTLS: cfg.TLS.Addr != "",
@@ -215,13 +224,14 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 		Metrics: oauth.NewMetrics(reg), Log: o.Log, Now: now,
 		DPoP: n.dpop.token,
 	}
-	adminH := &admin.Handler{
-		Verifier: n.Verifier, Tokens: n.Store, Keys: n.Keys, Keyring: n.Keyring, Store: n.Store,
-		Users: n.Store, Revocations: n.Revocations, GrantLifetime: policy.RefreshTokenTTL,
-		Clients: n.Store, APIByName: cat.API,
-		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), Log: o.Log, Now: now,
+	adminH := n.adminHandler(policy, cat, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), o.Log, now)
+	clients, err := n.Store.FindClients(ctx, gatehouse.ClientFilter{})
+	if err != nil {
+		publicLn.Close()
+		adminLn.Close()
+		return nil, fmt.Errorf("load clients: %w", err)
 	}
-	gw, err := newGateway(cfg, n, o.Log, now, o.ExternalMinRefetch)
+	gw, err := newGateway(cfg, n, storeAPIs, clients, o.Log, now, o.ExternalMinRefetch)
 	if err != nil {
 		publicLn.Close()
 		adminLn.Close()
@@ -271,6 +281,8 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 	go func() { defer n.wg.Done(); n.housekeeping(bg, o.KeyTick, now) }()
 	n.wg.Add(1)
 	go func() { defer n.wg.Done(); gw.streams.Run(bg) }()
+	n.wg.Add(1)
+	go func() { defer n.wg.Done(); n.watchStore(bg, o.StorePoll) }()
 	if gw.external != nil {
 		// Tokens of an issuer whose keys could not be fetched are refused
 		// until a fetch succeeds; the node starts anyway.
@@ -298,29 +310,29 @@ func (n *Node) Reload(ctx context.Context, cfg *config.Config) error {
 	if key := needsRestart(n.cfg, cfg); key != "" {
 		return fmt.Errorf("%s changed: that takes a restart; nothing was reloaded", key)
 	}
-	// Compile first: a config whose routes do not compile changes nothing.
+	// Compile first: a config whose routes do not compile, alone or with
+	// the APIs made by the admin API or `gatehouse apply`, changes nothing.
 	if _, err := proxy.Compile(cfg.APIs); err != nil {
 		return fmt.Errorf("routes: %w", err)
 	}
-	if err := syncClients(ctx, n.Store, cfg, n.env, n.stderr, n.log, n.now()); err != nil {
-		return err
-	}
-	if err := syncUsers(ctx, n.Store, cfg.Users, n.log, n.now()); err != nil {
-		return err
-	}
-	if err := n.gateway.load(cfg.APIs); err != nil {
-		return err
-	}
-	n.catalog.set(cfg.APIs)
-	if err := n.gateway.setClients(cfg.Clients); err != nil {
-		return err
-	}
-	clients, err := n.Store.FindClients(ctx, gatehouse.ClientFilter{})
+	others, err := n.storeAPIs(ctx)
 	if err != nil {
-		return fmt.Errorf("load clients: %w", err)
+		return err
 	}
-	for _, c := range clients {
-		n.Revocations.SetSuspended(c.ID, c.Disabled)
+	all := append([]gatehouse.API(nil), cfg.APIs...)
+	for _, a := range others {
+		if a.Source != gatehouse.SourceConfig {
+			all = append(all, a)
+		}
+	}
+	if _, err := proxy.Compile(all); err != nil {
+		return fmt.Errorf("routes (with the APIs not from the config file): %w", err)
+	}
+	if err := n.syncConfig(ctx, cfg); err != nil {
+		return err
+	}
+	if err := n.GovernanceChanged(ctx); err != nil {
+		return err
 	}
 	n.cfg = cfg
 	n.log.Info("configuration reloaded", "apis", len(cfg.APIs), "clients", len(cfg.Clients))
@@ -410,6 +422,14 @@ func (n *Node) housekeeping(ctx context.Context, every time.Duration, now func()
 			n.Revocations.Add(revs...)
 		case <-prune.C:
 			n.Revocations.Prune(now())
+			if _, err := n.Store.DeleteCutoffsBefore(ctx, n.cutoffHorizon(now())); err != nil && ctx.Err() == nil {
+				n.log.Error("prune cutoffs", "err", err)
+			}
+			if k, err := n.expireSubscriptions(ctx); err != nil && ctx.Err() == nil {
+				n.log.Error("expire subscriptions", "err", err)
+			} else if k > 0 {
+				n.log.Info("subscriptions expired", "count", k)
+			}
 			// Keep expired records a day: revocation of a just-expired
 			// token and investigations still find them.
 			if _, err := n.Store.DeleteExpiredTokens(ctx, now().Add(-24*time.Hour)); err != nil && ctx.Err() == nil {

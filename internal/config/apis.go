@@ -16,7 +16,8 @@ import (
 
 var (
 	apiKeys = []string{"name", "audience", "scopes", "token_format", "access_token_ttl", "lifecycle", "sunset", "hosts",
-		"upstream", "upstream_auth", "traffic", "external_issuers", "routes", "dpop", "dpop_nonce"}
+		"upstream", "upstream_auth", "traffic", "external_issuers", "routes", "dpop", "dpop_nonce",
+		"family", "version", "approval", "description", "openapi"}
 	routeKeys   = []string{"path", "methods", "scopes", "scope_mode", "credential", "allow_query_token", "rate_limit"}
 	credentials = []string{gatehouse.CredentialBearer, gatehouse.CredentialAPIKey, gatehouse.CredentialNone}
 	lifecycles  = []string{string(gatehouse.LifecycleDraft), string(gatehouse.LifecyclePublished),
@@ -132,6 +133,7 @@ func (d *decoder) api(n *yaml.Node, path string, ext externals) (gatehouse.API, 
 	}
 	api.SunsetAt = d.sunset(o, path, api.Lifecycle, lcOK)
 	api.Hosts = d.hosts(o.get("hosts"), key("hosts"))
+	d.apiGovernance(o, path, &api)
 
 	up, upOK := d.object(o.get("upstream"), key("upstream"), o.lineOf("upstream"), upstreamKeys)
 	targets, targetsOK := d.strList(up.get("targets"), key("upstream.targets"), "absolute http(s) URLs such as http://127.0.0.1:9000")

@@ -17,7 +17,7 @@ var (
 	clientKeys = []string{"id", "name", "auth_method", "secret", "secret_sha256", "jwks", "jwks_file",
 		"grant_types", "redirect_uris", "token_format", "apis", "networks", "dpop", "token_exchange",
 		"tls_client_auth_subject_dn", "tls_client_auth_san_dns", "tls_client_auth_san_uri", "tls_client_auth_san_ip",
-		"tls_client_auth_san_email", "tls_client_certificate_bound_access_tokens"}
+		"tls_client_auth_san_email", "tls_client_certificate_bound_access_tokens", "team"}
 	networkKeys = []string{"allow", "deny"}
 	accessKeys  = []string{"api", "scopes", "default_scopes", "introspect"}
 	authMethods = []string{string(gatehouse.AuthSecretBasic), string(gatehouse.AuthSecretPost),
@@ -143,6 +143,7 @@ func (d *decoder) client(n *yaml.Node, path string, apis map[string]*gatehouse.A
 	c.TokenFormat = gatehouse.TokenFormat(f)
 
 	c.Access = d.access(o.get("apis"), key("apis"), apis)
+	c.Team = d.clientTeam(o, path, d.teamNames)
 
 	// dpop: required is RFC 9449 §5.2 dpop_bound_access_tokens: every token
 	// request must carry a DPoP proof.

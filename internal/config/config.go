@@ -46,8 +46,14 @@ type Config struct {
 	// credential and scope mode. `retries: 0` is UpstreamPolicy.Retries
 	// NoRetries, since a zero there means the default.
 	APIs []gatehouse.API
+	// Teams own clients (apps).
+	Teams []gatehouse.Team
 	// Clients are the clients the file owns (Source is SourceConfig).
+	// Each apis entry is also an approved subscription of the client.
 	Clients []Client
+	// Subscriptions are the file's other subscriptions: pending, suspended,
+	// with fewer approved scopes than asked, or expiring.
+	Subscriptions []Subscription
 	// Users are local accounts the file defines; accounts made with
 	// `gatehouse users add` live only in the store.
 	Users []User

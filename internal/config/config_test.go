@@ -85,6 +85,7 @@ func TestParseFull(t *testing.T) {
 			{
 				Name:           "orders",
 				Audience:       "https://orders.example.com",
+				Approval:       gatehouse.ApprovalAuto,
 				Scopes:         []string{"orders:read", "orders:write"},
 				TokenFormat:    gatehouse.FormatJWT,
 				AccessTokenTTL: 5 * time.Minute,
@@ -127,6 +128,7 @@ func TestParseFull(t *testing.T) {
 			{
 				Name:           "reports",
 				Audience:       "urn:example:reports",
+				Approval:       gatehouse.ApprovalAuto,
 				Scopes:         []string{"reports:read"},
 				Lifecycle:      gatehouse.LifecyclePublished,
 				UpstreamPolicy: defaultUpstreamPolicy,

@@ -27,6 +27,8 @@ type decoder struct {
 	// tls is the decoded listen.tls, which client settings depend on; nil
 	// until it is decoded.
 	tls *TLSConfig
+	// teamNames are the teams the file defines, for clients' team keys.
+	teamNames map[string]bool
 }
 
 func (d *decoder) report(line int, key, format string, args ...any) {

@@ -13,7 +13,8 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-var topKeys = []string{"issuer", "listen", "data_dir", "gateway", "tokens", "external_issuers", "apis", "clients", "users"}
+var topKeys = []string{"issuer", "listen", "data_dir", "gateway", "tokens", "external_issuers", "teams", "apis", "clients",
+	"subscriptions", "users"}
 
 // config decodes the whole file. root nil is an empty file.
 func (d *decoder) config(root *yaml.Node) *Config {
@@ -32,9 +33,15 @@ func (d *decoder) config(root *yaml.Node) *Config {
 	cfg.Tokens = d.tokens(o.get("tokens"), o.lineOf("tokens"))
 	ext := d.externalIssuers(o.get("external_issuers"), cfg.Issuer)
 	cfg.ExternalIssuers = ext.list
+	cfg.Teams = d.teams(o.get("teams"))
+	d.teamNames = map[string]bool{}
+	for _, t := range cfg.Teams {
+		d.teamNames[t.Name] = true
+	}
 	cfg.APIs = d.apis(o.get("apis"), ext)
 	d.scopeMapTargets(ext, cfg.APIs)
 	cfg.Clients = d.clients(o.get("clients"), cfg.APIs)
+	cfg.Subscriptions = d.subscriptions(o.get("subscriptions"), cfg.APIs, cfg.Clients)
 	cfg.Users = d.users(o.get("users"))
 	return cfg
 }

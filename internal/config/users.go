@@ -6,11 +6,12 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/internal/password"
 )
 
 var (
-	userKeys = []string{"username", "password_hash", "disabled"}
+	userKeys = []string{"username", "password_hash", "disabled", "role", "team"}
 	// The same alphabet as `gatehouse users add`.
 	usernameRE = regexp.MustCompile(`^[A-Za-z0-9._@+-]{1,64}$`)
 )
@@ -21,6 +22,10 @@ type User struct {
 	Username     string
 	PasswordHash string
 	Disabled     bool
+	// Role and Team make the account an administrator or developer of the
+	// management plane (empty: the account only authorizes clients).
+	Role gatehouse.Role
+	Team string
 }
 
 func (d *decoder) users(n *yaml.Node) []User {
@@ -66,6 +71,12 @@ func (d *decoder) users(n *yaml.Node) []User {
 		}
 		u.PasswordHash = hash
 		u.Disabled, _ = d.boolean(o.get("disabled"), join(path, "disabled"))
+		role, _ := d.enum(o.get("role"), join(path, "role"), roles)
+		u.Role = gatehouse.Role(role)
+		u.Team = d.clientTeam(o, path, d.teamNames)
+		if u.Role == gatehouse.RoleDeveloper && u.Team == "" {
+			d.report(o.lineOf("role"), join(path, "team"), "is required for a developer: the team whose apps they see")
+		}
 		out = append(out, u)
 	}
 	return out

@@ -123,12 +123,12 @@ func (s *Server) parseAuthorize(ctx context.Context, raw string) (*authzRequest,
 	if req.DPoPJKT = vals.Get("dpop_jkt"); vals.Has("dpop_jkt") && !validChallenge(req.DPoPJKT) {
 		return fail(errInvalidRequest("dpop_jkt must be the base64url SHA-256 JWK thumbprint of the DPoP key (43 characters)"))
 	}
-	api, acc, e := s.selectAPI(client, vals["resource"])
+	api, g, e := s.selectAPI(ctx, client, vals["resource"], s.now())
 	if e != nil {
 		return fail(e)
 	}
 	req.API = api
-	if req.Scopes, e = selectScopes(vals.Get("scope"), vals.Has("scope"), api, acc); e != nil {
+	if req.Scopes, e = selectScopes(vals.Get("scope"), vals.Has("scope"), api, &g.acc); e != nil {
 		return fail(e)
 	}
 	return req, nil, nil

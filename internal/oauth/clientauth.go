@@ -35,10 +35,26 @@ var assertionAlgs = []string{"EdDSA", "ES256", "ES384", "ES512", "RS256", "RS384
 // elsewhere by failing in its name. Public clients have no secret to guess
 // and are never slowed down.
 func (s *Server) authenticateClient(ctx context.Context, r *http.Request, f *form, allowPublic bool) (*gatehouse.Client, *Error) {
+	c, _, err := s.authenticateClientCred(ctx, r, f, allowPublic)
+	return c, err
+}
+
+// authenticateClientCred is authenticateClient that also returns the id of
+// the app credential (rotated secret or key) that matched, or "" for the
+// client's primary secret or keys.
+func (s *Server) authenticateClientCred(ctx context.Context, r *http.Request, f *form, allowPublic bool) (*gatehouse.Client, string, *Error) {
+	client, credID, err := s.authenticate(ctx, r, f, allowPublic)
+	if err != nil {
+		return nil, "", err
+	}
+	return client, credID, nil
+}
+
+func (s *Server) authenticate(ctx context.Context, r *http.Request, f *form, allowPublic bool) (client *gatehouse.Client, credID string, _ *Error) {
 	now := s.now()
 	basicID, basicSecret, hasBasic, berr := basicCredentials(r)
 	if berr != nil {
-		return nil, berr
+		return nil, "", berr
 	}
 	hasPost := f.has("client_secret")
 	hasJWT := f.has("client_assertion") || f.has("client_assertion_type")
@@ -49,7 +65,7 @@ func (s *Server) authenticateClient(ctx context.Context, r *http.Request, f *for
 		}
 	}
 	if n > 1 {
-		return nil, errInvalidRequest("use exactly one client authentication method")
+		return nil, "", errInvalidRequest("use exactly one client authentication method")
 	}
 
 	var clientID string
@@ -58,50 +74,51 @@ func (s *Server) authenticateClient(ctx context.Context, r *http.Request, f *for
 	case hasBasic:
 		clientID, method = basicID, gatehouse.AuthSecretBasic
 		if f.has("client_id") && f.get("client_id") != basicID {
-			return nil, errInvalidRequest("client_id does not match the authenticated client")
+			return nil, "", errInvalidRequest("client_id does not match the authenticated client")
 		}
 	case hasPost:
 		clientID, method = f.get("client_id"), gatehouse.AuthSecretPost
 	case hasJWT:
 		if f.get("client_assertion_type") != assertionTypeJWTBearer {
-			return nil, errInvalidRequest("client_assertion_type must be " + assertionTypeJWTBearer)
+			return nil, "", errInvalidRequest("client_assertion_type must be " + assertionTypeJWTBearer)
 		}
 		var err *Error
 		clientID, err = assertionSubject(f.get("client_assertion"))
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		if f.has("client_id") && f.get("client_id") != clientID {
-			return nil, errInvalidRequest("client_id does not match the client assertion")
+			return nil, "", errInvalidRequest("client_id does not match the client assertion")
 		}
 		method = gatehouse.AuthPrivateKeyJWT
 	default:
 		clientID, method = f.get("client_id"), gatehouse.AuthNone
 		if clientID == "" {
-			return nil, s.clientFailure(ctx, r, "", "client authentication required", now)
+			return nil, "", s.clientFailure(ctx, r, "", "client authentication required", now)
 		}
 	}
 	if clientID == "" || len(clientID) > 256 {
-		return nil, s.clientFailure(ctx, r, "", "client authentication failed", now)
+		return nil, "", s.clientFailure(ctx, r, "", "client authentication failed", now)
 	}
 
 	client, err := s.Clients.FindClientByID(ctx, clientID)
+	var ok bool
 	if err != nil && !isNotFound(err) {
-		return nil, s.internalError(ctx, "find client", err)
+		return nil, "", s.internalError(ctx, "find client", err)
 	}
 	// A public client naming itself, with Basic and an empty secret or in
 	// the body, has nothing to guess: no slow-down applies.
 	if client != nil && client.AuthMethod == gatehouse.AuthNone && !client.Disabled && allowPublic &&
 		(method == gatehouse.AuthNone || (method == gatehouse.AuthSecretBasic && basicSecret == "")) {
-		return client, nil
+		return client, credID, nil
 	}
 	if wait := s.waitFor(r, clientID, now); wait > 0 {
 		e := &Error{Status: http.StatusTooManyRequests, Code: "invalid_client",
 			Description: "too many failed authentication attempts; retry later", RetryAfter: int(wait/time.Second) + 1}
-		return nil, e
+		return nil, "", e
 	}
 	if client == nil || client.Disabled {
-		return nil, s.clientFailure(ctx, r, clientID, "client authentication failed", now)
+		return nil, "", s.clientFailure(ctx, r, clientID, "client authentication failed", now)
 	}
 	// A mutual-TLS client names itself with client_id (RFC 8705 2), or with
 	// Basic and an empty secret as golang.org/x/oauth2 may send it; the
@@ -111,37 +128,42 @@ func (s *Server) authenticateClient(ctx context.Context, r *http.Request, f *for
 	}
 	if client.AuthMethod != method {
 		if method == gatehouse.AuthNone {
-			return nil, s.clientFailure(ctx, r, clientID, "client authentication required", now)
+			return nil, "", s.clientFailure(ctx, r, clientID, "client authentication required", now)
 		}
-		return nil, s.clientFailure(ctx, r, clientID, "client authentication failed", now)
+		return nil, "", s.clientFailure(ctx, r, clientID, "client authentication failed", now)
 	}
 	switch method {
 	case gatehouse.AuthSecretBasic:
-		if !gatehouse.SecretMatches(client.SecretHash, basicSecret) {
-			return nil, s.clientFailure(ctx, r, clientID, "client authentication failed", now)
+		if credID, ok, err = s.secretMatches(ctx, client, basicSecret, now); err != nil {
+			return nil, "", s.internalError(ctx, "find credentials", err)
+		} else if !ok {
+			return nil, "", s.clientFailure(ctx, r, clientID, "client authentication failed", now)
 		}
 	case gatehouse.AuthSecretPost:
-		if !gatehouse.SecretMatches(client.SecretHash, f.get("client_secret")) {
-			return nil, s.clientFailure(ctx, r, clientID, "client authentication failed", now)
+		if credID, ok, err = s.secretMatches(ctx, client, f.get("client_secret"), now); err != nil {
+			return nil, "", s.internalError(ctx, "find credentials", err)
+		} else if !ok {
+			return nil, "", s.clientFailure(ctx, r, clientID, "client authentication failed", now)
 		}
 	case gatehouse.AuthPrivateKeyJWT:
-		if err := s.verifyAssertion(ctx, client, f.get("client_assertion"), now); err != nil {
+		var err *Error
+		if credID, err = s.verifyAssertion(ctx, client, f.get("client_assertion"), now); err != nil {
 			if err.Status >= 500 {
-				return nil, err
+				return nil, "", err
 			}
-			return nil, s.clientFailure(ctx, r, clientID, err.Description, now)
+			return nil, "", s.clientFailure(ctx, r, clientID, err.Description, now)
 		}
 	case gatehouse.AuthTLSClient, gatehouse.AuthSelfSignedTLS:
 		if desc := s.verifyClientCertificate(r, client, now); desc != "" {
-			return nil, s.clientFailure(ctx, r, clientID, desc, now)
+			return nil, "", s.clientFailure(ctx, r, clientID, desc, now)
 		}
 	case gatehouse.AuthNone:
-		return nil, s.clientFailure(ctx, r, clientID, "client authentication required", now)
+		return nil, "", s.clientFailure(ctx, r, clientID, "client authentication required", now)
 	}
 	if s.Limiter != nil {
 		s.Limiter.Succeed(pairKey(clientID, r))
 	}
-	return client, nil
+	return client, credID, nil
 }
 
 // pairKey is the slow-down key of one client from one address.
@@ -235,30 +257,70 @@ func assertionSubject(assertion string) (string, *Error) {
 // section 3): signed by one of the client's registered keys with the alg
 // that key pins, iss = sub = client id, aud naming this server, unexpired
 // with a bounded lifetime, and a jti never seen before from this client.
-func (s *Server) verifyAssertion(ctx context.Context, client *gatehouse.Client, assertion string, now time.Time) *Error {
+func (s *Server) verifyAssertion(ctx context.Context, client *gatehouse.Client, assertion string, now time.Time) (string, *Error) {
+	credID, e := s.verifyAssertionSignature(ctx, client, assertion, now)
+	if e != nil {
+		return "", e
+	}
+	return credID, s.verifyAssertionClaims(ctx, client, assertion, now)
+}
+
+// verifyAssertionSignature checks the assertion's signature with the
+// client's registered keys, then with the keys of its active
+// private_key_jwt credentials, and returns the id of the credential whose
+// key verified it ("" for the registered keys).
+func (s *Server) verifyAssertionSignature(ctx context.Context, client *gatehouse.Client, assertion string, now time.Time) (string, *Error) {
 	jws, err := jose.Parse(assertion)
 	if err != nil {
-		return errInvalidClient("malformed client assertion")
+		return "", errInvalidClient("malformed client assertion")
 	}
 	// RFC 7523 defines no typ; accept none, JWT, or the newer explicit type.
 	if t := jws.Header.Typ; t != "" && !jose.TypMatches(t, "JWT") && !jose.TypMatches(t, "client-authentication+jwt") {
-		return errInvalidClient("client assertion has an unexpected typ")
+		return "", errInvalidClient("client assertion has an unexpected typ")
 	}
-	keys, err := jose.ParseJWKSet(client.JWKS)
-	if err != nil {
-		return errInvalidClient("client has no usable registered keys")
+	type keySet struct {
+		credID string
+		jwks   []byte
 	}
-	verified := false
-	for _, k := range keys {
-		if (jws.Header.Kid == "" || k.ID == jws.Header.Kid) && k.Alg == jws.Header.Alg {
-			if jws.Verify(k) == nil {
-				verified = true
-				break
+	sets := []keySet{{"", client.JWKS}}
+	if s.Credentials != nil {
+		creds, err := s.Credentials.FindCredentials(ctx, gatehouse.CredentialFilter{ClientID: client.ID, Kind: gatehouse.CredentialPrivateKeyJWT})
+		if err != nil {
+			return "", s.internalError(ctx, "find credentials", err)
+		}
+		for _, c := range creds {
+			if c.Active(now) {
+				sets = append(sets, keySet{c.ID, []byte(`{"keys":[` + string(c.JWK) + `]}`)})
 			}
 		}
 	}
-	if !verified {
-		return errInvalidClient("client assertion signature does not verify with a registered key")
+	usable := false
+	for _, set := range sets {
+		keys, err := jose.ParseJWKSet(set.jwks)
+		if err != nil {
+			continue
+		}
+		usable = true
+		for _, k := range keys {
+			if (jws.Header.Kid == "" || k.ID == jws.Header.Kid) && k.Alg == jws.Header.Alg {
+				if jws.Verify(k) == nil {
+					return set.credID, nil
+				}
+			}
+		}
+	}
+	if !usable {
+		return "", errInvalidClient("client has no usable registered keys")
+	}
+	return "", errInvalidClient("client assertion signature does not verify with a registered key")
+}
+
+// verifyAssertionClaims checks the claims of an assertion whose signature
+// verified, and uses its jti.
+func (s *Server) verifyAssertionClaims(ctx context.Context, client *gatehouse.Client, assertion string, now time.Time) *Error {
+	jws, err := jose.Parse(assertion)
+	if err != nil {
+		return errInvalidClient("malformed client assertion")
 	}
 	var c struct {
 		Iss *string         `json:"iss"`
@@ -332,4 +394,29 @@ func safeID(s string) string {
 		}
 		return r
 	}, s)
+}
+
+// secretMatches checks secret against the client's primary secret, then
+// against its active client_secret credentials (several at once while a
+// secret is rotated). It returns the matching credential's id ("" for the
+// primary secret).
+func (s *Server) secretMatches(ctx context.Context, client *gatehouse.Client, secret string, now time.Time) (string, bool, error) {
+	if gatehouse.SecretMatches(client.SecretHash, secret) {
+		return "", true, nil
+	}
+	if s.Credentials == nil || secret == "" {
+		return "", false, nil
+	}
+	creds, err := s.Credentials.FindCredentials(ctx, gatehouse.CredentialFilter{ClientID: client.ID, Kind: gatehouse.CredentialSecret})
+	if err != nil {
+		return "", false, err
+	}
+	matched := ""
+	for _, c := range creds {
+		// Compare with every one, in constant time, whatever matched.
+		if gatehouse.SecretMatches(c.Hash, secret) && c.Active(now) && matched == "" {
+			matched = c.ID
+		}
+	}
+	return matched, matched != "", nil
 }

@@ -83,9 +83,9 @@ func (g *AuthorizationCode) Handle(ctx context.Context, req *TokenRequest) (*Tok
 	if e := s.checkSubject(ctx, c.Subject); e != nil {
 		return nil, e
 	}
-	scopes := currentScopes(c.Scopes, req.Client, api)
-	if scopes == nil {
-		return nil, errInvalidGrant("the client no longer has access to this API")
+	scopes, e := s.currentScopes(ctx, c.Scopes, req.Client, api, req.Now)
+	if e != nil {
+		return nil, e
 	}
 	if res := f.all("resource"); len(res) > 1 || (len(res) == 1 && res[0] != c.Audience) {
 		return nil, errInvalidTarget("resource must be the one of the authorization request")

@@ -25,16 +25,16 @@ func (*ClientCredentials) PublicClients() bool { return false }
 // Handle implements GrantHandler.
 func (g *ClientCredentials) Handle(ctx context.Context, req *TokenRequest) (*TokenResponse, *Error) {
 	s := g.Server
-	api, acc, err := s.selectAPI(req.Client, req.Form.all("resource"))
+	api, ga, err := s.selectAPI(ctx, req.Client, req.Form.all("resource"), req.Now)
 	if err != nil {
 		return nil, err
 	}
-	scopes, err := selectScopes(req.Form.get("scope"), req.Form.has("scope"), api, acc)
+	scopes, err := selectScopes(req.Form.get("scope"), req.Form.has("scope"), api, &ga.acc)
 	if err != nil {
 		return nil, err
 	}
 	// RFC 9068 section 2.2: with no resource owner, sub is the client id.
-	tok, ttl, err := s.issueAccessToken(ctx, req.Client, api, req.Client.ID, scopes, "", req.Cnf, req.Now)
+	tok, ttl, err := s.issueAccessTokenUntil(ctx, req.Client, api, req.Client.ID, scopes, "", req.Cnf, req.Now, ga.until, req.CredentialID)
 	if err != nil {
 		return nil, err
 	}

@@ -65,9 +65,9 @@ func (g *RefreshToken) Handle(ctx context.Context, req *TokenRequest) (*TokenRes
 	}
 	// What the user granted, cut down to what the client may still have:
 	// taking a scope away from a client takes effect at its next refresh.
-	allowed := currentScopes(grant.Scopes, req.Client, api)
-	if allowed == nil {
-		return nil, errInvalidGrant("the client no longer has access to this API")
+	allowed, e := s.currentScopes(ctx, grant.Scopes, req.Client, api, req.Now)
+	if e != nil {
+		return nil, e
 	}
 	scopes := allowed
 	if req.Form.has("scope") {
@@ -120,22 +120,6 @@ func refreshBinding(req *TokenRequest) gatehouse.Confirmation {
 	return gatehouse.Confirmation{}
 }
 
-// currentScopes returns the scopes of granted that client may still have
-// on api (possibly empty), or nil when the client lost access to api.
-func currentScopes(granted []string, client *gatehouse.Client, api *gatehouse.API) []string {
-	acc := client.AccessFor(api.Name)
-	if acc == nil {
-		return nil
-	}
-	out := []string{}
-	for _, sc := range granted {
-		if contains(acc.Scopes, sc) && api.HasScope(sc) {
-			out = append(out, sc)
-		}
-	}
-	return out
-}
-
 // findRefresh returns the presented refresh token's record and grant,
 // refusing tokens of other clients, revoked tokens and revoked grants.
 func (s *Server) findRefresh(ctx context.Context, client *gatehouse.Client, old string) (*gatehouse.Token, *gatehouse.Grant, *Error) {
@@ -159,6 +143,11 @@ func (s *Server) findRefresh(ctx context.Context, client *gatehouse.Client, old 
 		return nil, nil, s.internalError(ctx, "find grant", err)
 	}
 	if !rec.RevokedAt.IsZero() || !grant.RevokedAt.IsZero() {
+		return nil, nil, errInvalidGrant("refresh token revoked")
+	}
+	if s.Revocations != nil && s.Revocations.CutOff(rec.ClientID, rec.Audience, rec.IssuedAt) {
+		// Bulk revocation by app or API, or a suspended subscription,
+		// also ends the refresh tokens issued before it.
 		return nil, nil, errInvalidGrant("refresh token revoked")
 	}
 	if e := s.checkSubject(ctx, grant.Subject); e != nil {

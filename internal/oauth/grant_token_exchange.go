@@ -100,11 +100,20 @@ func (g *TokenExchange) Handle(ctx context.Context, req *TokenRequest) (*TokenRe
 	if !client.MayExchange(from.Name, to.Name) {
 		return nil, errUnauthorizedClient("client may not exchange tokens for this API into tokens for the requested one")
 	}
-	acc := client.AccessFor(to.Name)
-	if acc == nil {
+	// What the client may have on the target API now: its approved,
+	// unexpired subscription (governance) or its config access.
+	gs, e := s.clientAccess(ctx, client, req.Now)
+	if e != nil {
+		return nil, e
+	}
+	ga := grantableFor(gs, to.Name)
+	if ga == nil {
 		return nil, errUnauthorizedClient("client has no access to the requested API")
 	}
-	scopes, e := exchangeScopes(f, sub.Scopes, acc, to)
+	if ga.blocked != "" {
+		return nil, errInvalidTarget("the client's subscription to the requested API is " + ga.blocked + "; no token is issued for it")
+	}
+	scopes, e := exchangeScopes(f, sub.Scopes, &ga.acc, to)
 	if e != nil {
 		return nil, e
 	}
@@ -116,13 +125,14 @@ func (g *TokenExchange) Handle(ctx context.Context, req *TokenRequest) (*TokenRe
 			c.ExpiresAt = expires
 		}
 	}
-	tok, rec, ttl, e := s.mintAccessWith(ctx, client, to, sub.Subject, scopes, sub.GrantID, req.Cnf, req.Now, "", "", shape)
+	tok, rec, ttl, e := s.mintAccessWith(ctx, client, to, sub.Subject, scopes, sub.GrantID, req.Cnf, req.Now, ga.until, "", "", shape)
 	if e != nil {
 		return nil, e
 	}
 	if ttl <= 0 {
 		return nil, errInvalidGrant("subject_token expires too soon to be exchanged")
 	}
+	rec.CredentialID = req.CredentialID
 	err := s.Tokens.CreateToken(ctx, rec)
 	if gatehouse.ErrorCode(err) == gatehouse.CodeConflict && sub.GrantID != "" {
 		return nil, errInvalidGrant("subject_token was revoked") // its grant, meanwhile

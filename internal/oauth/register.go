@@ -47,6 +47,9 @@ type registrationResponse struct {
 	JWKS                    json.RawMessage `json:"jwks,omitempty"`
 	DPoPBoundAccessTokens   bool            `json:"dpop_bound_access_tokens,omitempty"`
 	mtlsMetadata
+	// RFC 7592: where and with what the client manages its registration.
+	RegistrationAccessToken string `json:"registration_access_token,omitempty"`
+	RegistrationClientURI   string `json:"registration_client_uri"`
 }
 
 // handleRegister is RFC 7591 dynamic client registration, open only to a
@@ -101,30 +104,44 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 		writeError(w, s.internalError(ctx, "create client", err))
 		return
 	}
+	mgmt, e := s.issueManagementToken(ctx, client.ID, now)
+	if e != nil {
+		writeError(w, e)
+		return
+	}
 	s.log().InfoContext(ctx, "client registered", "client_id", client.ID, "auth_method", string(client.AuthMethod))
+	resp := s.registrationResponse(client, req.Scope, secret)
+	resp.RegistrationAccessToken = mgmt
+	writeJSON(w, http.StatusCreated, resp)
+}
+
+// registrationResponse is the RFC 7591 3.2.1 / RFC 7592 3 view of a
+// registered client; secret is set only when it was just generated.
+func (s *Server) registrationResponse(client *gatehouse.Client, scope, secret string) registrationResponse {
 	resp := registrationResponse{
 		ClientID:                client.ID,
 		ClientSecret:            secret,
-		ClientIDIssuedAt:        now.Unix(),
+		ClientIDIssuedAt:        client.CreatedAt.Unix(),
 		ClientName:              client.Name,
 		TokenEndpointAuthMethod: string(client.AuthMethod),
 		GrantTypes:              client.GrantTypes,
 		RedirectURIs:            client.RedirectURIs,
-		Scope:                   req.Scope,
+		Scope:                   scope,
 		DPoPBoundAccessTokens:   client.DPoPBound,
 		mtlsMetadata:            mtlsMetadataOf(client),
+		RegistrationClientURI:   s.Issuer + PathRegister + "/" + client.ID,
 	}
 	if client.AllowsGrant(gatehouse.GrantAuthorizationCode) {
 		resp.ResponseTypes = []string{"code"}
 	}
-	if secret != "" {
+	if len(client.SecretHash) > 0 {
 		never := int64(0)
 		resp.ClientSecretExpiresAt = &never
 	}
 	if len(client.JWKS) > 0 {
 		resp.JWKS = client.JWKS
 	}
-	writeJSON(w, http.StatusCreated, resp)
+	return resp
 }
 
 func (s *Server) checkInitialAccessToken(ctx context.Context, r *http.Request) *Error {
@@ -249,9 +266,14 @@ func (s *Server) clientFromMetadata(req *registrationRequest) (*gatehouse.Client
 		return nil, errInvalidClientMetadata("scope: " + e.Description)
 	}
 	for _, sc := range scopes {
-		found := false
+		found, manual := false, ""
 		for _, api := range s.Catalog.APIs() {
 			if api.Name == gatehouse.AdminAPIName || !servable(api) || !api.HasScope(sc) {
+				continue
+			}
+			if api.Manual() {
+				// Registration must not bypass an administrator's approval.
+				manual = api.Name
 				continue
 			}
 			found = true
@@ -261,6 +283,10 @@ func (s *Server) clientFromMetadata(req *registrationRequest) (*gatehouse.Client
 				acc = &c.Access[len(c.Access)-1]
 			}
 			acc.Scopes = append(acc.Scopes, sc)
+		}
+		if !found && manual != "" {
+			return nil, errInvalidClientMetadata("scope " + quoteParam(sc) + " belongs to API " + quoteParam(manual) +
+				", which approves subscriptions manually; register without it and subscribe through the admin API")
 		}
 		if !found {
 			return nil, errInvalidClientMetadata("scope " + quoteParam(sc) + " is not offered by any API")

@@ -38,6 +38,8 @@ const PrefixCode = "ghc_"
 type ClientStore interface {
 	FindClientByID(ctx context.Context, id string) (*gatehouse.Client, error)
 	CreateClient(ctx context.Context, c *gatehouse.Client) error
+	// UpdateClient replaces the client (RFC 7592 update and delete).
+	UpdateClient(ctx context.Context, c *gatehouse.Client) error
 }
 
 // TokenStore keeps the records of issued tokens. Error contract as in
@@ -109,6 +111,9 @@ type Server struct {
 	Codes      CodeStore
 	Grants     GrantStore
 	Events     EventStore
+	// Subscriptions and Credentials are optional (see access.go).
+	Subscriptions SubscriptionStore
+	Credentials   CredentialStore
 	// SessionKey signs login cookies and CSRF tokens; RefreshKey derives
 	// refresh successors. Each at least 32 random bytes, kept secret.
 	SessionKey  []byte
@@ -163,6 +168,9 @@ type TokenRequest struct {
 	// are bound to: JKT from a verified DPoP proof (RFC 9449 §5), X5TS256
 	// from the client certificate (RFC 8705 §3). Zero: bearer tokens.
 	Cnf gatehouse.Confirmation
+	// CredentialID is the app credential the client authenticated with,
+	// "" for its primary secret or keys.
+	CredentialID string
 }
 
 // TokenResponse is the successful token endpoint answer (RFC 6749 5.1).
@@ -195,6 +203,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc(PathRevoke, s.requireTLS(s.handleRevoke))
 	mux.HandleFunc(PathIntrospect, s.requireTLS(s.handleIntrospect))
 	mux.HandleFunc(PathRegister, s.requireTLS(s.handleRegister))
+	mux.HandleFunc(PathRegister+"/{id}", s.requireTLS(s.handleClientConfiguration))
 	mux.HandleFunc(PathAuthorize, s.requireTLS(s.handleAuthorize))
 	mux.HandleFunc(PathAccount, s.requireTLS(s.handleAccount))
 	mux.HandleFunc("GET "+PathStyle, handleStyle)

@@ -47,7 +47,7 @@ func (s *Server) token(ctx context.Context, w http.ResponseWriter, r *http.Reque
 	if err != nil {
 		return nil, gt, err
 	}
-	client, err := s.authenticateClient(ctx, r, f, g.PublicClients())
+	client, credID, err := s.authenticateClientCred(ctx, r, f, g.PublicClients())
 	if err != nil {
 		return nil, gt, err
 	}
@@ -62,7 +62,7 @@ func (s *Server) token(ctx context.Context, w http.ResponseWriter, r *http.Reque
 		return nil, gt, err
 	}
 	cnf.JKT = jkt
-	resp, err := g.Handle(ctx, &TokenRequest{Client: client, Form: f, Now: s.now(), Cnf: cnf})
+	resp, err := g.Handle(ctx, &TokenRequest{Client: client, CredentialID: credID, Form: f, Now: s.now(), Cnf: cnf})
 	return resp, gt, err
 }
 
@@ -77,37 +77,46 @@ func metricGrant(gt string) string {
 }
 
 // selectAPI resolves the RFC 8707 resource parameter to the one API the
-// token will be for. With no resource, a client allowed exactly one API
-// gets that one; several allowed APIs make resource required.
-func (s *Server) selectAPI(client *gatehouse.Client, resources []string) (*gatehouse.API, *gatehouse.Access, *Error) {
+// token will be for, and what the client may ask of it now. With no
+// resource, a client with exactly one API gets that one; several make
+// resource required. A subscription that is not approved (or expired)
+// refuses the request with invalid_target naming its state.
+func (s *Server) selectAPI(ctx context.Context, client *gatehouse.Client, resources []string, now time.Time) (*gatehouse.API, *grantable, *Error) {
+	gs, e := s.clientAccess(ctx, client, now)
+	if e != nil {
+		return nil, nil, e
+	}
+	var api *gatehouse.API
+	var g *grantable
 	switch len(resources) {
 	case 0:
-		if len(client.Access) != 1 {
+		if len(gs) != 1 {
 			return nil, nil, errInvalidTarget("resource is required: name the API the token is for")
 		}
-		api := s.Catalog.API(client.Access[0].API)
+		api, g = s.Catalog.API(gs[0].api), &gs[0]
 		if api == nil || !servable(api) {
 			return nil, nil, errInvalidTarget("the client's API is not available")
 		}
-		return api, &client.Access[0], nil
 	case 1:
+		res := resources[0]
+		u, err := url.Parse(res)
+		if err != nil || !u.IsAbs() || u.Fragment != "" || strings.Contains(res, "#") {
+			return nil, nil, errInvalidTarget("resource must be an absolute URI without a fragment")
+		}
+		api = s.Catalog.APIByAudience(res)
+		if api == nil || !servable(api) {
+			return nil, nil, errInvalidTarget("unknown resource")
+		}
+		if g = grantableFor(gs, api.Name); g == nil {
+			return nil, nil, errInvalidTarget("client may not request tokens for this resource: it has no subscription to it")
+		}
 	default:
 		return nil, nil, errInvalidTarget("a token is for exactly one resource; send one resource parameter")
 	}
-	res := resources[0]
-	u, err := url.Parse(res)
-	if err != nil || !u.IsAbs() || u.Fragment != "" || strings.Contains(res, "#") {
-		return nil, nil, errInvalidTarget("resource must be an absolute URI without a fragment")
+	if g.blocked != "" {
+		return nil, nil, errInvalidTarget("the client's subscription to this resource is " + g.blocked + "; no token is issued for it")
 	}
-	api := s.Catalog.APIByAudience(res)
-	if api == nil || !servable(api) {
-		return nil, nil, errInvalidTarget("unknown resource")
-	}
-	acc := client.AccessFor(api.Name)
-	if acc == nil {
-		return nil, nil, errInvalidTarget("client may not request tokens for this resource")
-	}
-	return api, acc, nil
+	return api, g, nil
 }
 
 // servable reports whether tokens may be issued for api: not for drafts nor
@@ -168,15 +177,18 @@ func parseScope(raw string) ([]string, *Error) {
 	return out, nil
 }
 
-// issueAccessToken mints, records and returns an access token for client on
+// issueAccessTokenUntil mints, records and returns an access token for client on
 // api, bound to cnf (zero: a bearer token). The record is written before the
 // token is returned, so revocation and introspection know every token that
-// was ever handed out.
-func (s *Server) issueAccessToken(ctx context.Context, client *gatehouse.Client, api *gatehouse.API, subject string, scopes []string, grantID string, cnf gatehouse.Confirmation, now time.Time) (string, time.Duration, *Error) {
-	tok, rec, ttl, e := s.mintAccess(ctx, client, api, subject, scopes, grantID, cnf, now, "", "")
+// was ever handed out. The token does not outlive until (a subscription's
+// expiry; zero: no bound), and its record names the credential the client
+// authenticated with.
+func (s *Server) issueAccessTokenUntil(ctx context.Context, client *gatehouse.Client, api *gatehouse.API, subject string, scopes []string, grantID string, cnf gatehouse.Confirmation, now, until time.Time, credentialID string) (string, time.Duration, *Error) {
+	tok, rec, ttl, e := s.mintAccessWith(ctx, client, api, subject, scopes, grantID, cnf, now, until, "", "", nil)
 	if e != nil {
 		return "", 0, e
 	}
+	rec.CredentialID = credentialID
 	if err := s.Tokens.CreateToken(ctx, rec); err != nil {
 		return "", 0, s.internalError(ctx, "record access token", err)
 	}
@@ -187,13 +199,14 @@ func (s *Server) issueAccessToken(ctx context.Context, client *gatehouse.Client,
 // and opaque, when set, fix the token id and the opaque token string (a
 // refresh rotation derives them so a retry can rebuild the same token).
 func (s *Server) mintAccess(ctx context.Context, client *gatehouse.Client, api *gatehouse.API, subject string, scopes []string, grantID string, cnf gatehouse.Confirmation, now time.Time, id, opaque string) (string, *gatehouse.Token, time.Duration, *Error) {
-	return s.mintAccessWith(ctx, client, api, subject, scopes, grantID, cnf, now, id, opaque, nil)
+	return s.mintAccessWith(ctx, client, api, subject, scopes, grantID, cnf, now, time.Time{}, id, opaque, nil)
 }
 
-// mintAccessWith is mintAccess with shape, when not nil, applied to the
+// mintAccessWith is mintAccess with until (a subscription's expiry the
+// token must not outlive; zero: no bound) and shape, when not nil, applied to the
 // claims before the token is made: token exchange adds the actor chain and
 // shortens the expiry.
-func (s *Server) mintAccessWith(ctx context.Context, client *gatehouse.Client, api *gatehouse.API, subject string, scopes []string, grantID string, cnf gatehouse.Confirmation, now time.Time, id, opaque string, shape func(*gatehouse.AccessClaims)) (string, *gatehouse.Token, time.Duration, *Error) {
+func (s *Server) mintAccessWith(ctx context.Context, client *gatehouse.Client, api *gatehouse.API, subject string, scopes []string, grantID string, cnf gatehouse.Confirmation, now, until time.Time, id, opaque string, shape func(*gatehouse.AccessClaims)) (string, *gatehouse.Token, time.Duration, *Error) {
 	ttl := s.Policy.AccessTokenTTL
 	if api.AccessTokenTTL > 0 {
 		ttl = api.AccessTokenTTL
@@ -209,6 +222,15 @@ func (s *Server) mintAccessWith(ctx context.Context, client *gatehouse.Client, a
 		id = token.NewID()
 	}
 	now = now.Truncate(time.Second) // JWT times are whole seconds; keep the record identical
+	if s.Revocations != nil {
+		// A token must be issued after any cutoff of its client and API
+		// (a resumed subscription's first tokens may come in the same
+		// second as the suspension), or it would be refused at once.
+		if nb := s.Revocations.NotBefore(client.ID, api.Audience); !nb.IsZero() && !now.After(nb) {
+			now = nb.Truncate(time.Second).Add(time.Second)
+			s.Revocations.NoteIssued(now)
+		}
+	}
 	claims := &gatehouse.AccessClaims{
 		Issuer:    s.Issuer,
 		Subject:   subject,
@@ -224,6 +246,13 @@ func (s *Server) mintAccessWith(ctx context.Context, client *gatehouse.Client, a
 	if shape != nil {
 		shape(claims)
 		ttl = claims.ExpiresAt.Sub(claims.IssuedAt)
+	}
+	if !until.IsZero() && claims.ExpiresAt.After(until) {
+		// No token outlives its subscription (whole seconds, rounded down).
+		claims.ExpiresAt = until.Truncate(time.Second)
+		if ttl = claims.ExpiresAt.Sub(now); ttl <= 0 {
+			return "", nil, 0, errInvalidTarget("the client's subscription to this resource is expired")
+		}
 	}
 	var tok string
 	var err error

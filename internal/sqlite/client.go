@@ -5,13 +5,15 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"strings"
+	"time"
 
 	"github.com/gatehouse/gatehouse"
 )
 
 const selectClientSQL = `SELECT id, name, auth_method, secret_hash, jwks, grant_types, redirect_uris,
-	access, token_format, source, disabled, created_at, updated_at, dpop_bound, tls_subject,
+	access, token_format, source, disabled, team, revision, networks, created_at, updated_at, dpop_bound, tls_subject,
 	certificate_bound_tokens, token_exchange FROM clients`
 
 // accessJSON is the stored form of gatehouse.Access. It has its own JSON
@@ -34,13 +36,17 @@ func (db *DB) CreateClient(ctx context.Context, c *gatehouse.Client) error {
 		return fmt.Errorf("sqlite: create client: %w", err)
 	}
 	_, err = db.writer.ExecContext(ctx, `INSERT INTO clients (id, name, auth_method, secret_hash, jwks,
-		grant_types, redirect_uris, access, token_format, source, disabled, created_at, updated_at, dpop_bound,
-		tls_subject, certificate_bound_tokens, token_exchange)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		grant_types, redirect_uris, access, token_format, source, disabled, team, revision, networks,
+		created_at, updated_at, dpop_bound, tls_subject, certificate_bound_tokens, token_exchange)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?)`,
 		c.ID, c.Name, string(c.AuthMethod), v.secretHash, v.jwks, v.grantTypes, v.redirectURIs, v.access,
-		string(c.TokenFormat), string(c.Source), c.Disabled, timeValue(c.CreatedAt), timeValue(c.UpdatedAt), c.DPoPBound,
-		v.tlsSubject, c.CertificateBoundTokens, v.exchange)
-	return formatError(err, "create client", "client")
+		string(c.TokenFormat), string(c.Source), c.Disabled, c.Team, v.networks,
+		timeValue(c.CreatedAt), timeValue(c.UpdatedAt), c.DPoPBound, v.tlsSubject, c.CertificateBoundTokens, v.exchange)
+	if err != nil {
+		return formatError(err, "create client", "client")
+	}
+	c.Revision = 1
+	return nil
 }
 
 // FindClientByID returns the client with that ID, or CodeNotFound.
@@ -58,6 +64,9 @@ func (db *DB) FindClients(ctx context.Context, f gatehouse.ClientFilter) ([]*gat
 	var args []any
 	if f.Source != "" {
 		where, args = append(where, `source = ?`), append(args, string(f.Source))
+	}
+	if f.Team != "" {
+		where, args = append(where, `team = ?`), append(args, f.Team)
 	}
 	q := selectClientSQL
 	if len(where) > 0 {
@@ -87,23 +96,98 @@ func (db *DB) FindClients(ctx context.Context, f gatehouse.ClientFilter) ([]*gat
 	return cs, nil
 }
 
-// UpdateClient replaces every field of the stored client but ID and
-// CreatedAt. CodeNotFound if it does not exist.
+// UpdateClient replaces every field of the stored client but ID, CreatedAt
+// and Revision. CodeNotFound if it does not exist; a *RevisionError if
+// c.Revision is set and stale. On success c.Revision is the new revision.
 func (db *DB) UpdateClient(ctx context.Context, c *gatehouse.Client) error {
 	v, err := clientValues(c)
 	if err != nil {
 		return fmt.Errorf("sqlite: update client: %w", err)
 	}
-	res, err := db.writer.ExecContext(ctx, `UPDATE clients SET name = ?, auth_method = ?, secret_hash = ?,
-		jwks = ?, grant_types = ?, redirect_uris = ?, access = ?, token_format = ?, source = ?, disabled = ?,
-		updated_at = ?, dpop_bound = ?, tls_subject = ?, certificate_bound_tokens = ?, token_exchange = ? WHERE id = ?`,
-		c.Name, string(c.AuthMethod), v.secretHash, v.jwks, v.grantTypes, v.redirectURIs, v.access,
-		string(c.TokenFormat), string(c.Source), c.Disabled, timeValue(c.UpdatedAt), c.DPoPBound,
-		v.tlsSubject, c.CertificateBoundTokens, v.exchange, c.ID)
-	if err != nil {
-		return formatError(err, "update client", "client")
+	err = db.writeTx(ctx, func(tx *sql.Tx) error {
+		rev, err := checkRevision(ctx, tx, "clients", "id", c.ID, "client", c.Revision)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE clients SET name = ?, auth_method = ?, secret_hash = ?,
+			jwks = ?, grant_types = ?, redirect_uris = ?, access = ?, token_format = ?, source = ?, disabled = ?,
+			team = ?, networks = ?, revision = revision + 1, updated_at = ?, dpop_bound = ?, tls_subject = ?,
+			certificate_bound_tokens = ?, token_exchange = ? WHERE id = ?`,
+			c.Name, string(c.AuthMethod), v.secretHash, v.jwks, v.grantTypes, v.redirectURIs, v.access,
+			string(c.TokenFormat), string(c.Source), c.Disabled, c.Team, v.networks, timeValue(c.UpdatedAt),
+			c.DPoPBound, v.tlsSubject, c.CertificateBoundTokens, v.exchange, c.ID); err != nil {
+			return err
+		}
+		c.Revision = rev + 1
+		return nil
+	})
+	return formatError(err, "update client", "client")
+}
+
+// FindClientPage returns one page of the clients matching f (Source, Team
+// and Page), ordered by ID, and the cursor of the next page ("" on the
+// last).
+func (db *DB) FindClientPage(ctx context.Context, f gatehouse.ClientFilter) ([]*gatehouse.Client, string, error) {
+	var where []string
+	var args []any
+	if f.Source != "" {
+		where, args = append(where, `source = ?`), append(args, string(f.Source))
 	}
-	return mustChangeOne(res, "update client", "client")
+	if f.Team != "" {
+		where, args = append(where, `team = ?`), append(args, f.Team)
+	}
+	return findPage(ctx, db.reader, selectClientSQL, "id", where, args, f.Page, "client",
+		scanClient, func(c *gatehouse.Client) string { return c.ID })
+}
+
+// DeleteApp deletes the app (client) id, revokes its open subscriptions
+// (recording each step with actor), revokes its credentials and writes a
+// cutoff refusing every token it was issued up to at, all in one
+// transaction. CodeNotFound if there is no such client; a *RevisionError if
+// revision is set and stale.
+func (db *DB) DeleteApp(ctx context.Context, id string, revision int64, actor string, at time.Time) error {
+	err := db.writeTx(ctx, func(tx *sql.Tx) error {
+		if _, err := checkRevision(ctx, tx, "clients", "id", id, "client", revision); err != nil {
+			return err
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT id, state FROM subscriptions WHERE client_id = ?
+			AND state IN ('pending', 'approved', 'suspended')`, id)
+		if err != nil {
+			return err
+		}
+		var changes []gatehouse.StateChange
+		for rows.Next() {
+			var c gatehouse.StateChange
+			if err := rows.Scan(&c.ID, &c.From); err != nil {
+				rows.Close()
+				return err
+			}
+			c.Kind, c.To, c.Actor, c.Reason, c.At = gatehouse.ObjectSubscription, string(gatehouse.SubRevoked), actor, "app deleted", at
+			changes = append(changes, c)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, c := range changes {
+			if _, err := tx.ExecContext(ctx, `UPDATE subscriptions SET state = 'revoked', reason = ?, revision = revision + 1,
+				updated_at = ? WHERE id = ?`, c.Reason, timeValue(at), c.ID); err != nil {
+				return err
+			}
+			if err := insertStateChange(ctx, tx, c); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE credentials SET revoked_at = ?, revision = revision + 1
+			WHERE client_id = ? AND revoked_at IS NULL`, timeValue(at), id); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM clients WHERE id = ?`, id); err != nil {
+			return err
+		}
+		return upsertCutoff(ctx, tx, gatehouse.Cutoff{ClientID: id, At: at})
+	})
+	return formatError(err, "delete app", "client")
 }
 
 // DeleteClient deletes the client with that ID, or returns CodeNotFound.
@@ -129,9 +213,15 @@ func mustChangeOne(res sql.Result, op, what string) error {
 
 // clientEncoded holds the columns of a client that need encoding.
 type clientEncoded struct {
-	secretHash, jwks                 any
-	grantTypes, redirectURIs, access string
-	tlsSubject, exchange             any // NULL when unset
+	secretHash, jwks                           any
+	grantTypes, redirectURIs, access, networks string
+	tlsSubject, exchange                       any // NULL when unset
+}
+
+// networksJSON is the stored form of gatehouse.ClientNetworks.
+type networksJSON struct {
+	Allow []netip.Prefix `json:"allow,omitempty"`
+	Deny  []netip.Prefix `json:"deny,omitempty"`
 }
 
 func clientValues(c *gatehouse.Client) (clientEncoded, error) {
@@ -155,7 +245,12 @@ func clientValues(c *gatehouse.Client) (clientEncoded, error) {
 	if err != nil {
 		return v, err
 	}
+	networks, err := json.Marshal(networksJSON{Allow: c.Networks.Allow, Deny: c.Networks.Deny})
+	if err != nil {
+		return v, err
+	}
 	v.grantTypes, v.redirectURIs, v.access = string(grantTypes), string(redirectURIs), string(access)
+	v.networks = string(networks)
 	v.tlsSubject, v.exchange, err = mtlsValues(c)
 	return v, err
 }
@@ -167,17 +262,22 @@ type scanner interface {
 
 func scanClient(s scanner) (*gatehouse.Client, error) {
 	var c gatehouse.Client
-	var grantTypes, redirectURIs, access string
+	var grantTypes, redirectURIs, access, networks string
 	var created, updated sql.NullInt64
 	var tlsSubject, exchange *string
 	if err := s.Scan(&c.ID, &c.Name, &c.AuthMethod, &c.SecretHash, &c.JWKS, &grantTypes, &redirectURIs,
-		&access, &c.TokenFormat, &c.Source, &c.Disabled, &created, &updated, &c.DPoPBound, &tlsSubject,
-		&c.CertificateBoundTokens, &exchange); err != nil {
+		&access, &c.TokenFormat, &c.Source, &c.Disabled, &c.Team, &c.Revision, &networks, &created, &updated,
+		&c.DPoPBound, &tlsSubject, &c.CertificateBoundTokens, &exchange); err != nil {
 		return nil, err
 	}
 	if err := scanMTLS(&c, tlsSubject, exchange); err != nil {
 		return nil, fmt.Errorf("client %q: mutual TLS or token exchange: %w", c.ID, err)
 	}
+	var nets networksJSON
+	if err := json.Unmarshal([]byte(networks), &nets); err != nil {
+		return nil, fmt.Errorf("client %q: networks: %w", c.ID, err)
+	}
+	c.Networks = gatehouse.ClientNetworks{Allow: nets.Allow, Deny: nets.Deny}
 	if err := json.Unmarshal([]byte(grantTypes), &c.GrantTypes); err != nil {
 		return nil, fmt.Errorf("client %q: grant_types: %w", c.ID, err)
 	}

@@ -16,7 +16,7 @@ import (
 const grantHorizon = 24 * time.Hour
 
 const selectTokenSQL = `SELECT id, hash, kind, format, client_id, subject, audience, scopes, grant_id,
-	issued_at, expires_at, revoked_at, rotated_at, successor_id, cnf_jkt, cnf_x5t_s256, act FROM tokens`
+	issued_at, expires_at, revoked_at, rotated_at, successor_id, cnf_jkt, cnf_x5t_s256, act, credential_id FROM tokens`
 
 // grantRevokedSQL is true when the grant whose id is the parameter named by
 // %[1]s has been revoked. revoked_grants alone is not enough: a revoked
@@ -29,8 +29,8 @@ const grantRevokedSQL = `(EXISTS (SELECT 1 FROM revoked_grants WHERE grant_id = 
 // statement, so that a refresh racing a revocation of its family cannot add
 // a live token to the dead family. Its parameters are tokenArgs.
 var createTokenSQL = `INSERT INTO tokens (id, hash, kind, format, client_id, subject, audience, scopes,
-	grant_id, issued_at, expires_at, revoked_at, rotated_at, successor_id, cnf_jkt, cnf_x5t_s256, act)
-	SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17
+	grant_id, issued_at, expires_at, revoked_at, rotated_at, successor_id, cnf_jkt, cnf_x5t_s256, act, credential_id)
+	SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18
 	WHERE ?9 IS NULL OR NOT ` + fmt.Sprintf(grantRevokedSQL, "?9")
 
 // CreateToken stores t. CodeConflict if a token with its ID or hash exists
@@ -68,7 +68,8 @@ func tokenArgs(t *gatehouse.Token) ([]any, error) {
 	return []any{t.ID, t.Hash, string(t.Kind), string(t.Format),
 		t.ClientID, t.Subject, t.Audience, string(scopes), stringValue(t.GrantID),
 		timeValue(t.IssuedAt), timeValue(t.ExpiresAt), timeValue(t.RevokedAt),
-		timeValue(t.RotatedAt), stringValue(t.SuccessorID), stringValue(t.Cnf.JKT), stringValue(t.Cnf.X5TS256), act}, nil
+		timeValue(t.RotatedAt), stringValue(t.SuccessorID), stringValue(t.Cnf.JKT), stringValue(t.Cnf.X5TS256), act,
+		stringValue(t.CredentialID)}, nil
 }
 
 // insertTokensTx stores tokens (their tokenArgs) in tx, as CreateToken
@@ -114,16 +115,16 @@ func (db *DB) FindTokenByID(ctx context.Context, id string) (*gatehouse.Token, e
 func scanToken(s scanner) (*gatehouse.Token, error) {
 	var t gatehouse.Token
 	var scopes string
-	var grantID, successorID, jkt, x5t, act sql.NullString
+	var grantID, successorID, jkt, x5t, act, credentialID sql.NullString
 	var issued, expires, revoked, rotated sql.NullInt64
 	if err := s.Scan(&t.ID, &t.Hash, &t.Kind, &t.Format, &t.ClientID, &t.Subject, &t.Audience, &scopes,
-		&grantID, &issued, &expires, &revoked, &rotated, &successorID, &jkt, &x5t, &act); err != nil {
+		&grantID, &issued, &expires, &revoked, &rotated, &successorID, &jkt, &x5t, &act, &credentialID); err != nil {
 		return nil, err
 	}
 	if err := json.Unmarshal([]byte(scopes), &t.Scopes); err != nil {
 		return nil, fmt.Errorf("token %q: scopes: %w", t.ID, err)
 	}
-	t.GrantID, t.SuccessorID = grantID.String, successorID.String
+	t.GrantID, t.SuccessorID, t.CredentialID = grantID.String, successorID.String, credentialID.String
 	t.Cnf = gatehouse.Confirmation{JKT: jkt.String, X5TS256: x5t.String}
 	if act.Valid {
 		var err error
@@ -341,4 +342,44 @@ func (db *DB) RotateRefreshToken(ctx context.Context, oldID string, now time.Tim
 		return db.insertTokensTx(ctx, tx, args)
 	})
 	return formatError(err, "rotate refresh token", "token")
+}
+
+// FindTokens returns the tokens matching f ordered by ID.
+func (db *DB) FindTokens(ctx context.Context, f gatehouse.TokenFilter) ([]*gatehouse.Token, error) {
+	q := selectTokenSQL + ` WHERE id > ?`
+	args := []any{f.After}
+	for _, c := range []struct{ col, v string }{
+		{"client_id", f.ClientID}, {"subject", f.Subject}, {"audience", f.Audience}, {"kind", string(f.Kind)},
+	} {
+		if c.v != "" {
+			q += ` AND ` + c.col + ` = ?`
+			args = append(args, c.v)
+		}
+	}
+	if !f.ActiveAt.IsZero() {
+		q += ` AND revoked_at IS NULL AND rotated_at IS NULL AND expires_at > ?`
+		args = append(args, f.ActiveAt.UnixNano())
+	}
+	q += ` ORDER BY id`
+	if f.Limit > 0 {
+		q += ` LIMIT ?`
+		args = append(args, f.Limit)
+	}
+	rows, err := db.reader.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("find tokens: %w", err)
+	}
+	defer rows.Close()
+	var out []*gatehouse.Token
+	for rows.Next() {
+		t, err := scanToken(rows)
+		if err != nil {
+			return nil, fmt.Errorf("find tokens: %w", err)
+		}
+		out = append(out, t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("find tokens: %w", err)
+	}
+	return out, nil
 }

@@ -7,7 +7,7 @@ import (
 	"github.com/gatehouse/gatehouse"
 )
 
-const selectUserSQL = `SELECT id, username, password_hash, disabled, created_at, updated_at FROM users`
+const selectUserSQL = `SELECT id, username, password_hash, disabled, role, team, revision, created_at, updated_at FROM users`
 
 // CreateUser stores u. CodeConflict if a user with its ID or username
 // exists, CodeInvalid if it has no ID or no username. Usernames are compared
@@ -18,10 +18,17 @@ func (db *DB) CreateUser(ctx context.Context, u *gatehouse.User) error {
 	} else if u.Username == "" {
 		return gatehouse.Errorf(gatehouse.CodeInvalid, "username required")
 	}
+	if u.Role != "" && !u.Role.Valid() {
+		return gatehouse.Errorf(gatehouse.CodeInvalid, "unknown role %q", u.Role)
+	}
 	_, err := db.writer.ExecContext(ctx, `INSERT INTO users (id, username, password_hash, disabled,
-		created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)`,
-		u.ID, u.Username, u.PasswordHash, u.Disabled, timeValue(u.CreatedAt), timeValue(u.UpdatedAt))
-	return formatError(err, "create user", "user")
+		role, team, revision, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?)`,
+		u.ID, u.Username, u.PasswordHash, u.Disabled, string(u.Role), u.Team, timeValue(u.CreatedAt), timeValue(u.UpdatedAt))
+	if err != nil {
+		return formatError(err, "create user", "user")
+	}
+	u.Revision = 1
+	return nil
 }
 
 // FindUserByID returns the user with that ID, or CodeNotFound.
@@ -43,20 +50,32 @@ func (db *DB) FindUserByUsername(ctx context.Context, username string) (*gatehou
 	return u, nil
 }
 
-// UpdateUser replaces the stored user's Username, PasswordHash, Disabled and
-// UpdatedAt. CodeNotFound if it does not exist, CodeConflict if another user
-// has the new username, CodeInvalid for an empty username.
+// UpdateUser replaces the stored user's Username, PasswordHash, Disabled,
+// Role, Team and UpdatedAt. CodeNotFound if it does not exist, CodeConflict
+// if another user has the new username, CodeInvalid for an empty username
+// or an unknown role, a *RevisionError if u.Revision is set and stale. On
+// success u.Revision is the new revision.
 func (db *DB) UpdateUser(ctx context.Context, u *gatehouse.User) error {
 	if u.Username == "" {
 		return gatehouse.Errorf(gatehouse.CodeInvalid, "username required")
 	}
-	res, err := db.writer.ExecContext(ctx, `UPDATE users SET username = ?, password_hash = ?, disabled = ?,
-		updated_at = ? WHERE id = ?`,
-		u.Username, u.PasswordHash, u.Disabled, timeValue(u.UpdatedAt), u.ID)
-	if err != nil {
-		return formatError(err, "update user", "user")
+	if u.Role != "" && !u.Role.Valid() {
+		return gatehouse.Errorf(gatehouse.CodeInvalid, "unknown role %q", u.Role)
 	}
-	return mustChangeOne(res, "update user", "user")
+	err := db.writeTx(ctx, func(tx *sql.Tx) error {
+		rev, err := checkRevision(ctx, tx, "users", "id", u.ID, "user", u.Revision)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE users SET username = ?, password_hash = ?, disabled = ?,
+			role = ?, team = ?, revision = revision + 1, updated_at = ? WHERE id = ?`,
+			u.Username, u.PasswordHash, u.Disabled, string(u.Role), u.Team, timeValue(u.UpdatedAt), u.ID); err != nil {
+			return err
+		}
+		u.Revision = rev + 1
+		return nil
+	})
+	return formatError(err, "update user", "user")
 }
 
 // FindUsers returns every user, ordered by username.
@@ -83,7 +102,7 @@ func (db *DB) FindUsers(ctx context.Context) ([]*gatehouse.User, error) {
 func scanUser(s scanner) (*gatehouse.User, error) {
 	var u gatehouse.User
 	var created, updated sql.NullInt64
-	if err := s.Scan(&u.ID, &u.Username, &u.PasswordHash, &u.Disabled, &created, &updated); err != nil {
+	if err := s.Scan(&u.ID, &u.Username, &u.PasswordHash, &u.Disabled, &u.Role, &u.Team, &u.Revision, &created, &updated); err != nil {
 		return nil, err
 	}
 	u.CreatedAt, u.UpdatedAt = timeOf(created), timeOf(updated)

@@ -61,6 +61,9 @@ type Store interface {
 	// also forget revoked grants that FindRevocations(before) would no longer
 	// return.
 	DeleteExpiredTokens(ctx context.Context, before time.Time) (int, error)
+	// FindTokens returns the tokens matching f, ordered by ID, at most
+	// f.Limit of them (all when 0), only IDs after f.After.
+	FindTokens(ctx context.Context, f gatehouse.TokenFilter) ([]*gatehouse.Token, error)
 
 	// Signing keys.
 	CreateKey(ctx context.Context, k *gatehouse.SigningKey) error
@@ -138,4 +141,52 @@ type Store interface {
 	RecordEvent(ctx context.Context, e *gatehouse.SecurityEvent) error
 	// FindEvents lists events newest first.
 	FindEvents(ctx context.Context, f gatehouse.EventFilter) ([]*gatehouse.SecurityEvent, error)
+
+	GovernanceStore
+}
+
+// GovernanceStore is the management plane's part of the store: teams, the
+// API catalog, app ownership and paging, credentials, subscriptions, the
+// recorded lifecycle steps, cutoffs and the change counter (see
+// docs/GOVERNANCE.md). Update methods take the expected revision in the
+// object's Revision (0: no check) and return a *gatehouse.RevisionError
+// (CodeStale) when it is stale; on success the object carries the new one.
+type GovernanceStore interface {
+	CreateTeam(ctx context.Context, t *gatehouse.Team) error
+	FindTeam(ctx context.Context, name string) (*gatehouse.Team, error)
+	FindTeams(ctx context.Context, f gatehouse.TeamFilter) ([]*gatehouse.Team, string, error)
+	UpdateTeam(ctx context.Context, t *gatehouse.Team) error
+	DeleteTeam(ctx context.Context, name string, revision int64) error
+
+	CreateAPI(ctx context.Context, a *gatehouse.API) error
+	FindAPI(ctx context.Context, name string) (*gatehouse.API, error)
+	FindAPIs(ctx context.Context, f gatehouse.APIFilter) ([]*gatehouse.API, string, error)
+	UpdateAPI(ctx context.Context, a *gatehouse.API, change *gatehouse.StateChange) error
+	DeleteAPI(ctx context.Context, name string, revision int64) error
+
+	FindClientPage(ctx context.Context, f gatehouse.ClientFilter) ([]*gatehouse.Client, string, error)
+	DeleteApp(ctx context.Context, id string, revision int64, actor string, at time.Time) error
+
+	CreateCredential(ctx context.Context, c *gatehouse.Credential) error
+	FindCredential(ctx context.Context, id string) (*gatehouse.Credential, error)
+	FindCredentials(ctx context.Context, f gatehouse.CredentialFilter) ([]*gatehouse.Credential, error)
+	RevokeCredential(ctx context.Context, c *gatehouse.Credential, change gatehouse.StateChange) ([]gatehouse.Revocation, error)
+	// RotateClientSecret replaces the client's primary secret hash and,
+	// when previous is set, stores the old secret as that credential, in
+	// one transaction; revision (when set) must be the stored one. It
+	// returns the new revision.
+	RotateClientSecret(ctx context.Context, id string, revision int64, newHash []byte, previous *gatehouse.Credential, at time.Time) (int64, error)
+
+	CreateSubscription(ctx context.Context, s *gatehouse.Subscription, change gatehouse.StateChange) error
+	FindSubscription(ctx context.Context, id string) (*gatehouse.Subscription, error)
+	FindSubscriptions(ctx context.Context, f gatehouse.SubscriptionFilter) ([]*gatehouse.Subscription, string, error)
+	UpdateSubscription(ctx context.Context, s *gatehouse.Subscription, change *gatehouse.StateChange) error
+
+	FindStateChanges(ctx context.Context, f gatehouse.StateChangeFilter) ([]gatehouse.StateChange, string, error)
+
+	AddCutoff(ctx context.Context, c gatehouse.Cutoff) error
+	BulkRevoke(ctx context.Context, c gatehouse.Cutoff, e *gatehouse.SecurityEvent) error
+	FindCutoffs(ctx context.Context, since time.Time) ([]gatehouse.Cutoff, error)
+	DeleteCutoffsBefore(ctx context.Context, before time.Time) (int, error)
+	ChangeCounter(ctx context.Context) (int64, error)
 }

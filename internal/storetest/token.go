@@ -30,6 +30,9 @@ func newToken(id, grantID string, exp time.Time) *gatehouse.Token {
 		GrantID:   grantID,
 		IssuedAt:  t0.Add(-time.Minute),
 		ExpiresAt: exp,
+		// Round-tripped like every other field (governance: revoking a
+		// credential revokes the tokens issued with it).
+		CredentialID: "cred-1",
 	}
 }
 

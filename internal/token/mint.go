@@ -18,6 +18,8 @@ const (
 	PrefixRegistration = "ghi_"
 	PrefixClientSecret = "ghs_"
 	PrefixAPIKey       = "ghk_"
+	// PrefixManagement marks RFC 7592 registration access tokens.
+	PrefixManagement = "ghm_"
 )
 
 // jwtClaims is the wire form of an access token's claims (RFC 9068 2.2).

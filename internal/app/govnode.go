@@ -1,0 +1,295 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"time"
+
+	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/internal/config"
+	"github.com/gatehouse/gatehouse/internal/token"
+)
+
+// syncConfig makes the store's config-owned objects match the serve
+// config: teams and APIs, then clients (syncClients) and users, then the
+// subscriptions (each client's apis entries, and the file's
+// subscriptions), then removals. Each object changes in its own
+// transaction.
+func (n *Node) syncConfig(ctx context.Context, cfg *config.Config) error {
+	p := &planner{db: n.Store, box: n.box, owner: gatehouse.SourceConfig, now: n.now(), dataDir: cfg.DataDir, stderr: n.stderr, log: n.log}
+	d := desiredFrom(cfg)
+	tc, tr, err := p.planTeams(ctx, d.teams)
+	if err != nil {
+		return fmt.Errorf("config teams: %w", err)
+	}
+	ac, ar, err := p.planAPIs(ctx, d.apis)
+	if err != nil {
+		return fmt.Errorf("config apis: %w", err)
+	}
+	if err := run(ctx, append(tc, ac...)); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	if err := syncClients(ctx, n.Store, cfg, n.env, n.stderr, n.log, p.now); err != nil {
+		return err
+	}
+	if err := syncUsers(ctx, n.Store, cfg.Users, n.log, p.now); err != nil {
+		return err
+	}
+	sc, sr, err := p.planSubs(ctx, d.subs)
+	if err != nil {
+		return fmt.Errorf("config subscriptions: %w", err)
+	}
+	for _, c := range sc {
+		if c.Op == "skip" {
+			n.log.Warn("config subscription not reopened", "subscription", c.ID, "why", c.Note)
+		}
+	}
+	if err := run(ctx, append(append(append(sc, sr...), ar...), tr...)); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	return nil
+}
+
+// storeAPIs returns the catalog as stored, static upstream credentials
+// opened, access token lifetimes within what the node was sized for.
+func (n *Node) storeAPIs(ctx context.Context) ([]gatehouse.API, error) {
+	stored, err := allAPIs(ctx, n.Store)
+	if err != nil {
+		return nil, fmt.Errorf("load apis: %w", err)
+	}
+	out := make([]gatehouse.API, 0, len(stored))
+	for _, a := range stored {
+		if err := unsealAPI(n.box, a); err != nil {
+			return nil, err
+		}
+		if n.maxTTL > 0 && a.AccessTokenTTL > n.maxTTL {
+			n.log.Warn("api access_token_ttl beyond the longest one at start: shortened until a restart", "api", a.Name, "ttl", a.AccessTokenTTL, "max", n.maxTTL)
+			a.AccessTokenTTL = n.maxTTL
+		}
+		out = append(out, *a)
+	}
+	return out, nil
+}
+
+// GovernanceChanged rebuilds, from the store, the catalog, the routing
+// table, the client networks and the enforcement state (suspended clients,
+// cutoffs, revocations). Call it after changing the store (the admin API
+// does, after every change); when it returns, the very next request on
+// this node sees the change. A catalog whose routes do not compile is
+// refused and the running one stays.
+func (n *Node) GovernanceChanged(ctx context.Context) error {
+	n.govMu.Lock()
+	defer n.govMu.Unlock()
+	counter, err := n.Store.ChangeCounter(ctx)
+	if err != nil {
+		return fmt.Errorf("store change counter: %w", err)
+	}
+	apis, err := n.storeAPIs(ctx)
+	if err != nil {
+		return err
+	}
+	if !sameAPIs(n.catalog.APIs(), apis) {
+		// Only when the catalog changed: most changes are to apps and
+		// subscriptions, and the routing table need not be rebuilt.
+		if err := n.gateway.load(apis); err != nil {
+			return err
+		}
+		n.catalog.set(apis)
+	}
+	clients, err := n.Store.FindClients(ctx, gatehouse.ClientFilter{})
+	if err != nil {
+		return fmt.Errorf("load clients: %w", err)
+	}
+	if err := n.gateway.setClients(clients); err != nil {
+		return err
+	}
+	if err := n.loadEnforcement(ctx); err != nil {
+		return err
+	}
+	n.seenChanges = counter
+	return nil
+}
+
+// loadEnforcement loads what refuses tokens: disabled clients, cutoffs
+// and revocations.
+func (n *Node) loadEnforcement(ctx context.Context) error {
+	now := n.now()
+	clients, err := n.Store.FindClients(ctx, gatehouse.ClientFilter{})
+	if err != nil {
+		return fmt.Errorf("load clients: %w", err)
+	}
+	var disabled []string
+	for _, c := range clients {
+		if c.Disabled {
+			disabled = append(disabled, c.ID)
+		}
+	}
+	n.Revocations.SetSuspendedClients(disabled)
+	cuts, err := n.Store.FindCutoffs(ctx, n.cutoffHorizon(now))
+	if err != nil {
+		return fmt.Errorf("load cutoffs: %w", err)
+	}
+	n.Revocations.SetCutoffs(cuts)
+	blocked, err := n.blockedPairs(ctx, now)
+	if err != nil {
+		return err
+	}
+	n.Revocations.SetBlocked(blocked)
+	revs, err := n.Store.FindRevocations(ctx, now)
+	if err != nil {
+		return fmt.Errorf("load revocations: %w", err)
+	}
+	n.Revocations.Add(revs...)
+	return nil
+}
+
+// blockedPairs lists the (app, audience) pairs whose subscription grants
+// nothing now: the open one, or else the latest, is not approved or has
+// expired. Apps with no subscription to an API are not listed (their
+// direct access, if any, decides).
+func (n *Node) blockedPairs(ctx context.Context, now time.Time) ([]gatehouse.Cutoff, error) {
+	subs, err := allSubscriptions(ctx, n.Store)
+	if err != nil {
+		return nil, fmt.Errorf("load subscriptions: %w", err)
+	}
+	current := map[string]*gatehouse.Subscription{}
+	for _, s := range subs {
+		k := subKey(s.ClientID, s.API)
+		cur := current[k]
+		if cur == nil || (cur.State.Final() && (!s.State.Final() || s.UpdatedAt.After(cur.UpdatedAt))) {
+			current[k] = s
+		}
+	}
+	var out []gatehouse.Cutoff
+	for _, s := range current {
+		if s.Active(now) {
+			continue
+		}
+		if api := n.catalog.API(s.API); api != nil {
+			out = append(out, gatehouse.Cutoff{ClientID: s.ClientID, Audience: api.Audience})
+		}
+	}
+	return out, nil
+}
+
+// cutoffHorizon is how far back a cutoff can still refuse something: the
+// longest a token (access or refresh) lives, and the clock leeway.
+func (n *Node) cutoffHorizon(now time.Time) time.Time {
+	return now.Add(-max(n.maxTTL, n.policy.AccessTokenTTL, n.policy.RefreshTokenTTL) - n.policy.Leeway - time.Minute)
+}
+
+// watchStore polls the store's change counter and reloads from the store
+// when another process (`gatehouse apply`, another node) changed it.
+func (n *Node) watchStore(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			c, err := n.Store.ChangeCounter(ctx)
+			if err != nil {
+				if ctx.Err() == nil {
+					n.log.Error("store change counter", "err", err)
+				}
+				continue
+			}
+			n.govMu.Lock()
+			seen := n.seenChanges
+			n.govMu.Unlock()
+			if c == seen {
+				continue
+			}
+			if err := n.GovernanceChanged(ctx); err != nil && ctx.Err() == nil {
+				n.log.Error("reload from the store; the running catalog stays", "err", err)
+			}
+		}
+	}
+}
+
+// RevokeAppTokens refuses every token the app was issued up to now, at the
+// gateway and at refresh (bulk revocation by app), records a security
+// event, and takes effect on this node before it returns.
+func (n *Node) RevokeAppTokens(ctx context.Context, clientID, actor, reason string) error {
+	if _, err := n.Store.FindClientByID(ctx, clientID); err != nil {
+		return err
+	}
+	now := n.now()
+	c := gatehouse.Cutoff{ClientID: clientID, At: now}
+	e := &gatehouse.SecurityEvent{ID: token.NewID(), Type: gatehouse.EventAppTokensRevoked, ClientID: clientID,
+		Detail: fmt.Sprintf("every token of app %s revoked by %s: %s", clientID, actor, reason), At: now}
+	if err := n.Store.BulkRevoke(ctx, c, e); err != nil {
+		return err
+	}
+	n.Revocations.AddCutoff(c)
+	return nil
+}
+
+// RevokeAPITokens refuses every token issued for the API up to now, to any
+// app (bulk revocation by API), records a security event, and takes effect
+// on this node before it returns.
+func (n *Node) RevokeAPITokens(ctx context.Context, apiName, actor, reason string) error {
+	api, err := n.Store.FindAPI(ctx, apiName)
+	if err != nil {
+		return err
+	}
+	now := n.now()
+	c := gatehouse.Cutoff{Audience: api.Audience, At: now}
+	e := &gatehouse.SecurityEvent{ID: token.NewID(), Type: gatehouse.EventAPITokensRevoked,
+		Detail: fmt.Sprintf("every token for api %s revoked by %s: %s", apiName, actor, reason), At: now}
+	if err := n.Store.BulkRevoke(ctx, c, e); err != nil {
+		return err
+	}
+	n.Revocations.AddCutoff(c)
+	return nil
+}
+
+// sameAPIs reports whether the catalog cur (with the built-in admin API
+// first) holds exactly apis.
+func sameAPIs(cur []*gatehouse.API, apis []gatehouse.API) bool {
+	if len(cur) != len(apis)+1 {
+		return false
+	}
+	for i := range apis {
+		if !reflect.DeepEqual(*cur[i+1], apis[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// expireSubscriptions records the expiry of every open subscription whose
+// ExpiresAt has passed (the step, and the cutoff that refuses its
+// tokens), then reloads if any did. The token endpoint and the gateway
+// already stop honouring an expired subscription at its time; this makes
+// the state say so.
+func (n *Node) expireSubscriptions(ctx context.Context) (int, error) {
+	now := n.now()
+	subs, err := allSubscriptions(ctx, n.Store)
+	if err != nil {
+		return 0, err
+	}
+	count := 0
+	for _, s := range subs {
+		if s.State.Final() || s.ExpiresAt.IsZero() || now.Before(s.ExpiresAt) {
+			continue
+		}
+		step, err := s.Expire("gatehouse", now)
+		if err != nil {
+			return count, err
+		}
+		if err := n.Store.UpdateSubscription(ctx, s, &step); err != nil {
+			if gatehouse.ErrorCode(err) == gatehouse.CodeStale {
+				continue // changed meanwhile; the next round looks again
+			}
+			return count, err
+		}
+		count++
+	}
+	if count > 0 {
+		return count, n.GovernanceChanged(ctx)
+	}
+	return 0, nil
+}
