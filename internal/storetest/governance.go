@@ -528,6 +528,16 @@ var subscriptionTests = []test{
 				t.Errorf("%+v: %v, want %v", tc.f, got, tc.want)
 			}
 		}
+		byClient, err := s.FindSubscriptionsByClient(ctx, "blue-app")
+		must(t, err)
+		if len(byClient) != 2 || byClient[0].ID != "s1" || byClient[1].ID != "s2" {
+			t.Errorf("FindSubscriptionsByClient: %v", byClient)
+		}
+		none, err := s.FindSubscriptionsByClient(ctx, "nobody")
+		must(t, err)
+		if len(none) != 0 {
+			t.Errorf("subscriptions of nobody: %v", none)
+		}
 	}},
 }
 

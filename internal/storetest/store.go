@@ -172,6 +172,7 @@ type GovernanceStore interface {
 	CreateSubscription(ctx context.Context, s *gatehouse.Subscription, change gatehouse.StateChange) error
 	FindSubscription(ctx context.Context, id string) (*gatehouse.Subscription, error)
 	FindSubscriptions(ctx context.Context, f gatehouse.SubscriptionFilter) ([]*gatehouse.Subscription, string, error)
+	FindSubscriptionsByClient(ctx context.Context, clientID string) ([]*gatehouse.Subscription, error)
 	UpdateSubscription(ctx context.Context, s *gatehouse.Subscription, change *gatehouse.StateChange) error
 
 	FindStateChanges(ctx context.Context, f gatehouse.StateChangeFilter) ([]gatehouse.StateChange, string, error)
