@@ -168,6 +168,7 @@ type GovernanceStore interface {
 	FindCredential(ctx context.Context, id string) (*gatehouse.Credential, error)
 	FindCredentials(ctx context.Context, f gatehouse.CredentialFilter) ([]*gatehouse.Credential, error)
 	RevokeCredential(ctx context.Context, c *gatehouse.Credential, change gatehouse.StateChange) ([]gatehouse.Revocation, error)
+	CreateAPIKey(ctx context.Context, c *gatehouse.Credential, t *gatehouse.Token) error
 
 	CreateSubscription(ctx context.Context, s *gatehouse.Subscription, change gatehouse.StateChange) error
 	FindSubscription(ctx context.Context, id string) (*gatehouse.Subscription, error)
