@@ -92,6 +92,9 @@ func runApply(ctx context.Context, args []string, env func(string) (string, bool
 		fmt.Fprintf(stderr, "%v\nnothing was changed\n", err)
 		return ExitConfig
 	}
+	if len(file.Users) > 0 {
+		fmt.Fprintln(stderr, "note: the file's users are not applied (use the serve config or `gatehouse users`)")
+	}
 	cfg, err := loadConfig(&f.commonFlags, env)
 	if err != nil {
 		fmt.Fprintf(stderr, "gatehouse: %v\n", err)

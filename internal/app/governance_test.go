@@ -36,7 +36,8 @@ func ledgerNode(t *testing.T) (*testNode, *upstream) {
 		c.APIs = append(c.APIs, gatehouse.API{Name: "ledger", Audience: "https://ledger.example.test",
 			Scopes: []string{"ledger:read", "ledger:write"}, Approval: gatehouse.ApprovalManual,
 			Lifecycle: gatehouse.LifecyclePublished, Upstream: gatehouse.Upstream{Targets: []string{up.URL}},
-			Routes: []gatehouse.Route{{Path: "/ledger/*", Scopes: []string{"ledger:read"}, Credential: gatehouse.CredentialBearer, ScopeMode: "all"}}})
+			Routes: []gatehouse.Route{{Path: "/ledger/*", Scopes: []string{"ledger:read"}, Credential: gatehouse.CredentialBearer, ScopeMode: "all"},
+				{Path: "/ledger-key/*", Scopes: []string{"ledger:read"}, Credential: gatehouse.CredentialAPIKey, ScopeMode: "all"}}})
 		c.Clients = append(c.Clients, config.Client{Client: gatehouse.Client{ID: "ledger-app", Team: "blue",
 			AuthMethod: gatehouse.AuthSecretBasic, SecretHash: gatehouse.HashSecret(ledgerSecret),
 			GrantTypes: []string{gatehouse.GrantClientCredentials}}})
@@ -464,5 +465,62 @@ func TestSubscriptionExpiry(t *testing.T) {
 	got, _ := n.Store.FindSubscription(ctx, "s1")
 	if got.State != gatehouse.SubExpired {
 		t.Errorf("state %s", got.State)
+	}
+}
+
+// TestAPIKeyCredential: an API key is an app credential: issued only under
+// an approved subscription, checked by the gateway, refused at once when
+// the credential is revoked or the subscription suspended.
+func TestAPIKeyCredential(t *testing.T) {
+	n, _ := ledgerNode(t)
+	ctx := context.Background()
+	if _, _, err := n.IssueAPIKey(ctx, "ledger-app", "ledger", []string{"ledger:read"}, time.Hour, "ci"); gatehouse.ErrorCode(err) != gatehouse.CodeForbidden {
+		t.Fatalf("a key without a subscription: %v", err)
+	}
+	api, _ := n.Store.FindAPI(ctx, "ledger")
+	sub, step, _ := gatehouse.NewSubscription("s1", "ledger-app", api, nil, time.Time{}, "dev", n.clock.Now())
+	if err := n.Store.CreateSubscription(ctx, sub, step); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := n.IssueAPIKey(ctx, "ledger-app", "ledger", []string{"ledger:read"}, time.Hour, "ci"); gatehouse.ErrorCode(err) != gatehouse.CodeForbidden {
+		t.Fatalf("a key under a pending subscription: %v", err)
+	}
+	step, _ = sub.Approve([]string{"ledger:read"}, "admin", "", n.clock.Now())
+	if err := n.Store.UpdateSubscription(ctx, sub, &step); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := n.IssueAPIKey(ctx, "ledger-app", "ledger", []string{"ledger:write"}, time.Hour, "ci"); gatehouse.ErrorCode(err) != gatehouse.CodeInvalid {
+		t.Fatalf("a key with a scope not approved: %v", err)
+	}
+	key, cred, err := n.IssueAPIKey(ctx, "ledger-app", "ledger", []string{"ledger:read"}, time.Hour, "ci")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _, err := n.IssueAPIKey(ctx, "ledger-app", "ledger", []string{"ledger:read"}, time.Hour, "rotation")
+	if err != nil {
+		t.Fatal(err)
+	}
+	withKey := func(k string) int {
+		resp, _ := n.call(t, "GET", "/ledger-key/1", "", map[string]string{"X-API-Key": k})
+		return resp.StatusCode
+	}
+	if s1, s2 := withKey(key), withKey(other); s1 != 200 || s2 != 200 {
+		t.Fatalf("the keys: %d %d", s1, s2)
+	}
+	if err := n.RevokeCredential(ctx, cred.ID, cred.Revision, "admin", "leaked"); err != nil {
+		t.Fatal(err)
+	}
+	if s1, s2 := withKey(key), withKey(other); s1 != 401 || s2 != 200 {
+		t.Fatalf("after revoking the first: %d %d", s1, s2)
+	}
+	step, _ = sub.Suspend("admin", "", n.clock.Now())
+	if err := n.Store.UpdateSubscription(ctx, sub, &step); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.GovernanceChanged(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if s := withKey(other); s != 401 {
+		t.Fatalf("a key of a suspended subscription: %d", s)
 	}
 }

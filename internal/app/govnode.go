@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"reflect"
+	"slices"
 	"time"
 
 	"github.com/gatehouse/gatehouse"
@@ -292,4 +293,107 @@ func (n *Node) expireSubscriptions(ctx context.Context) (int, error) {
 		return count, n.GovernanceChanged(ctx)
 	}
 	return 0, nil
+}
+
+// IssueAPIKey issues an API key for the app on one API, as an api_key
+// credential of the app (so it can be listed, rotated with overlap and
+// revoked alone) and the token record the gateway checks it by. The app
+// needs an approved, unexpired subscription to the API (or direct access
+// without one) covering scopes. The key is returned once; only its hash is
+// stored. It never outlives the subscription.
+func (n *Node) IssueAPIKey(ctx context.Context, clientID, apiName string, scopes []string, ttl time.Duration, label string) (string, *gatehouse.Credential, error) {
+	now := n.now()
+	client, err := n.Store.FindClientByID(ctx, clientID)
+	if err != nil {
+		return "", nil, err
+	}
+	if client.Disabled {
+		return "", nil, gatehouse.Errorf(gatehouse.CodeInvalid, "app %s is disabled", clientID)
+	}
+	api := n.catalog.API(apiName)
+	if api == nil || api.Name == gatehouse.AdminAPIName {
+		return "", nil, gatehouse.Errorf(gatehouse.CodeNotFound, "api %s not found", apiName)
+	}
+	if api.Lifecycle != gatehouse.LifecyclePublished && api.Lifecycle != gatehouse.LifecycleDeprecated {
+		return "", nil, gatehouse.Errorf(gatehouse.CodeConflict, "api %s is %s: no keys are issued for it", apiName, api.Lifecycle)
+	}
+	subs, err := n.Store.FindSubscriptionsByClient(ctx, clientID)
+	if err != nil {
+		return "", nil, err
+	}
+	var sub *gatehouse.Subscription
+	for _, s := range subs {
+		if s.API == apiName && (sub == nil || !s.State.Final()) {
+			sub = s
+		}
+	}
+	acc := client.AccessFor(apiName)
+	var allowed []string
+	var until time.Time
+	switch {
+	case sub != nil && !sub.Active(now):
+		return "", nil, gatehouse.Errorf(gatehouse.CodeForbidden, "the app's subscription to api %s is %s", apiName, sub.StateAt(now))
+	case sub != nil:
+		until = sub.ExpiresAt
+		for _, sc := range sub.ApprovedScopes {
+			if acc == nil || slices.Contains(acc.Scopes, sc) {
+				allowed = append(allowed, sc)
+			}
+		}
+	case acc != nil:
+		allowed = acc.Scopes
+	default:
+		return "", nil, gatehouse.Errorf(gatehouse.CodeForbidden, "the app has no subscription to api %s", apiName)
+	}
+	for _, sc := range scopes {
+		if !slices.Contains(allowed, sc) || !api.HasScope(sc) {
+			return "", nil, gatehouse.Errorf(gatehouse.CodeInvalid, "scope %q is not approved for the app on api %s", sc, apiName)
+		}
+	}
+	if ttl <= 0 {
+		return "", nil, gatehouse.Errorf(gatehouse.CodeInvalid, "an API key needs a lifetime")
+	}
+	iat := now.Truncate(time.Second)
+	if nb := n.Revocations.NotBefore(clientID, api.Audience); !nb.IsZero() && !iat.After(nb) {
+		iat = nb.Truncate(time.Second).Add(time.Second) // see oauth mintAccess
+		n.Revocations.NoteIssued(iat)
+	}
+	exp := iat.Add(ttl)
+	if !until.IsZero() && exp.After(until) {
+		exp = until
+	}
+	key := gatehouse.NewSecret(token.PrefixAPIKey)
+	hash := gatehouse.HashSecret(key)
+	cred := &gatehouse.Credential{ID: token.NewID(), ClientID: clientID, Kind: gatehouse.CredentialKey, Hash: hash,
+		API: apiName, Label: label, ExpiresAt: exp, CreatedAt: now}
+	rec := &gatehouse.Token{ID: token.NewID(), Hash: hash, Kind: gatehouse.KindAPIKey, Format: gatehouse.FormatOpaque,
+		ClientID: clientID, Subject: clientID, Audience: api.Audience, Scopes: scopes, IssuedAt: iat, ExpiresAt: exp,
+		CredentialID: cred.ID}
+	if err := n.Store.CreateAPIKey(ctx, cred, rec); err != nil {
+		return "", nil, err
+	}
+	return key, cred, nil
+}
+
+// RevokeCredential revokes one credential of an app (revision: the one
+// read, 0 for no check) and every token issued with it, on this node
+// before it returns and in the store for the others.
+func (n *Node) RevokeCredential(ctx context.Context, id string, revision int64, actor, reason string) error {
+	c, err := n.Store.FindCredential(ctx, id)
+	if err != nil {
+		return err
+	}
+	if revision != 0 {
+		c.Revision = revision
+	}
+	step, err := c.Revoke(actor, reason, n.now())
+	if err != nil {
+		return err
+	}
+	revs, err := n.Store.RevokeCredential(ctx, c, step)
+	if err != nil {
+		return err
+	}
+	n.Revocations.Add(revs...)
+	return nil
 }

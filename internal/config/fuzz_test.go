@@ -45,6 +45,9 @@ func FuzzParse(f *testing.F) {
 			"apis: [{name: a, audience: 'urn:a:b', scopes: [s], external_issuers: [i], upstream: {targets: ['http://h']}, routes: [{path: /x, credential: none}, {path: /y}]}]\n",
 		"apis: [{name: a, audience: 'urn:a:b', lifecycle: deprecated, sunset: 2027-06-30T00:00:00Z, hosts: [A.example], upstream_auth: {mint_token: true, mint_audience: 'urn:a:c', static_header: x-k, static_value: '${A}'}, traffic: {per_client: {rate: 1}, quota: {daily: 1}, ip_deny: ['::/0']}}]\n",
 		"clients: [{id: a, networks: {allow: [10.0.0.0/8], deny: ['fe80::1']}}]\n",
+		"teams: [{name: t, description: d}]\napis: [{name: a, audience: 'urn:a:b', scopes: [s, u], family: f, version: v1, approval: manual, openapi: keys.json}]\n" +
+			"clients: [{id: c, team: t}]\nsubscriptions: [{app: c, api: a, scopes: [s, u], approved_scopes: [s], state: suspended, expires_at: 2031-01-01T00:00:00Z}]\n" +
+			"users: [{username: u, password_hash: x, role: developer, team: t}]\n",
 	} {
 		f.Add([]byte(s))
 	}

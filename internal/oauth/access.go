@@ -11,7 +11,8 @@ import (
 // decides what an app may get for its API; without it (tests of the bare
 // protocol), Client.Access alone does.
 type SubscriptionStore interface {
-	FindSubscriptions(ctx context.Context, f gatehouse.SubscriptionFilter) ([]*gatehouse.Subscription, string, error)
+	// FindSubscriptionsByClient returns every subscription of the app.
+	FindSubscriptionsByClient(ctx context.Context, clientID string) ([]*gatehouse.Subscription, error)
 }
 
 // CredentialStore lists an app's extra credentials (rotated secrets and
@@ -69,26 +70,19 @@ func (s *Server) subscriptionsOf(ctx context.Context, clientID string) (map[stri
 	if s.Subscriptions == nil {
 		return out, nil
 	}
-	f := gatehouse.SubscriptionFilter{ClientID: clientID, Page: gatehouse.Page{Limit: gatehouse.MaxPageLimit}}
-	for range 10 { // at most 10000 subscriptions of one app are looked at
-		page, next, err := s.Subscriptions.FindSubscriptions(ctx, f)
-		if err != nil {
-			return nil, err
+	page, err := s.Subscriptions.FindSubscriptionsByClient(ctx, clientID)
+	if err != nil {
+		return nil, err
+	}
+	for _, sub := range page {
+		cur := out[sub.API]
+		switch {
+		case cur == nil:
+			out[sub.API] = sub
+		case !cur.State.Final():
+		case !sub.State.Final() || sub.UpdatedAt.After(cur.UpdatedAt):
+			out[sub.API] = sub
 		}
-		for _, sub := range page {
-			cur := out[sub.API]
-			switch {
-			case cur == nil:
-				out[sub.API] = sub
-			case !cur.State.Final():
-			case !sub.State.Final() || sub.UpdatedAt.After(cur.UpdatedAt):
-				out[sub.API] = sub
-			}
-		}
-		if next == "" {
-			break
-		}
-		f.Cursor = next
 	}
 	return out, nil
 }

@@ -156,3 +156,40 @@ func scanCredential(s scanner) (*gatehouse.Credential, error) {
 	c.ExpiresAt, c.RevokedAt, c.CreatedAt = timeOf(expires), timeOf(revoked), timeOf(created)
 	return &c, nil
 }
+
+// CreateAPIKey stores an api_key credential and the token record the
+// gateway verifies the key by (its CredentialID set to the credential's
+// id), in one transaction, so that revoking the credential revokes the
+// key. Errors as CreateCredential and CreateToken.
+func (db *DB) CreateAPIKey(ctx context.Context, c *gatehouse.Credential, t *gatehouse.Token) error {
+	switch {
+	case c.ID == "" || c.Kind != gatehouse.CredentialKey || len(c.Hash) == 0:
+		return gatehouse.Errorf(gatehouse.CodeInvalid, "an api_key credential needs an id and a hash")
+	case t.Kind != gatehouse.KindAPIKey || t.CredentialID != c.ID || t.ClientID != c.ClientID:
+		return gatehouse.Errorf(gatehouse.CodeInvalid, "the API key's token must be of kind api_key, for the credential's app, naming the credential")
+	}
+	args, err := tokenArgs(t)
+	if err != nil {
+		return formatError(err, "create api key", "token")
+	}
+	err = db.writeTx(ctx, func(tx *sql.Tx) error {
+		var one int
+		if err := tx.QueryRowContext(ctx, `SELECT 1 FROM clients WHERE id = ?`, c.ClientID).Scan(&one); errors.Is(err, sql.ErrNoRows) {
+			return gatehouse.Errorf(gatehouse.CodeNotFound, "app %s not found", c.ClientID)
+		} else if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO credentials (id, client_id, kind, hash, jwk, api, label, expires_at,
+			revoked_at, revision, created_at) VALUES (?, ?, ?, ?, NULL, ?, ?, ?, NULL, 1, ?)`,
+			c.ID, c.ClientID, string(c.Kind), c.Hash, c.API, c.Label, timeValue(c.ExpiresAt), timeValue(c.CreatedAt)); err != nil {
+			return err
+		}
+		_, err := tx.StmtContext(ctx, db.createTokenStmt).ExecContext(ctx, args...)
+		return err
+	})
+	if err != nil {
+		return formatError(err, "create api key", "credential")
+	}
+	c.Revision = 1
+	return nil
+}

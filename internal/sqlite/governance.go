@@ -38,9 +38,11 @@ func encodeCursor(key string) string {
 }
 
 func decodeCursor(c string) (string, error) {
-	b, err := base64.RawURLEncoding.DecodeString(c)
+	b, err := base64.RawURLEncoding.Strict().DecodeString(c)
 	key, ok := strings.CutPrefix(string(b), "1:")
-	if err != nil || !ok {
+	// Only the canonical form (the decoder skips line breaks, say): one
+	// position, one cursor.
+	if err != nil || !ok || encodeCursor(key) != c {
 		return "", gatehouse.Errorf(gatehouse.CodeInvalid, "invalid cursor")
 	}
 	return key, nil

@@ -97,6 +97,29 @@ func (db *DB) FindSubscriptions(ctx context.Context, f gatehouse.SubscriptionFil
 		func(s *gatehouse.Subscription) string { return s.ID })
 }
 
+// FindSubscriptionsByClient returns every subscription of the app, open
+// or closed, ordered by id: what the token endpoint reads on every
+// request, with a prepared statement.
+func (db *DB) FindSubscriptionsByClient(ctx context.Context, clientID string) ([]*gatehouse.Subscription, error) {
+	rows, err := db.findSubsByClientStmt.QueryContext(ctx, clientID)
+	if err != nil {
+		return nil, formatError(err, "find subscriptions", "subscription")
+	}
+	defer rows.Close()
+	out := []*gatehouse.Subscription{}
+	for rows.Next() {
+		s, err := scanSubscription(rows)
+		if err != nil {
+			return nil, formatError(err, "find subscriptions", "subscription")
+		}
+		out = append(out, s)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, formatError(err, "find subscriptions", "subscription")
+	}
+	return out, nil
+}
+
 // UpdateSubscription replaces the subscription's scopes, approved scopes,
 // state, reason, expiry, source and UpdatedAt (ClientID and API never
 // change). change is required exactly when the state moves and is recorded

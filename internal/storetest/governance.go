@@ -528,10 +528,21 @@ var subscriptionTests = []test{
 				t.Errorf("%+v: %v, want %v", tc.f, got, tc.want)
 			}
 		}
+		byClient, err := s.FindSubscriptionsByClient(ctx, "blue-app")
+		must(t, err)
+		if len(byClient) != 2 || byClient[0].ID != "s1" || byClient[1].ID != "s2" {
+			t.Errorf("FindSubscriptionsByClient: %v", byClient)
+		}
+		none, err := s.FindSubscriptionsByClient(ctx, "nobody")
+		must(t, err)
+		if len(none) != 0 {
+			t.Errorf("subscriptions of nobody: %v", none)
+		}
 	}},
 }
 
 var credentialTests = []test{
+	apiKeyTest,
 	{"RoundTrip", func(t *testing.T, s Store) {
 		ctx := t.Context()
 		createClient(t, s, newClient("app"))
@@ -600,6 +611,40 @@ var credentialTests = []test{
 		}
 	}},
 }
+
+// apiKeyTest checks CreateAPIKey: the credential and its token together.
+var apiKeyTest = test{"APIKey", func(t *testing.T, s Store) {
+	ctx := t.Context()
+	createClient(t, s, newClient("app"))
+	c := &gatehouse.Credential{ID: "k1", ClientID: "app", Kind: gatehouse.CredentialKey, Hash: gatehouse.HashSecret("key"), API: "x", CreatedAt: t0}
+	tok := newToken("kt", "", t0.Add(time.Hour))
+	tok.Kind, tok.ClientID, tok.CredentialID, tok.Hash = gatehouse.KindAPIKey, "app", "k1", gatehouse.HashSecret("key")
+	bad := *tok
+	bad.CredentialID = "other"
+	wantCode(t, s.CreateAPIKey(ctx, c, &bad), gatehouse.CodeInvalid)
+	must(t, s.CreateAPIKey(ctx, c, tok))
+	if _, err := s.FindCredential(ctx, "k1"); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.FindTokenByHash(ctx, gatehouse.HashSecret("key"))
+	must(t, err)
+	if got.CredentialID != "k1" || got.Kind != gatehouse.KindAPIKey {
+		t.Fatalf("token %+v", got)
+	}
+	// Nothing half-written: a taken token hash leaves no credential.
+	c2 := &gatehouse.Credential{ID: "k2", ClientID: "app", Kind: gatehouse.CredentialKey, Hash: gatehouse.HashSecret("key2"), CreatedAt: t0}
+	tok2 := *tok
+	tok2.ID, tok2.CredentialID = "kt2", "k2"
+	wantCode(t, s.CreateAPIKey(ctx, c2, &tok2), gatehouse.CodeConflict)
+	_, err = s.FindCredential(ctx, "k2")
+	wantCode(t, err, gatehouse.CodeNotFound)
+	step, _ := c.Revoke("admin", "", t0)
+	revs, err := s.RevokeCredential(ctx, c, step)
+	must(t, err)
+	if len(revs) != 1 || revs[0].TokenID != "kt" {
+		t.Fatalf("revoking the key's credential: %v", revs)
+	}
+}}
 
 var cutoffTests = []test{
 	{"ForwardOnly", func(t *testing.T, s Store) {

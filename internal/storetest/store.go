@@ -176,10 +176,14 @@ type GovernanceStore interface {
 	// one transaction; revision (when set) must be the stored one. It
 	// returns the new revision.
 	RotateClientSecret(ctx context.Context, id string, revision int64, newHash []byte, previous *gatehouse.Credential, at time.Time) (int64, error)
+	// CreateAPIKey stores an API key credential and its token record in one
+	// transaction.
+	CreateAPIKey(ctx context.Context, c *gatehouse.Credential, t *gatehouse.Token) error
 
 	CreateSubscription(ctx context.Context, s *gatehouse.Subscription, change gatehouse.StateChange) error
 	FindSubscription(ctx context.Context, id string) (*gatehouse.Subscription, error)
 	FindSubscriptions(ctx context.Context, f gatehouse.SubscriptionFilter) ([]*gatehouse.Subscription, string, error)
+	FindSubscriptionsByClient(ctx context.Context, clientID string) ([]*gatehouse.Subscription, error)
 	UpdateSubscription(ctx context.Context, s *gatehouse.Subscription, change *gatehouse.StateChange) error
 
 	FindStateChanges(ctx context.Context, f gatehouse.StateChangeFilter) ([]gatehouse.StateChange, string, error)
