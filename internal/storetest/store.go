@@ -138,4 +138,6 @@ type Store interface {
 	RecordEvent(ctx context.Context, e *gatehouse.SecurityEvent) error
 	// FindEvents lists events newest first.
 	FindEvents(ctx context.Context, f gatehouse.EventFilter) ([]*gatehouse.SecurityEvent, error)
+
+	AuditStore // the audit log, see audit.go
 }

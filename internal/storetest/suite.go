@@ -61,6 +61,9 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"RotateRefreshToken", rotateRefreshTokenTests},
 		{"RecordEvent", recordEventTests},
 		{"FindEvents", findEventsTests},
+		{"AppendAudit", appendAuditTests},
+		{"FindAuditEntries", findAuditEntriesTests},
+		{"AuditCheckpoints", auditCheckpointTests},
 		{"Concurrent", concurrentTests},
 	}
 	for _, g := range groups {

@@ -1,0 +1,130 @@
+package audit
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/gatehouse/gatehouse"
+)
+
+// Store keeps the entries.
+//
+// AppendAudit runs, in one transaction: read the head (the entry with the
+// highest Seq, or the zero AuditHead for an empty log), call build with it,
+// and insert the entry build returns, which must have Seq head.Seq+1
+// (CodeInvalid otherwise). build's error is returned as is and nothing is
+// written. CodeConflict if another writer took that Seq first. build must
+// not block: it runs while the store's write lock is held.
+//
+// FindAuditEntries returns the entries matching f in ascending Seq.
+type Store interface {
+	AppendAudit(ctx context.Context, build func(head gatehouse.AuditHead) (*gatehouse.AuditEntry, error)) (*gatehouse.AuditEntry, error)
+	FindAuditEntries(ctx context.Context, f gatehouse.AuditFilter) ([]*gatehouse.AuditEntry, error)
+}
+
+// Log appends records to the chain. Appends from one process are serialized
+// by a mutex; across processes the store's transaction reads the head and
+// inserts the next Seq atomically, and the Seq key makes a second writer of
+// the same Seq fail, so the chain never forks.
+type Log struct {
+	Store Store
+	Now   func() time.Time // default time.Now
+
+	mu sync.Mutex
+}
+
+// appendAttempts bounds retries when another process appended first.
+const appendAttempts = 3
+
+// Append seals r after the current head and stores it in one transaction.
+func (l *Log) Append(ctx context.Context, r Record) (*gatehouse.AuditEntry, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var err error
+	for range appendAttempts {
+		var e *gatehouse.AuditEntry
+		e, err = l.Store.AppendAudit(ctx, func(head gatehouse.AuditHead) (*gatehouse.AuditEntry, error) {
+			return Seal(head, r, l.now())
+		})
+		if gatehouse.ErrorCode(err) != gatehouse.CodeConflict {
+			return e, err
+		}
+	}
+	return nil, err
+}
+
+// FindAuditEntries reads entries from the store.
+func (l *Log) FindAuditEntries(ctx context.Context, f gatehouse.AuditFilter) ([]*gatehouse.AuditEntry, error) {
+	return l.Store.FindAuditEntries(ctx, f)
+}
+
+func (l *Log) now() time.Time {
+	if l.Now != nil {
+		return l.Now()
+	}
+	return time.Now()
+}
+
+// EventStore records security events.
+type EventStore interface {
+	RecordEvent(ctx context.Context, e *gatehouse.SecurityEvent) error
+}
+
+// Events records security events in their store and then in the audit log.
+// It stands in for the store wherever events are recorded (the OAuth
+// server, the admin API, the command line), so no surface needs to know
+// the audit log exists. The two writes are two transactions: if the audit
+// append fails, the event stays recorded and the error is returned, for
+// the caller to log as it logs any failure to record an event.
+type Events struct {
+	Store EventStore
+	Log   *Log
+}
+
+// RecordEvent records e, then appends it to the audit log.
+func (ev *Events) RecordEvent(ctx context.Context, e *gatehouse.SecurityEvent) error {
+	if err := ev.Store.RecordEvent(ctx, e); err != nil {
+		return err
+	}
+	_, err := ev.Log.Append(ctx, EventRecord(e))
+	return err
+}
+
+// EventRecord is the audit record of a security event: actor "system"
+// (Gatehouse detected or carried it out), action "security." plus the event
+// type, the grant (or else the user, or else the client) as the target.
+func EventRecord(e *gatehouse.SecurityEvent) Record {
+	r := Record{
+		Actor: gatehouse.AuditActorSystem, Action: "security." + e.Type, Outcome: gatehouse.AuditSuccess,
+		Details: map[string]string{"event_id": e.ID},
+	}
+	switch {
+	case e.GrantID != "":
+		r.TargetType, r.TargetID = "grant", e.GrantID
+	case e.Subject != "":
+		r.TargetType, r.TargetID = "user", e.Subject
+	case e.ClientID != "":
+		r.TargetType, r.TargetID = "client", e.ClientID
+	}
+	for k, v := range map[string]string{"client_id": e.ClientID, "subject": e.Subject, "grant_id": e.GrantID, "detail": e.Detail} {
+		if v != "" {
+			r.Details[k] = truncate(v, 512)
+		}
+	}
+	return r
+}
+
+// truncate shortens s to at most n bytes without splitting a UTF-8
+// sequence.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !isRuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+func isRuneStart(b byte) bool { return b&0xC0 != 0x80 }
