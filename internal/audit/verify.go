@@ -23,7 +23,7 @@ func (p Problem) String() string { return fmt.Sprintf("seq %d: %s", p.Seq, p.Rea
 
 // Report is the result of a verification.
 type Report struct {
-	Entries int64              // entries read
+	Entries int64               // entries read
 	Head    gatehouse.AuditHead // the last entry read
 	// Checkpoints counts the checkpoints whose signature verified; Latest
 	// is the highest Seq among them (0 if none).
