@@ -63,6 +63,7 @@ type Handler struct {
 	// GrantLifetime bounds how long a revoked grant must be remembered.
 	GrantLifetime time.Duration
 	Metrics       http.Handler // the Prometheus handler
+	Audit         AuditLog     // records admin actions; see audit.go
 	Log           *slog.Logger
 	Now           func() time.Time
 }
@@ -85,10 +86,11 @@ func (h *Handler) Routes() http.Handler {
 	mux.Handle("POST /admin/v1/keys/rotate", h.auth(h.rotateKeys))
 	mux.Handle("POST /admin/v1/users/{id}/revoke-grants", h.auth(h.revokeUserGrants))
 	mux.Handle("POST /admin/v1/api-keys", h.auth(h.createAPIKey))
+	h.auditRoutes(mux)
 	mux.Handle("/admin/", h.auth(func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, http.StatusNotFound, "not found", "no such admin resource")
 	}))
-	return mux
+	return h.auditRequests(mux)
 }
 
 func (h *Handler) now() time.Time {
@@ -130,6 +132,7 @@ func (h *Handler) auth(next http.HandlerFunc) http.Handler {
 			writeProblem(w, http.StatusUnauthorized, "unauthorized", "the access token is not valid")
 			return
 		}
+		noteActor(r, claims)
 		if claims.Audience != gatehouse.AdminAudience || !claims.HasScope(gatehouse.AdminScope) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="gatehouse-admin", error="insufficient_scope", scope="admin"`)
 			writeProblem(w, http.StatusForbidden, "forbidden", "the token is not an admin token (audience "+gatehouse.AdminAudience+", scope admin)")

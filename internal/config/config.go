@@ -51,6 +51,8 @@ type Config struct {
 	// Users are local accounts the file defines; accounts made with
 	// `gatehouse users add` live only in the store.
 	Users []User
+	// Audit holds the audit log's settings, defaults applied.
+	Audit AuditConfig
 }
 
 // Listener is an address to listen on, host:port.
@@ -119,6 +121,7 @@ func Default() *Config {
 		DataDir: DefaultDataDir,
 		Gateway: GatewayConfig{MaxBodyBytes: DefaultMaxBodyBytes},
 		Tokens:  gatehouse.DefaultTokenPolicy(),
+		Audit:   AuditConfig{CheckpointInterval: DefaultCheckpointInterval},
 	}
 }
 

@@ -13,7 +13,7 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-var topKeys = []string{"issuer", "listen", "data_dir", "gateway", "tokens", "external_issuers", "apis", "clients", "users"}
+var topKeys = []string{"issuer", "listen", "data_dir", "gateway", "tokens", "external_issuers", "apis", "clients", "users", "audit"}
 
 // config decodes the whole file. root nil is an empty file.
 func (d *decoder) config(root *yaml.Node) *Config {
@@ -36,6 +36,7 @@ func (d *decoder) config(root *yaml.Node) *Config {
 	d.scopeMapTargets(ext, cfg.APIs)
 	cfg.Clients = d.clients(o.get("clients"), cfg.APIs)
 	cfg.Users = d.users(o.get("users"))
+	cfg.Audit = d.audit(o.get("audit"), o.lineOf("audit"))
 	return cfg
 }
 
