@@ -38,6 +38,8 @@ Usage:
   gatehouse keys rotate [--config FILE] [--data DIR]
   gatehouse users add|passwd|disable|enable|revoke-grants NAME [--data DIR]   (passwords from stdin)
   gatehouse users list [--data DIR]
+  gatehouse audit verify [--data DIR]              (exit 0 intact, 4 tampered)
+  gatehouse audit export [--since TIME] [--until TIME] [--data DIR]   (NDJSON)
   gatehouse version
 
 Environment: GATEHOUSE_CONFIG, GATEHOUSE_DATA, GATEHOUSE_PUBLIC_ADDR,
@@ -69,6 +71,8 @@ func Main(ctx context.Context, args []string, env func(string) (string, bool), s
 		}
 	case "users":
 		return runUsers(ctx, args[1:], env, stdin, stdout, stderr)
+	case "audit":
+		return runAudit(ctx, args[1:], env, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "gatehouse", Version)
 		return ExitOK

@@ -24,6 +24,7 @@ import (
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/internal/admin"
+	"github.com/gatehouse/gatehouse/internal/audit"
 	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/oauth"
 	"github.com/gatehouse/gatehouse/internal/proxy"
@@ -62,6 +63,9 @@ type Node struct {
 	Verifier    *token.Verifier
 	Revocations *token.Revocations
 	OAuth       *oauth.Server
+	// Audit is the audit log; AuditCheckpoints signs its head.
+	Audit            *audit.Log
+	AuditCheckpoints *audit.Checkpointer
 
 	// TLSURL is the HTTPS listener's URL when one is configured.
 	TLSURL string
@@ -189,12 +193,13 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 		Cache: token.NewCache(100000), Tokens: n.Store,
 		Leeway: policy.Leeway, MaxLifetime: maxTTL, Now: now,
 	}
+	events := n.startAudit(cfg.DataDir, now)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	n.OAuth = &oauth.Server{
 		Issuer: n.Issuer, Policy: policy, Catalog: cat,
 		Clients: n.Store, Tokens: n.Store, Assertions: n.Store,
-		Users: n.Store, Consents: n.Store, Codes: n.Store, Grants: n.Store, Events: n.Store,
+		Users: n.Store, Consents: n.Store, Codes: n.Store, Grants: n.Store, Events: events,
 		SessionKey: sessionKey, RefreshKey: refreshKey, LoginLimiter: &oauth.FailureLimiter{},
 		AllowPlainHTTP: cfg.Gateway.AllowPlainHTTPTokens,
 		Keys:           n.Keyring, Minter: &token.Minter{Keys: n.Keyring}, Verifier: n.Verifier,
@@ -203,8 +208,8 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 	}
 	adminH := &admin.Handler{
 		Verifier: n.Verifier, Tokens: n.Store, Keys: n.Keys, Keyring: n.Keyring, Store: n.Store,
-		Users: n.Store, Revocations: n.Revocations, GrantLifetime: policy.RefreshTokenTTL,
-		Clients: n.Store, APIByName: cat.API,
+		Users: withAuditEvents{n.Store, events}, Revocations: n.Revocations, GrantLifetime: policy.RefreshTokenTTL,
+		Clients: n.Store, APIByName: cat.API, Audit: n.Audit,
 		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), Log: o.Log, Now: now,
 	}
 	gw, err := newGateway(cfg, n, o.Log, now, o.ExternalMinRefetch)
@@ -252,8 +257,9 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 	if tlsLn != nil {
 		n.serve(n.tls, tlsLn, "https")
 	}
-	n.wg.Add(2)
+	n.wg.Add(3)
 	go func() { defer n.wg.Done(); n.Keys.Run(bg, o.KeyTick) }()
+	go func() { defer n.wg.Done(); n.AuditCheckpoints.Run(bg, cfg.Audit.CheckpointInterval) }()
 	go func() { defer n.wg.Done(); n.housekeeping(bg, o.KeyTick, now) }()
 	if gw.external != nil {
 		// Tokens of an issuer whose keys could not be fetched are refused
@@ -327,6 +333,8 @@ func needsRestart(old, new *config.Config) string {
 		return "gateway"
 	case !reflect.DeepEqual(old.ExternalIssuers, new.ExternalIssuers):
 		return "external_issuers"
+	case old.Audit != new.Audit:
+		return "audit"
 	case maxAccessTTL(new.Tokens.WithDefaults(), newCatalog(new.APIs)) > maxAccessTTL(old.Tokens.WithDefaults(), newCatalog(old.APIs)):
 		// The verifier and key retirement are sized for the longest access
 		// token lifetime at start; a longer one would be refused.
@@ -418,6 +426,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		err = errors.Join(err, n.gateway.proxy.Close())
 	}
 	n.wg.Wait()
+	n.finalCheckpoint()
 	n.closeStore()
 	n.log.Info("gatehouse stopped")
 	return err

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/internal/audit"
 	"github.com/gatehouse/gatehouse/internal/password"
 	"github.com/gatehouse/gatehouse/internal/sqlite"
 	"github.com/gatehouse/gatehouse/internal/token"
@@ -126,7 +127,8 @@ func runUsers(ctx context.Context, args []string, env func(string) (string, bool
 		if err != nil {
 			return fail(err)
 		}
-		_ = db.RecordEvent(ctx, &gatehouse.SecurityEvent{ID: token.NewID(), Type: gatehouse.EventUserGrantsRevoked, Subject: u.ID,
+		events := &audit.Events{Store: db, Log: &audit.Log{Store: db}}
+		_ = events.RecordEvent(ctx, &gatehouse.SecurityEvent{ID: token.NewID(), Type: gatehouse.EventUserGrantsRevoked, Subject: u.ID,
 			Detail: fmt.Sprintf("%d grants revoked from the command line", len(ids)), At: now})
 		fmt.Fprintf(stdout, "%d grants of %s revoked\n", len(ids), name)
 		return ExitOK

@@ -41,12 +41,15 @@ type Report struct {
 // OK reports whether no problem was found.
 func (r *Report) OK() bool { return len(r.Problems) == 0 }
 
-// FirstBad returns the lowest Seq with a problem, or 0.
+// FirstBad returns the lowest Seq with a problem, or 0 when no problem
+// names an entry (none, or only forged or damaged checkpoints).
 func (r *Report) FirstBad() int64 {
-	if len(r.Problems) == 0 {
-		return 0
+	for _, p := range r.Problems {
+		if p.Seq > 0 {
+			return p.Seq
+		}
 	}
-	return r.Problems[0].Seq
+	return 0
 }
 
 const maxProblems = 100
