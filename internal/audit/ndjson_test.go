@@ -3,6 +3,8 @@ package audit_test
 import (
 	"bytes"
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -196,4 +198,42 @@ func BenchmarkVerify(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N*n)/time.Since(start).Seconds(), "entries/s")
+}
+
+// FuzzVerifyCheckpoint: no JWS panics the checkpoint check, and nothing
+// but what the key signed is accepted.
+func FuzzVerifyCheckpoint(f *testing.F) {
+	kr := newKeyring(f, "k1")
+	h := bytes.Repeat([]byte{0xab}, 32)
+	good := signCheckpoint(f, kr, 7, h)
+	f.Add(good)
+	f.Add(good[:len(good)-2])
+	f.Add(strings.Replace(good, ".", "..", 1))
+	f.Add("eyJhbGciOiJub25lIn0.eyJzZXEiOjF9.")
+	f.Fuzz(func(t *testing.T, jws string) {
+		seq, hash, _, err := audit.VerifyCheckpoint(jws, kr)
+		if err != nil {
+			return
+		}
+		if seq != 7 || !bytes.Equal(hash, h) {
+			t.Fatalf("accepted a checkpoint naming %d %x that the key never signed", seq, hash)
+		}
+	})
+}
+
+// FuzzReadCheckpointFile: no file content panics the reader.
+func FuzzReadCheckpointFile(f *testing.F) {
+	f.Add([]byte("{\"seq\":1,\"hash\":\"ab\",\"time\":\"t\",\"jws\":\"a.b.c\"}\n"))
+	f.Add([]byte("{\"jws\":\"a\"}\n{\"jws\":\"a\",\"JWS\":\"b\"}\n"))
+	f.Add([]byte("\n\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p := filepath.Join(t.TempDir(), "c.jsonl")
+		if err := os.WriteFile(p, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		jwss, err := audit.ReadCheckpointFile(p)
+		if err == nil && len(jwss) > bytes.Count(data, []byte("\n")) {
+			t.Fatalf("%d checkpoints from %d lines", len(jwss), bytes.Count(data, []byte("\n")))
+		}
+	})
 }
