@@ -11,7 +11,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/internal/audit"
@@ -380,19 +379,8 @@ func bearerError(challenge string) string {
 	return clean(e)
 }
 
-// clean makes s fit an audit field: valid UTF-8, at most audit.MaxFieldLen
-// bytes.
-func clean(s string) string {
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	if len(s) <= audit.MaxFieldLen {
-		return s
-	}
-	n := audit.MaxFieldLen
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
-}
+// clean makes s fit an audit field.
+func clean(s string) string { return audit.Clean(s) }
 
 // maxCapture bounds how much of a response body is kept to find an id.
 const maxCapture = 4096

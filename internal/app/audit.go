@@ -9,7 +9,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/user"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/gatehouse/gatehouse"
@@ -62,6 +64,24 @@ func (n *Node) finalCheckpoint() {
 	defer cancel()
 	if _, err := n.AuditCheckpoints.Checkpoint(ctx); err != nil {
 		n.log.Error("final audit checkpoint", "err", err)
+	}
+}
+
+// cliAudit records a command that changed the store directly, bypassing
+// the admin API: actor "cli", the operating system user in the details. A
+// failure to record is reported on stderr; the change has been made.
+func cliAudit(ctx context.Context, db audit.Store, action, targetType, targetID string, code int, stderr io.Writer) {
+	outcome := gatehouse.AuditSuccess
+	if code != ExitOK {
+		outcome = gatehouse.AuditFailure
+	}
+	d := map[string]string{"exit_code": strconv.Itoa(code)}
+	if u, err := user.Current(); err == nil {
+		d["os_user"] = u.Username
+	}
+	r := audit.Record{Actor: "cli", Action: "cli " + action, TargetType: targetType, TargetID: audit.Clean(targetID), Outcome: outcome, Details: d}
+	if _, err := (&audit.Log{Store: db}).Append(ctx, r); err != nil {
+		fmt.Fprintf(stderr, "gatehouse: audit log: %v\n", err)
 	}
 }
 

@@ -384,3 +384,60 @@ func TestAuditCheckpointAtShutdown(t *testing.T) {
 		t.Errorf("verify after restart: %d\n%s", code, out)
 	}
 }
+
+// TestCLICommandsAudited: commands that change the store directly are
+// recorded with actor "cli", and the chain stays intact across processes.
+func TestCLICommandsAudited(t *testing.T) {
+	n := startNode(t)
+	tok := n.adminToken(t)
+	env := mapEnv(map[string]string{"GATEHOUSE_DATA": n.dataDir})
+	run := func(stdin string, args ...string) int {
+		var out, errb bytes.Buffer
+		c := Main(context.Background(), args, env, strings.NewReader(stdin), &out, &errb)
+		if strings.Contains(errb.String(), "audit log") {
+			t.Errorf("%v: %s", args, errb.String())
+		}
+		return c
+	}
+	if c := run("a long enough password\n", "users", "add", "dave"); c != ExitOK {
+		t.Fatalf("users add: %d", c)
+	}
+	if c := run("", "users", "disable", "nobody"); c != ExitError {
+		t.Fatalf("users disable nobody: %d", c)
+	}
+	if c := run("", "keys", "rotate"); c != ExitOK {
+		t.Fatalf("keys rotate: %d", c)
+	}
+	// An admin action from the node, between CLI appends.
+	if status, _, _ := n.adminCall(t, http.MethodPost, "/admin/v1/registration-tokens", tok, ""); status != 201 {
+		t.Fatal(status)
+	}
+	if c := run("", "users", "revoke-grants", "dave"); c != ExitOK {
+		t.Fatalf("users revoke-grants: %d", c)
+	}
+	keys, err := n.Store.FindKeys(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	current := ""
+	for _, k := range keys {
+		if k.State == gatehouse.KeyCurrent {
+			current = k.ID
+		}
+	}
+	got := n.auditList(t, tok, "actor=cli")
+	var actions []string
+	for _, e := range got.Items {
+		actions = append(actions, e.Action+" "+e.TargetID+" "+e.Outcome)
+	}
+	want := []string{"cli users add dave success", "cli users disable nobody failure", "cli keys rotate " + current + " success", "cli users revoke-grants dave success"}
+	if strings.Join(actions, "|") != strings.Join(want, "|") {
+		t.Errorf("cli entries:\n%s\nwant\n%s", strings.Join(actions, "\n"), strings.Join(want, "\n"))
+	}
+	if ev := n.auditList(t, tok, "action=security.user_grants_revoked"); len(ev.Items) != 1 {
+		t.Errorf("the CLI's security event is not in the log: %+v", ev.Items)
+	}
+	if code, out, _ := runCLI(t, n.dataDir, "audit", "verify"); code != ExitOK {
+		t.Errorf("verify: %d\n%s", code, out)
+	}
+}

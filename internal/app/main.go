@@ -290,6 +290,7 @@ func runKeysRotate(ctx context.Context, args []string, env func(string) (string,
 		fmt.Fprintf(stderr, "gatehouse: %v\n", err)
 		return ExitError
 	}
+	cliAudit(ctx, db, "keys rotate", "keys", km.Keys.SigningKeyID(), ExitOK, stderr)
 	fmt.Fprintf(stdout, "rotated: %s now signs; %s stays published until its tokens expire\n", km.Keys.SigningKeyID(), old)
 	return ExitOK
 }

@@ -31,7 +31,7 @@ const usersUsage = `Usage:
 // runUsers manages local user accounts directly in the store. A running
 // node sees the changes at once (users are read per login) and picks up
 // revocations at its next revocation sync (10 s).
-func runUsers(ctx context.Context, args []string, env func(string) (string, bool), stdin io.Reader, stdout, stderr io.Writer) int {
+func runUsers(ctx context.Context, args []string, env func(string) (string, bool), stdin io.Reader, stdout, stderr io.Writer) (code int) {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usersUsage)
 		return ExitUsage
@@ -82,6 +82,9 @@ func runUsers(ctx context.Context, args []string, env func(string) (string, bool
 		return ExitError
 	}
 	defer db.Close()
+	if verb != "list" {
+		defer func() { cliAudit(ctx, db, "users "+verb, "user", name, code, stderr) }()
+	}
 	now := time.Now()
 	fail := func(err error) int {
 		fmt.Fprintf(stderr, "gatehouse: %s\n", gatehouse.ErrorMessage(err))

@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -138,6 +139,22 @@ func (r Record) check() error {
 		return gatehouse.Errorf(gatehouse.CodeInvalid, "audit outcome required")
 	}
 	return nil
+}
+
+// Clean makes s fit a field of a Record: valid UTF-8 (invalid bytes become
+// U+FFFD), at most MaxFieldLen bytes, cut at a character boundary. Use it
+// on anything a caller controls (paths, names) so that the record is not
+// refused.
+func Clean(s string) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	if len(s) <= MaxFieldLen {
+		return s
+	}
+	n := MaxFieldLen
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 // Wire is an entry as the admin API and the NDJSON export write it: hashes
