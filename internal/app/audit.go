@@ -26,9 +26,10 @@ import (
 const ExitTampered = 4
 
 const auditUsage = `Usage:
-  gatehouse audit verify [--data DIR] [--config FILE]
-      recompute the hash chain, check the signed checkpoints (store and
-      DATA/audit/checkpoints.jsonl); exit 0 when intact, 4 when not
+  gatehouse audit verify [--file EXPORT] [--data DIR] [--config FILE]
+      recompute the hash chain (of the store, or of a whole NDJSON export),
+      check the signed checkpoints (store and DATA/audit/checkpoints.jsonl);
+      exit 0 when intact, 4 when not
   gatehouse audit export [--since TIME] [--until TIME] [--data DIR] [--config FILE]
       write the entries as NDJSON to stdout (TIME in RFC 3339)
 `
@@ -97,7 +98,10 @@ func runAudit(ctx context.Context, args []string, env func(string) (string, bool
 	f := &commonFlags{}
 	fs.StringVar(&f.config, "config", getenv("GATEHOUSE_CONFIG"), "config `file` (YAML)")
 	fs.StringVar(&f.data, "data", getenv("GATEHOUSE_DATA"), "data `directory`")
-	var since, until string
+	var since, until, file string
+	if verb == "verify" {
+		fs.StringVar(&file, "file", "", "verify this NDJSON `export` (a whole one, from seq 1) instead of the store")
+	}
 	if verb == "export" {
 		fs.StringVar(&since, "since", "", "only entries at or after `time` (RFC 3339)")
 		fs.StringVar(&until, "until", "", "only entries before `time` (RFC 3339)")
@@ -152,7 +156,7 @@ func runAudit(ctx context.Context, args []string, env func(string) (string, bool
 		fmt.Fprintf(stderr, "gatehouse: %v\n", err)
 		return ExitError
 	}
-	return verifyAudit(ctx, db, keys, filepath.Join(cfg.DataDir, audit.CheckpointFile), stdout, stderr)
+	return verifyAudit(ctx, db, keys, filepath.Join(cfg.DataDir, audit.CheckpointFile), file, stdout, stderr)
 }
 
 // loadPublicKeys decrypts the store's signing keys with the master key
@@ -180,7 +184,9 @@ func loadPublicKeys(ctx context.Context, db *sqlite.DB, dataDir string, env func
 	return kr, nil
 }
 
-func verifyAudit(ctx context.Context, db *sqlite.DB, keys *token.Keyring, file string, stdout, stderr io.Writer) int {
+// verifyAudit checks the store's chain, or the export at exportPath, against
+// the checkpoints of the store and of the checkpoint file.
+func verifyAudit(ctx context.Context, db *sqlite.DB, keys *token.Keyring, file, exportPath string, stdout, stderr io.Writer) int {
 	stored, err := db.FindAuditCheckpoints(ctx)
 	if err != nil {
 		fmt.Fprintf(stderr, "gatehouse: %v\n", err)
@@ -192,7 +198,18 @@ func verifyAudit(ctx context.Context, db *sqlite.DB, keys *token.Keyring, file s
 	}
 	fromFile, ferr := audit.ReadCheckpointFile(file)
 	jwss = append(jwss, fromFile...)
-	r, err := audit.Verify(ctx, db, jwss, keys)
+	var r *audit.Report
+	if exportPath != "" {
+		f, ferr := os.Open(exportPath)
+		if ferr != nil {
+			fmt.Fprintf(stderr, "gatehouse: %v\n", ferr)
+			return ExitError
+		}
+		defer f.Close()
+		r, err = audit.VerifyNDJSON(f, jwss, keys)
+	} else {
+		r, err = audit.Verify(ctx, db, jwss, keys)
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "gatehouse: %v\n", err)
 		return ExitError

@@ -290,6 +290,15 @@ func TestAuditLog(t *testing.T) {
 	if code != ExitOK || strings.Count(out, "\n") != int(head.Seq) {
 		t.Fatalf("CLI export: %d, %d lines, want %d", code, strings.Count(out, "\n"), head.Seq)
 	}
+	exportFile := filepath.Join(t.TempDir(), "audit.ndjson")
+	os.WriteFile(exportFile, []byte(out), 0o600)
+	if code, vout, errs := runCLI(t, n.dataDir, "audit", "verify", "--file", exportFile); code != ExitOK {
+		t.Fatalf("verify --file of the export: %d\n%s%s", code, vout, errs)
+	}
+	os.WriteFile(exportFile, []byte(strings.Replace(out, `"actor":"gatehouse-admin"`, `"actor":"someone-else"`, 1)), 0o600)
+	if code, vout, _ := runCLI(t, n.dataDir, "audit", "verify", "--file", exportFile); code != ExitTampered || !strings.Contains(vout, "first bad seq 1") {
+		t.Fatalf("verify --file of an edited export: %d\n%s", code, vout)
+	}
 
 	// A consistent copy of the whole data directory, for the second attack.
 	copyDir := filepath.Join(t.TempDir(), "data")
