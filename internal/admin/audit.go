@@ -22,8 +22,12 @@ type AuditLog interface {
 	FindAuditEntries(ctx context.Context, f gatehouse.AuditFilter) ([]*gatehouse.AuditEntry, error)
 }
 
-// auditRoutes registers the audit log's read endpoints.
+// auditRoutes registers the audit log's read endpoints (none without a
+// log).
 func (h *Handler) auditRoutes(mux *http.ServeMux) {
+	if h.Audit == nil {
+		return
+	}
 	mux.Handle("GET /admin/v1/audit", h.auth(h.listAudit))
 	mux.Handle("GET /admin/v1/audit/export", h.auth(h.exportAudit))
 }
