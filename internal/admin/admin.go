@@ -128,11 +128,12 @@ func (h *Handler) auth(next http.HandlerFunc) http.Handler {
 				return
 			}
 			h.Log.Info("admin authentication failed", "reason", string(token.ReasonOf(err)), "ip", r.RemoteAddr)
+			noteAuthFailure(r, string(token.ReasonOf(err)))
 			w.Header().Set("WWW-Authenticate", `Bearer realm="gatehouse-admin", error="invalid_token"`)
 			writeProblem(w, http.StatusUnauthorized, "unauthorized", "the access token is not valid")
 			return
 		}
-		noteActor(r, claims)
+		noteActor(r, claims.Subject, claims.ClientID)
 		if claims.Audience != gatehouse.AdminAudience || !claims.HasScope(gatehouse.AdminScope) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="gatehouse-admin", error="insufficient_scope", scope="admin"`)
 			writeProblem(w, http.StatusForbidden, "forbidden", "the token is not an admin token (audience "+gatehouse.AdminAudience+", scope admin)")

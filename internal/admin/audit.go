@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,13 +26,37 @@ type AuditLog interface {
 }
 
 // auditRoutes registers the audit log's read endpoints (none without a
-// log).
+// log). The handlers return errors the way the admin API's route table
+// expects: a *paramError is a 400 naming the parameter, anything else a
+// logged 500.
 func (h *Handler) auditRoutes(mux *http.ServeMux) {
 	if h.Audit == nil {
 		return
 	}
-	mux.Handle("GET /admin/v1/audit", h.auth(h.listAudit))
-	mux.Handle("GET /admin/v1/audit/export", h.auth(h.exportAudit))
+	mux.Handle("GET /admin/v1/audit", h.auth(h.auditHandler(h.listAudit)))
+	mux.Handle("GET /admin/v1/audit/export", h.auth(h.auditHandler(h.exportAudit)))
+}
+
+// paramError is a query parameter the audit endpoints refuse.
+type paramError struct{ field, reason string }
+
+func (e *paramError) Error() string { return e.field + ": " + e.reason }
+
+func badParam(field, reason string) error { return &paramError{field, reason} }
+
+func (h *Handler) auditHandler(fn func(w http.ResponseWriter, r *http.Request) error) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		err := fn(w, r)
+		var pe *paramError
+		switch {
+		case err == nil:
+		case errors.As(err, &pe):
+			writeProblem(w, http.StatusBadRequest, "invalid parameter", pe.Error())
+		default:
+			h.Log.Error("audit endpoint", "err", err)
+			writeProblem(w, http.StatusInternalServerError, "internal error", "internal error")
+		}
+	}
 }
 
 // Audit list limits.
@@ -42,22 +69,18 @@ const (
 // auditQuery reads the filters shared by the list and the export. Every
 // parameter may appear once; unknown ones are refused, so a typo does not
 // silently return everything.
-func auditQuery(r *http.Request, allowed ...string) (gatehouse.AuditFilter, url.Values, string) {
+func auditQuery(r *http.Request, allowed ...string) (gatehouse.AuditFilter, url.Values, error) {
 	var f gatehouse.AuditFilter
 	q, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
-		return f, nil, "the query string is malformed"
+		return f, nil, badParam("query", "the query string is malformed")
 	}
 	for k, vs := range q {
-		known := false
-		for _, a := range allowed {
-			known = known || k == a
-		}
 		switch {
-		case !known:
-			return f, nil, "unknown query parameter " + strconv.Quote(k) + "; expected " + strings.Join(allowed, ", ")
+		case !slices.Contains(allowed, k):
+			return f, nil, badParam(k, "unknown query parameter; expected "+strings.Join(allowed, ", "))
 		case len(vs) != 1:
-			return f, nil, "query parameter " + strconv.Quote(k) + " appears more than once"
+			return f, nil, badParam(k, "given more than once")
 		}
 	}
 	for _, p := range []struct {
@@ -67,42 +90,39 @@ func auditQuery(r *http.Request, allowed ...string) (gatehouse.AuditFilter, url.
 		if v := q.Get(p.name); v != "" {
 			t, err := time.Parse(time.RFC3339Nano, v)
 			if err != nil {
-				return f, nil, p.name + ": " + strconv.Quote(v) + " is not an RFC 3339 time such as 2026-01-02T15:04:05Z"
+				return f, nil, badParam(p.name, strconv.Quote(v)+" is not an RFC 3339 time such as 2026-01-02T15:04:05Z")
 			}
 			*p.dst = t
 		}
 	}
 	if !f.Since.IsZero() && !f.Until.IsZero() && !f.Until.After(f.Since) {
-		return f, nil, "until must be after since"
+		return f, nil, badParam("until", "must be after since")
 	}
 	f.Action, f.Actor = q.Get("action"), q.Get("actor")
-	return f, q, ""
+	return f, q, nil
 }
 
 // listAudit serves GET /admin/v1/audit: entries in ascending seq, filtered
 // by since (inclusive), until (exclusive), action and actor (exact), a page
 // of `limit` (default 100, at most 1000) after `cursor`, the next_cursor of
 // the previous page (opaque).
-func (h *Handler) listAudit(w http.ResponseWriter, r *http.Request) {
-	f, q, msg := auditQuery(r, "since", "until", "action", "actor", "cursor", "limit")
-	if msg != "" {
-		writeProblem(w, http.StatusBadRequest, "invalid query", msg)
-		return
+func (h *Handler) listAudit(w http.ResponseWriter, r *http.Request) error {
+	f, q, err := auditQuery(r, "since", "until", "action", "actor", "cursor", "limit")
+	if err != nil {
+		return err
 	}
 	f.Limit = defaultAuditPage
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > maxAuditPage {
-			writeProblem(w, http.StatusBadRequest, "invalid query", "limit must be a whole number from 1 to 1000")
-			return
+			return badParam("limit", "must be a whole number from 1 to 1000")
 		}
 		f.Limit = n
 	}
 	if v := q.Get("cursor"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n < 1 {
-			writeProblem(w, http.StatusBadRequest, "invalid query", "cursor is not one this API returned")
-			return
+			return badParam("cursor", "not a cursor this API returned")
 		}
 		f.AfterSeq = n
 	}
@@ -110,9 +130,7 @@ func (h *Handler) listAudit(w http.ResponseWriter, r *http.Request) {
 	f.Limit++ // one more tells whether there is a next page
 	es, err := h.Audit.FindAuditEntries(r.Context(), f)
 	if err != nil {
-		h.Log.Error("find audit entries", "err", err)
-		writeProblem(w, http.StatusInternalServerError, "internal error", "internal error")
-		return
+		return fmt.Errorf("find audit entries: %w", err)
 	}
 	page := struct {
 		Items      []audit.Wire `json:"items"`
@@ -127,17 +145,17 @@ func (h *Handler) listAudit(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, http.StatusOK, page)
+	return nil
 }
 
 // exportAudit serves GET /admin/v1/audit/export: every matching entry as
 // NDJSON (one audit.Wire per line), streamed page by page. A failure after
 // the first byte aborts the response, so a client never mistakes a cut
 // stream for a whole one.
-func (h *Handler) exportAudit(w http.ResponseWriter, r *http.Request) {
-	f, _, msg := auditQuery(r, "since", "until", "action", "actor")
-	if msg != "" {
-		writeProblem(w, http.StatusBadRequest, "invalid query", msg)
-		return
+func (h *Handler) exportAudit(w http.ResponseWriter, r *http.Request) error {
+	f, _, err := auditQuery(r, "since", "until", "action", "actor")
+	if err != nil {
+		return err
 	}
 	ctx := r.Context()
 	rc := http.NewResponseController(w)
@@ -146,11 +164,10 @@ func (h *Handler) exportAudit(w http.ResponseWriter, r *http.Request) {
 	for {
 		es, err := h.Audit.FindAuditEntries(ctx, f)
 		if err != nil {
-			h.Log.Error("export audit entries", "err", err)
 			if !started {
-				writeProblem(w, http.StatusInternalServerError, "internal error", "internal error")
-				return
+				return fmt.Errorf("export audit entries: %w", err)
 			}
+			h.Log.Error("export audit entries", "err", err)
 			panic(http.ErrAbortHandler)
 		}
 		if !started {
@@ -172,28 +189,37 @@ func (h *Handler) exportAudit(w http.ResponseWriter, r *http.Request) {
 			f.AfterSeq = e.Seq
 		}
 		if _, err := w.Write(buf.Bytes()); err != nil {
-			return // the client went away
+			return nil // the client went away
 		}
 		if len(es) < exportPage {
-			return
+			return nil
 		}
 		_ = rc.Flush()
 	}
 }
 
-// auditNote carries what auth learned about the caller to auditRequests.
+// auditNote carries what authentication learned about the caller to
+// auditRequests.
 type auditNote struct {
-	actor, clientID string
+	actor, clientID, reason string
 }
 
 type auditNoteKey struct{}
 
 // noteActor tells the audit middleware whose verified token this request
-// bears. auth calls it as soon as the token verifies, before the scope
-// check, so that a refused token is attributed too.
-func noteActor(r *http.Request, c *gatehouse.AccessClaims) {
+// bears. Authentication calls it as soon as the token verifies, before the
+// scope and role checks, so that a refused token is attributed too.
+func noteActor(r *http.Request, subject, clientID string) {
 	if n, ok := r.Context().Value(auditNoteKey{}).(*auditNote); ok {
-		n.actor, n.clientID = c.Subject, c.ClientID
+		n.actor, n.clientID = subject, clientID
+	}
+}
+
+// noteAuthFailure tells the audit middleware why authentication refused
+// the request (the reason that is logged; never the token).
+func noteAuthFailure(r *http.Request, reason string) {
+	if n, ok := r.Context().Value(auditNoteKey{}).(*auditNote); ok {
+		n.reason = reason
 	}
 }
 
@@ -229,8 +255,8 @@ func (c *failureCap) take(now time.Time) (bool, int) {
 
 // auditRequests records in the audit log every mutating admin request
 // (POST, PUT, PATCH, DELETE) made with a verified token, whatever its
-// outcome; every failed authentication (401) and every refusal of a
-// verified token (403), whatever the method. Reads that succeed are not
+// outcome; every failed authentication (401) and every refusal (403),
+// whatever the method. Reads that succeed are not
 // recorded. The entry is appended after the handler returns and before the
 // response is complete, so a client that sees the response can read its
 // entry; a failure to append is logged (the action itself has happened).
@@ -252,7 +278,7 @@ func (h *Handler) auditRequests(next http.Handler) http.Handler {
 		switch {
 		case rec.status == http.StatusUnauthorized:
 			rcd = h.failureRecord(r, note, rec, "admin.authentication_failed")
-		case rec.status == http.StatusForbidden && note.actor != "":
+		case rec.status == http.StatusForbidden:
 			rcd = h.failureRecord(r, note, rec, "admin.access_denied")
 		case mutating && note.actor != "":
 			rcd = actionRecord(r, note, rec)
@@ -289,6 +315,9 @@ func (h *Handler) failureRecord(r *http.Request, note *auditNote, rec *auditReco
 	d["path"] = clean(r.URL.Path)
 	if e := bearerError(rec.Header().Get("WWW-Authenticate")); e != "" {
 		d["error"] = e
+	}
+	if note.reason != "" {
+		d["reason"] = clean(note.reason)
 	}
 	return audit.Record{Actor: clean(actor), Action: action, TargetType: "admin_api", TargetID: clean(routeOf(r)),
 		Outcome: gatehouse.AuditDenied, Details: d}

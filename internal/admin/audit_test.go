@@ -119,8 +119,8 @@ func FuzzAuditQuery(f *testing.F) {
 	f.Fuzz(func(t *testing.T, q string) {
 		r := httptest.NewRequest("GET", "/admin/v1/audit", nil)
 		r.URL.RawQuery = q
-		fl, vals, msg := auditQuery(r, "since", "until", "action", "actor", "cursor", "limit")
-		if msg != "" {
+		fl, vals, err := auditQuery(r, "since", "until", "action", "actor", "cursor", "limit")
+		if err != nil {
 			return
 		}
 		if !fl.Since.IsZero() && !fl.Until.IsZero() && !fl.Until.After(fl.Since) {
