@@ -33,9 +33,14 @@ func (h *Handler) auditRoutes(mux *http.ServeMux) {
 	if h.Audit == nil {
 		return
 	}
-	mux.Handle("GET /admin/v1/audit", h.auth(h.auditHandler(h.listAudit)))
-	mux.Handle("GET /admin/v1/audit/export", h.auth(h.auditHandler(h.exportAudit)))
+	mux.Handle(auditRoutePatterns[0], h.auth(h.auditHandler(h.listAudit)))
+	mux.Handle(auditRoutePatterns[1], h.auth(h.auditHandler(h.exportAudit)))
 }
+
+// auditRoutePatterns are the audit endpoints; openapi_audit.json, the
+// fragment of the admin API's OpenAPI document that describes them, must
+// list exactly these (audit_test.go).
+var auditRoutePatterns = []string{"GET /admin/v1/audit", "GET /admin/v1/audit/export"}
 
 // paramError is a query parameter the audit endpoints refuse.
 type paramError struct{ field, reason string }
@@ -59,10 +64,10 @@ func (h *Handler) auditHandler(fn func(w http.ResponseWriter, r *http.Request) e
 	}
 }
 
-// Audit list limits.
+// Audit list limits, those of every list of the admin API.
 const (
-	defaultAuditPage = 100
-	maxAuditPage     = 1000
+	defaultAuditPage = 50
+	maxAuditPage     = 500
 	exportPage       = 500
 )
 
@@ -104,7 +109,7 @@ func auditQuery(r *http.Request, allowed ...string) (gatehouse.AuditFilter, url.
 
 // listAudit serves GET /admin/v1/audit: entries in ascending seq, filtered
 // by since (inclusive), until (exclusive), action and actor (exact), a page
-// of `limit` (default 100, at most 1000) after `cursor`, the next_cursor of
+// of `limit` (default 50, at most 500) after `cursor`, the next_cursor of
 // the previous page (opaque).
 func (h *Handler) listAudit(w http.ResponseWriter, r *http.Request) error {
 	f, q, err := auditQuery(r, "since", "until", "action", "actor", "cursor", "limit")
@@ -115,7 +120,7 @@ func (h *Handler) listAudit(w http.ResponseWriter, r *http.Request) error {
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > maxAuditPage {
-			return badParam("limit", "must be a whole number from 1 to 1000")
+			return badParam("limit", "must be a whole number from 1 to 500")
 		}
 		f.Limit = n
 	}

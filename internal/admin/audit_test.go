@@ -1,13 +1,18 @@
 package admin
 
 import (
+	"bytes"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 	"unicode/utf8"
 
+	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/internal/audit"
 )
 
@@ -132,4 +137,58 @@ func FuzzAuditQuery(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestAuditOpenAPIFragment: the fragment to merge into the admin API's
+// OpenAPI document describes exactly the audit routes, and its list
+// example has every member the handler writes.
+func TestAuditOpenAPIFragment(t *testing.T) {
+	raw, err := os.ReadFile("openapi_audit.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Paths map[string]map[string]struct {
+			Responses map[string]struct {
+				Content map[string]struct {
+					Example json.RawMessage `json:"example"`
+				} `json:"content"`
+			} `json:"responses"`
+		} `json:"paths"`
+	}
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for p, ops := range doc.Paths {
+		for m := range ops {
+			got = append(got, strings.ToUpper(m)+" "+p)
+		}
+	}
+	slices.Sort(got)
+	if !slices.Equal(got, auditRoutePatterns) {
+		t.Errorf("fragment routes %v, router %v", got, auditRoutePatterns)
+	}
+	var page struct {
+		Items      []audit.Wire `json:"items"`
+		NextCursor string       `json:"next_cursor"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(doc.Paths["/admin/v1/audit"]["get"].Responses["200"].Content["application/json"].Example))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&page); err != nil || len(page.Items) != 1 {
+		t.Fatalf("list example: %v", err)
+	}
+	line, err := audit.MarshalLine(&gatehouse.AuditEntry{Seq: 1, Details: []byte("{}"), PrevHash: make([]byte, 32), Hash: make([]byte, 32)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want, have map[string]any
+	json.Unmarshal(line, &want)
+	b, _ := json.Marshal(page.Items[0])
+	json.Unmarshal(b, &have)
+	for k := range want {
+		if _, ok := have[k]; !ok {
+			t.Errorf("the example lacks %q", k)
+		}
+	}
 }
