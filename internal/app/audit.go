@@ -45,8 +45,13 @@ func (s withAuditEvents) RecordEvent(ctx context.Context, e *gatehouse.SecurityE
 	return s.events.RecordEvent(ctx, e)
 }
 
+// auditEventSync is how often security events recorded without going
+// through audit.Events (bulk revocations in store transactions, other
+// processes) are appended to the audit log.
+const auditEventSync = time.Second
+
 // startAudit sets up the node's audit log and checkpointer; the caller
-// starts the checkpointer's loop with the other background jobs.
+// starts their loops with the other background jobs.
 func (n *Node) startAudit(cfg string, now func() time.Time) *audit.Events {
 	n.Audit = &audit.Log{Store: n.Store, Now: now}
 	n.AuditCheckpoints = &audit.Checkpointer{Store: n.Store, Signer: n.Keyring,
@@ -54,15 +59,18 @@ func (n *Node) startAudit(cfg string, now func() time.Time) *audit.Events {
 	return &audit.Events{Store: n.Store, Log: n.Audit}
 }
 
-// finalCheckpoint signs the head once more at shutdown, after the
-// listeners and background jobs have stopped, so that the last entries are
-// covered.
+// finalCheckpoint appends the events still queued and signs the head once
+// more at shutdown, after the listeners and background jobs have stopped,
+// so that the last entries are covered.
 func (n *Node) finalCheckpoint() {
 	if n.AuditCheckpoints == nil || n.Store == nil {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	if _, err := n.Audit.SyncEvents(ctx); err != nil {
+		n.log.Error("final audit event sync", "err", err)
+	}
 	if _, err := n.AuditCheckpoints.Checkpoint(ctx); err != nil {
 		n.log.Error("final audit checkpoint", "err", err)
 	}

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/oauth2"
 	_ "modernc.org/sqlite"
@@ -136,6 +137,21 @@ func TestAuditLog(t *testing.T) {
 	grant, err := n.Store.FindEvents(ctx, gatehouse.EventFilter{Type: gatehouse.EventRefreshReuse})
 	if err != nil || len(grant) != 1 {
 		t.Fatalf("reuse events: %v %v", grant, err)
+	}
+
+	// An event recorded inside a store transaction, as a bulk revocation
+	// does, without audit.Events: the node's event sync appends it within
+	// a second.
+	if err := n.Store.RecordEvent(ctx, &gatehouse.SecurityEvent{ID: "bulk-1", Type: "app_tokens_revoked", ClientID: "svc-post",
+		Detail: "every token of app svc-post revoked", At: n.clock.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for len(n.auditList(t, tok, "action=security.app_tokens_revoked").Items) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("an event recorded directly in the store never reached the audit log")
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 
 	all := n.auditList(t, tok, "limit=500")

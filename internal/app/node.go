@@ -257,9 +257,10 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 	if tlsLn != nil {
 		n.serve(n.tls, tlsLn, "https")
 	}
-	n.wg.Add(3)
+	n.wg.Add(4)
 	go func() { defer n.wg.Done(); n.Keys.Run(bg, o.KeyTick) }()
 	go func() { defer n.wg.Done(); n.AuditCheckpoints.Run(bg, cfg.Audit.CheckpointInterval) }()
+	go func() { defer n.wg.Done(); n.Audit.RunEventSync(bg, auditEventSync, o.Log) }()
 	go func() { defer n.wg.Done(); n.housekeeping(bg, o.KeyTick, now) }()
 	if gw.external != nil {
 		// Tokens of an issuer whose keys could not be fetched are refused

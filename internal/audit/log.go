@@ -2,6 +2,8 @@ package audit
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -18,9 +20,15 @@ import (
 // not block: it runs while the store's write lock is held.
 //
 // FindAuditEntries returns the entries matching f in ascending Seq.
+//
+// AppendAuditEvents drains the store's queue of security events not yet
+// in the log (filled in the same transaction that records each event), in
+// the order they were recorded: up to limit of them, in one transaction,
+// each entry built after the previous one. It returns how many.
 type Store interface {
 	AppendAudit(ctx context.Context, build func(head gatehouse.AuditHead) (*gatehouse.AuditEntry, error)) (*gatehouse.AuditEntry, error)
 	FindAuditEntries(ctx context.Context, f gatehouse.AuditFilter) ([]*gatehouse.AuditEntry, error)
+	AppendAuditEvents(ctx context.Context, limit int, build func(head gatehouse.AuditHead, e *gatehouse.SecurityEvent) (*gatehouse.AuditEntry, error)) (int, error)
 }
 
 // Log appends records to the chain. Appends from one process are serialized
@@ -54,6 +62,54 @@ func (l *Log) Append(ctx context.Context, r Record) (*gatehouse.AuditEntry, erro
 	return nil, err
 }
 
+// eventBatch is how many security events one transaction appends.
+const eventBatch = 100
+
+// SyncEvents appends every security event the store has queued for the
+// log and returns how many. Events reach the queue in the transaction that
+// records them, whoever records them (the OAuth server, a bulk revocation
+// in the store, another process), so none is missed and none is appended
+// twice.
+func (l *Log) SyncEvents(ctx context.Context) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	total := 0
+	for {
+		n, err := l.Store.AppendAuditEvents(ctx, eventBatch, func(head gatehouse.AuditHead, e *gatehouse.SecurityEvent) (*gatehouse.AuditEntry, error) {
+			at := e.At
+			if at.IsZero() {
+				at = l.now()
+			}
+			return Seal(head, EventRecord(e), at)
+		})
+		total += n
+		if err != nil {
+			return total, fmt.Errorf("audit: append security events: %w", err)
+		}
+		if n < eventBatch {
+			return total, nil
+		}
+	}
+}
+
+// RunEventSync calls SyncEvents every interval until ctx ends, so that
+// events recorded without going through Events (a bulk revocation inside a
+// store transaction, another process) reach the log within an interval.
+func (l *Log) RunEventSync(ctx context.Context, interval time.Duration, log *slog.Logger) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, err := l.SyncEvents(ctx); err != nil && ctx.Err() == nil && log != nil {
+				log.Error("audit event sync failed", "err", err)
+			}
+		}
+	}
+}
+
 // FindAuditEntries reads entries from the store.
 func (l *Log) FindAuditEntries(ctx context.Context, f gatehouse.AuditFilter) ([]*gatehouse.AuditEntry, error) {
 	return l.Store.FindAuditEntries(ctx, f)
@@ -71,23 +127,23 @@ type EventStore interface {
 	RecordEvent(ctx context.Context, e *gatehouse.SecurityEvent) error
 }
 
-// Events records security events in their store and then in the audit log.
-// It stands in for the store wherever events are recorded (the OAuth
-// server, the admin API, the command line), so no surface needs to know
-// the audit log exists. The two writes are two transactions: if the audit
-// append fails, the event stays recorded and the error is returned, for
-// the caller to log as it logs any failure to record an event.
+// Events records security events in their store, then drains the store's
+// queue into the audit log at once (SyncEvents), so the entry is there
+// when the call returns. It stands in for the store wherever events are
+// recorded through RecordEvent; events recorded otherwise are appended by
+// the periodic RunEventSync. If the sync fails the event is still queued
+// for the next one, and the error is returned for the caller to log.
 type Events struct {
 	Store EventStore
 	Log   *Log
 }
 
-// RecordEvent records e, then appends it to the audit log.
+// RecordEvent records e, then appends the queued events to the audit log.
 func (ev *Events) RecordEvent(ctx context.Context, e *gatehouse.SecurityEvent) error {
 	if err := ev.Store.RecordEvent(ctx, e); err != nil {
 		return err
 	}
-	_, err := ev.Log.Append(ctx, EventRecord(e))
+	_, err := ev.Log.SyncEvents(ctx)
 	return err
 }
 

@@ -74,12 +74,34 @@ func TestEventsFlowIntoTheLog(t *testing.T) {
 	if d := cmp.Diff(g, want); d != "" {
 		t.Errorf("entry (-got +want):\n%s", d)
 	}
+	// An event recorded in the store directly (as a bulk revocation does
+	// inside its own transaction) waits in the queue for the next sync.
+	direct := &gatehouse.SecurityEvent{ID: "ev2", Type: "app_tokens_revoked", ClientID: "svc", Detail: "bulk", At: t0.Add(time.Second)}
+	if err := db.RecordEvent(ctx, direct); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := db.FindAuditEntries(ctx, gatehouse.AuditFilter{}); len(got) != 1 {
+		t.Fatalf("%d entries before the sync, want 1", len(got))
+	}
+	if n, err := ev.Log.SyncEvents(ctx); err != nil || n != 1 {
+		t.Fatalf("SyncEvents = %d, %v; want 1", n, err)
+	}
+	got, _ = db.FindAuditEntries(ctx, gatehouse.AuditFilter{})
+	if len(got) != 2 || got[1].Action != "security.app_tokens_revoked" || got[1].TargetType != "client" || got[1].TargetID != "svc" || !got[1].Time.Equal(direct.At) {
+		t.Fatalf("entries after the sync: %+v", got)
+	}
+	if n, _ := ev.Log.SyncEvents(ctx); n != 0 {
+		t.Errorf("a second sync appended %d", n)
+	}
 	// A refused event is not audited.
 	if err := ev.RecordEvent(ctx, e); gatehouse.ErrorCode(err) != gatehouse.CodeConflict {
 		t.Errorf("duplicate event: %v", err)
 	}
-	if got, _ := db.FindAuditEntries(ctx, gatehouse.AuditFilter{}); len(got) != 1 {
-		t.Errorf("%d audit entries after a refused event, want 1", len(got))
+	if got, _ := db.FindAuditEntries(ctx, gatehouse.AuditFilter{}); len(got) != 2 {
+		t.Errorf("%d audit entries after a refused event, want 2", len(got))
+	}
+	if r, err := audit.Verify(ctx, db, nil, newKeyring(t, "k")); err != nil || !r.OK() {
+		t.Errorf("chain after event syncs: %+v %v", r, err)
 	}
 }
 

@@ -23,22 +23,87 @@ func (db *DB) AppendAudit(ctx context.Context, build func(head gatehouse.AuditHe
 		if e, err = build(head); err != nil {
 			return err
 		}
-		if e == nil || e.Seq != head.Seq+1 {
-			return gatehouse.Errorf(gatehouse.CodeInvalid, "audit entry must follow seq %d", head.Seq)
-		}
-		if e.Time.IsZero() {
-			return gatehouse.Errorf(gatehouse.CodeInvalid, "audit entry time required")
-		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO audit_log (seq, at, actor, action, target_type, target_id,
-			outcome, details, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			e.Seq, e.Time.UnixNano(), e.Actor, e.Action, e.TargetType, e.TargetID, e.Outcome,
-			string(e.Details), e.PrevHash, e.Hash)
-		return err
+		return insertAudit(ctx, tx, head, e)
 	})
 	if err != nil {
 		return nil, formatError(err, "append audit entry", "audit entry")
 	}
 	return e, nil
+}
+
+// AppendAuditEvents drains the audit outbox: in one write transaction it
+// takes up to limit security events in the order they were recorded,
+// appends the entry build makes for each after the current head (each
+// build sees the previous entry as head), and removes them from the
+// outbox. It returns how many it appended; nothing is written if build or
+// an insert fails.
+func (db *DB) AppendAuditEvents(ctx context.Context, limit int, build func(head gatehouse.AuditHead, e *gatehouse.SecurityEvent) (*gatehouse.AuditEntry, error)) (int, error) {
+	if limit <= 0 {
+		return 0, gatehouse.Errorf(gatehouse.CodeInvalid, "limit must be positive")
+	}
+	n := 0
+	err := db.writeTx(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT o.seq, e.id, e.type, e.client_id, e.subject, e.grant_id, e.detail, e.at
+			FROM audit_outbox o JOIN security_events e ON e.id = o.event_id ORDER BY o.seq LIMIT ?`, limit)
+		if err != nil {
+			return err
+		}
+		var seqs []int64
+		var events []*gatehouse.SecurityEvent
+		for rows.Next() {
+			var seq int64
+			var e gatehouse.SecurityEvent
+			var grantID sql.NullString
+			var at sql.NullInt64
+			if err := rows.Scan(&seq, &e.ID, &e.Type, &e.ClientID, &e.Subject, &grantID, &e.Detail, &at); err != nil {
+				rows.Close()
+				return err
+			}
+			e.GrantID, e.At = grantID.String, timeOf(at)
+			seqs, events = append(seqs, seq), append(events, &e)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		head, err := auditHead(ctx, tx)
+		if err != nil {
+			return err
+		}
+		for i, ev := range events {
+			e, err := build(head, ev)
+			if err != nil {
+				return err
+			}
+			if err := insertAudit(ctx, tx, head, e); err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `DELETE FROM audit_outbox WHERE seq = ?`, seqs[i]); err != nil {
+				return err
+			}
+			head = gatehouse.AuditHead{Seq: e.Seq, Hash: e.Hash}
+		}
+		n = len(events)
+		return nil
+	})
+	if err != nil {
+		return 0, formatError(err, "append audit events", "audit entry")
+	}
+	return n, nil
+}
+
+func insertAudit(ctx context.Context, tx *sql.Tx, head gatehouse.AuditHead, e *gatehouse.AuditEntry) error {
+	if e == nil || e.Seq != head.Seq+1 {
+		return gatehouse.Errorf(gatehouse.CodeInvalid, "audit entry must follow seq %d", head.Seq)
+	}
+	if e.Time.IsZero() {
+		return gatehouse.Errorf(gatehouse.CodeInvalid, "audit entry time required")
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO audit_log (seq, at, actor, action, target_type, target_id,
+		outcome, details, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		e.Seq, e.Time.UnixNano(), e.Actor, e.Action, e.TargetType, e.TargetID, e.Outcome,
+		string(e.Details), e.PrevHash, e.Hash)
+	return err
 }
 
 type queryer interface {

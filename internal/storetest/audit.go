@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -23,6 +24,14 @@ type AuditStore interface {
 	// returned as is, nothing written. Concurrent appends are serialized,
 	// so each build sees the entry the previous one made.
 	AppendAudit(ctx context.Context, build func(head gatehouse.AuditHead) (*gatehouse.AuditEntry, error)) (*gatehouse.AuditEntry, error)
+	// AppendAuditEvents, in one transaction: takes up to limit security
+	// events not yet appended, in the order they were recorded (by any
+	// method that records events, in its own transaction), and inserts the
+	// entry build makes for each, each build seeing the previous entry as
+	// head; returns how many. Each event is appended once. CodeInvalid
+	// (nothing written) for a limit below 1 or an entry that does not
+	// follow its head; build's error is returned, nothing written.
+	AppendAuditEvents(ctx context.Context, limit int, build func(head gatehouse.AuditHead, e *gatehouse.SecurityEvent) (*gatehouse.AuditEntry, error)) (int, error)
 	// AuditHead returns the newest entry's Seq and Hash, zero when empty.
 	AuditHead(ctx context.Context) (gatehouse.AuditHead, error)
 	// FindAuditEntries returns the entries matching f in ascending Seq.
@@ -269,6 +278,138 @@ var auditCheckpointTests = []test{
 		must(t, err)
 		if len(all) != 0 {
 			t.Fatalf("invalid checkpoints were stored: %+v", all)
+		}
+	}},
+}
+
+// eventEntry builds the entry of event e after head.
+func eventEntry(head gatehouse.AuditHead, e *gatehouse.SecurityEvent) *gatehouse.AuditEntry {
+	en := chainEntry(head, e.At, "system", "security."+e.Type)
+	en.TargetID = e.ID
+	return en
+}
+
+func drain(t *testing.T, s Store, limit int) []string {
+	t.Helper()
+	var ids []string
+	n, err := s.AppendAuditEvents(t.Context(), limit, func(head gatehouse.AuditHead, e *gatehouse.SecurityEvent) (*gatehouse.AuditEntry, error) {
+		ids = append(ids, e.ID)
+		return eventEntry(head, e), nil
+	})
+	if err != nil {
+		t.Fatalf("AppendAuditEvents: %v", err)
+	}
+	if n != len(ids) {
+		t.Fatalf("AppendAuditEvents returned %d, built %d", n, len(ids))
+	}
+	return ids
+}
+
+var appendAuditEventsTests = []test{
+	{"DrainsInRecordedOrderOnce", func(t *testing.T, s Store) {
+		// Recorded neither in time nor in id order.
+		e3 := newEvent("e3", gatehouse.EventRefreshReuse, "g1", t0.Add(time.Hour))
+		e1 := newEvent("e1", gatehouse.EventCodeReuse, "g2", t0)
+		e2 := newEvent("e2", gatehouse.EventUserGrantsRevoked, "", t0.Add(-time.Hour))
+		for _, e := range []*gatehouse.SecurityEvent{e3, e1, e2} {
+			recordEvent(t, s, e)
+		}
+		if got := drain(t, s, 2); !slices.Equal(got, []string{"e3", "e1"}) {
+			t.Fatalf("first batch %v, want [e3 e1]", got)
+		}
+		before := appendEntry(t, s, t0, "admin", "POST /x") // an ordinary append in between
+		if got := drain(t, s, 2); !slices.Equal(got, []string{"e2"}) {
+			t.Fatalf("second batch %v, want [e2]", got)
+		}
+		if got := drain(t, s, 2); len(got) != 0 {
+			t.Fatalf("third batch %v, want none", got)
+		}
+		es, err := s.FindAuditEntries(t.Context(), gatehouse.AuditFilter{})
+		must(t, err)
+		var got []string
+		prev := make([]byte, 32)
+		for i, e := range es {
+			got = append(got, e.TargetID)
+			if e.Seq != int64(i+1) || !bytes.Equal(e.PrevHash, prev) {
+				t.Fatalf("entry %d: seq %d does not chain", i, e.Seq)
+			}
+			prev = e.Hash
+		}
+		if !slices.Equal(got, []string{"e3", "e1", "c1", "e2"}) || es[2].Hash == nil || !bytes.Equal(es[2].Hash, before.Hash) {
+			t.Fatalf("entries %v", got)
+		}
+		if !es[0].Time.Equal(e3.At) || es[0].Action != "security."+gatehouse.EventRefreshReuse {
+			t.Errorf("the build did not get the event: %+v", es[0])
+		}
+	}},
+	{"BuildFailsNothingWritten", func(t *testing.T, s Store) {
+		recordEvent(t, s, newEvent("e1", gatehouse.EventRefreshReuse, "g1", t0))
+		recordEvent(t, s, newEvent("e2", gatehouse.EventRefreshReuse, "g1", t0))
+		calls := 0
+		_, err := s.AppendAuditEvents(t.Context(), 10, func(head gatehouse.AuditHead, e *gatehouse.SecurityEvent) (*gatehouse.AuditEntry, error) {
+			calls++
+			if calls == 2 {
+				return nil, gatehouse.Errorf(gatehouse.CodeInvalid, "bad")
+			}
+			return eventEntry(head, e), nil
+		})
+		wantCode(t, err, gatehouse.CodeInvalid)
+		wantAudit(t, s, gatehouse.AuditFilter{}, nil)
+		if got := drain(t, s, 10); !slices.Equal(got, []string{"e1", "e2"}) {
+			t.Fatalf("after a failed batch: %v, want both events still queued", got)
+		}
+	}},
+	{"WrongSeqRefused", func(t *testing.T, s Store) {
+		recordEvent(t, s, newEvent("e1", gatehouse.EventRefreshReuse, "g1", t0))
+		_, err := s.AppendAuditEvents(t.Context(), 10, func(head gatehouse.AuditHead, e *gatehouse.SecurityEvent) (*gatehouse.AuditEntry, error) {
+			en := eventEntry(head, e)
+			en.Seq += 5
+			return en, nil
+		})
+		wantCode(t, err, gatehouse.CodeInvalid)
+		wantAudit(t, s, gatehouse.AuditFilter{}, nil)
+		_, err = s.AppendAuditEvents(t.Context(), 0, nil)
+		wantCode(t, err, gatehouse.CodeInvalid)
+	}},
+	{"ConcurrentDrainsAppendEachOnce", func(t *testing.T, s Store) {
+		const n = 30
+		for i := range n {
+			recordEvent(t, s, newEvent(fmt.Sprint("e", i), gatehouse.EventRefreshReuse, "g1", t0.Add(time.Duration(i))))
+		}
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					k, err := s.AppendAuditEvents(context.Background(), 3, func(head gatehouse.AuditHead, e *gatehouse.SecurityEvent) (*gatehouse.AuditEntry, error) {
+						return eventEntry(head, e), nil
+					})
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					if k == 0 {
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		es, err := s.FindAuditEntries(t.Context(), gatehouse.AuditFilter{})
+		must(t, err)
+		seen := map[string]bool{}
+		for i, e := range es {
+			if seen[e.TargetID] {
+				t.Fatalf("event %s appended twice", e.TargetID)
+			}
+			seen[e.TargetID] = true
+			if want := fmt.Sprint("e", i); e.TargetID != want {
+				t.Fatalf("entry %d is %s, want %s (recorded order)", i, e.TargetID, want)
+			}
+		}
+		if len(es) != n {
+			t.Fatalf("%d entries, want %d", len(es), n)
 		}
 	}},
 }

@@ -62,6 +62,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"RecordEvent", recordEventTests},
 		{"FindEvents", findEventsTests},
 		{"AppendAudit", appendAuditTests},
+		{"AppendAuditEvents", appendAuditEventsTests},
 		{"FindAuditEntries", findAuditEntriesTests},
 		{"AuditCheckpoints", auditCheckpointTests},
 		{"Concurrent", concurrentTests},

@@ -50,3 +50,20 @@ CREATE TRIGGER audit_checkpoints_no_delete BEFORE DELETE ON audit_checkpoints
 BEGIN
 	SELECT RAISE(ABORT, 'audit_checkpoints is append-only');
 END;
+
+-- Security events reach the audit log through this outbox, filled by a
+-- trigger inside whatever transaction records the event (RecordEvent, a
+-- bulk revocation, anything later), so no event can be recorded without
+-- being queued, and no Go code has to remember to do it. The audit log
+-- drains it in order (AppendAuditEvents), appending an entry and deleting
+-- the row in one transaction: exactly once, also after a crash.
+CREATE TABLE audit_outbox (
+	seq      INTEGER PRIMARY KEY AUTOINCREMENT, -- never reused, stable under VACUUM
+	event_id TEXT NOT NULL UNIQUE
+);
+CREATE TRIGGER security_events_to_audit AFTER INSERT ON security_events
+BEGIN
+	INSERT INTO audit_outbox (event_id) VALUES (NEW.id);
+END;
+-- Events recorded before this migration are audited too, oldest first.
+INSERT INTO audit_outbox (event_id) SELECT id FROM security_events ORDER BY at, rowid;
