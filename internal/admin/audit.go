@@ -261,10 +261,11 @@ func (c *failureCap) take(now time.Time) (bool, int) {
 // auditRequests records in the audit log every mutating admin request
 // (POST, PUT, PATCH, DELETE) made with a verified token, whatever its
 // outcome; every failed authentication (401) and every refusal (403),
-// whatever the method. Reads that succeed are not
-// recorded. The entry is appended after the handler returns and before the
-// response is complete, so a client that sees the response can read its
-// entry; a failure to append is logged (the action itself has happened).
+// whatever the method. Reads that succeed are not recorded. The entry is
+// appended after the handler returns and before the response is complete,
+// so a client that sees the response can read its entry; a failure to
+// append is logged (the action itself has happened). Detail values are
+// bounded (160 bytes each) so the details always fit MaxDetailsLen.
 func (h *Handler) auditRequests(next http.Handler) http.Handler {
 	if h.Audit == nil {
 		return next
@@ -317,12 +318,12 @@ func (h *Handler) failureRecord(r *http.Request, note *auditNote, rec *auditReco
 		actor = "anonymous"
 	}
 	d := requestDetails(r, note, rec)
-	d["path"] = clean(r.URL.Path)
+	d["path"] = audit.CleanN(r.URL.Path, 160)
 	if e := bearerError(rec.Header().Get("WWW-Authenticate")); e != "" {
 		d["error"] = e
 	}
 	if note.reason != "" {
-		d["reason"] = clean(note.reason)
+		d["reason"] = audit.CleanN(note.reason, 160)
 	}
 	return audit.Record{Actor: clean(actor), Action: action, TargetType: "admin_api", TargetID: clean(routeOf(r)),
 		Outcome: gatehouse.AuditDenied, Details: d}
@@ -348,7 +349,7 @@ func requestDetails(r *http.Request, note *auditNote, rec *auditRecorder) map[st
 		d["address"] = host
 	}
 	if note.clientID != "" && note.clientID != note.actor {
-		d["client_id"] = clean(note.clientID)
+		d["client_id"] = audit.CleanN(note.clientID, 160)
 	}
 	return d
 }
@@ -414,7 +415,7 @@ func bearerError(challenge string) string {
 		return ""
 	}
 	e, _, _ := strings.Cut(rest, `"`)
-	return clean(e)
+	return audit.CleanN(e, 64)
 }
 
 // clean makes s fit an audit field.

@@ -192,3 +192,18 @@ func TestAuditOpenAPIFragment(t *testing.T) {
 		}
 	}
 }
+
+// TestHostileRequestStillRecorded: the longest, most escaped path an
+// attacker can send still yields a record Seal accepts.
+func TestHostileRequestStillRecorded(t *testing.T) {
+	r := httptest.NewRequest("GET", "/admin/v1/x", nil)
+	r.URL.Path = "/admin/" + strings.Repeat("<\x01\xff", 3000)
+	note := &auditNote{actor: strings.Repeat("\x02", 600), clientID: strings.Repeat("\x03", 600), reason: strings.Repeat("\x04", 600)}
+	rec := &auditRecorder{ResponseWriter: httptest.NewRecorder(), status: 403}
+	rec.Header().Set("WWW-Authenticate", `Bearer error="`+strings.Repeat("\x05", 600)+`"`)
+	h := &Handler{}
+	rcd := h.failureRecord(r, note, rec, "admin.access_denied")
+	if _, err := audit.Seal(gatehouse.AuditHead{}, rcd, time.Unix(1, 0)); err != nil {
+		t.Fatalf("a hostile request's record is refused: %v", err)
+	}
+}

@@ -145,12 +145,15 @@ func (r Record) check() error {
 // U+FFFD), at most MaxFieldLen bytes, cut at a character boundary. Use it
 // on anything a caller controls (paths, names) so that the record is not
 // refused.
-func Clean(s string) string {
+func Clean(s string) string { return CleanN(s, MaxFieldLen) }
+
+// CleanN is Clean with a limit of n bytes, for detail values (whose whole
+// object must stay under MaxDetailsLen once JSON-escaped).
+func CleanN(s string, n int) string {
 	s = strings.ToValidUTF8(s, "\uFFFD")
-	if len(s) <= MaxFieldLen {
+	if len(s) <= n {
 		return s
 	}
-	n := MaxFieldLen
 	for n > 0 && !utf8.RuneStart(s[n]) {
 		n--
 	}

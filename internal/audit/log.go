@@ -80,7 +80,14 @@ func (l *Log) SyncEvents(ctx context.Context) (int, error) {
 			if at.IsZero() {
 				at = l.now()
 			}
-			return Seal(head, EventRecord(e), at)
+			entry, err := Seal(head, EventRecord(e), at)
+			if err != nil {
+				// Never leave an event stuck at the head of the queue: keep
+				// at least that it happened.
+				entry, err = Seal(head, Record{Actor: gatehouse.AuditActorSystem, Action: "security.unrecordable_event",
+					Outcome: gatehouse.AuditSuccess, Details: map[string]string{"event_id": CleanN(e.ID, 120)}}, at)
+			}
+			return entry, err
 		})
 		total += n
 		if err != nil {
@@ -150,37 +157,28 @@ func (ev *Events) RecordEvent(ctx context.Context, e *gatehouse.SecurityEvent) e
 // EventRecord is the audit record of a security event: actor "system"
 // (Gatehouse detected or carried it out), action "security." plus the event
 // type, the grant (or else the user, or else the client) as the target.
+// Values are cut so that any event, whatever its text, makes a record Seal
+// accepts.
 func EventRecord(e *gatehouse.SecurityEvent) Record {
 	r := Record{
-		Actor: gatehouse.AuditActorSystem, Action: "security." + e.Type, Outcome: gatehouse.AuditSuccess,
-		Details: map[string]string{"event_id": e.ID},
+		Actor: gatehouse.AuditActorSystem, Action: Clean("security." + e.Type), Outcome: gatehouse.AuditSuccess,
+		Details: map[string]string{"event_id": CleanN(e.ID, 120)},
 	}
 	switch {
 	case e.GrantID != "":
-		r.TargetType, r.TargetID = "grant", e.GrantID
+		r.TargetType, r.TargetID = "grant", Clean(e.GrantID)
 	case e.Subject != "":
-		r.TargetType, r.TargetID = "user", e.Subject
+		r.TargetType, r.TargetID = "user", Clean(e.Subject)
 	case e.ClientID != "":
-		r.TargetType, r.TargetID = "client", e.ClientID
+		r.TargetType, r.TargetID = "client", Clean(e.ClientID)
 	}
-	for k, v := range map[string]string{"client_id": e.ClientID, "subject": e.Subject, "grant_id": e.GrantID, "detail": e.Detail} {
+	// Escaped as JSON a byte may take six: 120*3 + 240 bytes stay under
+	// MaxDetailsLen with room for the names.
+	for k, v := range map[string]string{"client_id": CleanN(e.ClientID, 120), "subject": CleanN(e.Subject, 120),
+		"grant_id": CleanN(e.GrantID, 120), "detail": CleanN(e.Detail, 240)} {
 		if v != "" {
-			r.Details[k] = truncate(v, 512)
+			r.Details[k] = v
 		}
 	}
 	return r
 }
-
-// truncate shortens s to at most n bytes without splitting a UTF-8
-// sequence.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !isRuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
-}
-
-func isRuneStart(b byte) bool { return b&0xC0 != 0x80 }

@@ -197,3 +197,21 @@ func TestCheckpointer(t *testing.T) {
 		}
 	})
 }
+
+// TestHostileEventStillRecorded: an event with the longest, most escaped
+// text still makes an entry, so the queue can never stick.
+func TestHostileEventStillRecorded(t *testing.T) {
+	long := strings.Repeat("<\x01\xff", 2000)
+	e := &gatehouse.SecurityEvent{ID: long, Type: long, ClientID: long, Subject: long, GrantID: long, Detail: long, At: t0}
+	if _, err := audit.Seal(gatehouse.AuditHead{}, audit.EventRecord(e), t0); err != nil {
+		t.Fatalf("hostile event refused: %v", err)
+	}
+	db := openStore(t)
+	if err := db.RecordEvent(context.Background(), &gatehouse.SecurityEvent{ID: "x", Type: long[:300], Detail: long, At: t0}); err != nil {
+		t.Fatal(err)
+	}
+	l := &audit.Log{Store: db}
+	if n, err := l.SyncEvents(context.Background()); err != nil || n != 1 {
+		t.Fatalf("SyncEvents = %d, %v", n, err)
+	}
+}
