@@ -83,6 +83,7 @@ type Handler struct {
 	// GrantLifetime bounds how long a revoked grant must be remembered.
 	GrantLifetime time.Duration
 	Metrics       http.Handler // the Prometheus handler
+	Audit         AuditLog     // records admin actions; see audit.go
 	Log           *slog.Logger
 	Now           func() time.Time
 }

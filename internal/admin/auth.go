@@ -69,6 +69,7 @@ func (h *Handler) authenticate(r *http.Request) (*Principal, *Problem) {
 		h.authFailed(r, string(token.ReasonOf(err)))
 		return nil, problem(http.StatusUnauthorized, typeUnauthorized, "unauthorized", "the access token is not valid")
 	}
+	noteActor(r, claims.Subject, claims.ClientID)
 	forbidden := problem(http.StatusForbidden, typeForbidden, "forbidden",
 		"the token is not an admin token (audience "+gatehouse.AdminAudience+", scope admin, admin:read or developer)")
 	if claims.Audience != gatehouse.AdminAudience {
@@ -142,6 +143,7 @@ func (p *Principal) allowed(method string, rt *route) bool {
 // authFailed notes a refused admin authentication. Tokens never reach the
 // log; the reason and the peer do.
 func (h *Handler) authFailed(r *http.Request, reason string) {
+	noteAuthFailure(r, reason)
 	h.Log.InfoContext(r.Context(), "admin authentication failed", "reason", reason, "ip", r.RemoteAddr,
 		"method", r.Method, "path", r.URL.Path)
 }

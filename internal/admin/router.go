@@ -27,6 +27,9 @@ func (h *Handler) routes() []route {
 	return []route{
 		{"GET", "/admin/v1/openapi.json", devToo, h.openAPI},
 
+		{"GET", "/admin/v1/audit", adminOnly, h.withAudit(h.listAudit)},
+		{"GET", "/admin/v1/audit/export", adminOnly, h.withAudit(h.exportAudit)},
+
 		{"GET", "/admin/v1/teams", devToo, h.listTeams},
 		{"POST", "/admin/v1/teams", adminOnly, h.createTeam},
 		{"GET", "/admin/v1/teams/{name}", devToo, h.getTeam},
@@ -122,7 +125,7 @@ func (h *Handler) Routes() http.Handler {
 		}
 		writeProblem(w, notFound("admin resource"))
 	})
-	return mux
+	return h.auditRequests(mux)
 }
 
 // allowed lists the methods some route serves for r's path.

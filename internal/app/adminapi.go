@@ -7,6 +7,7 @@ import (
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/internal/admin"
+	"github.com/gatehouse/gatehouse/internal/audit"
 	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/proxy"
 )
@@ -14,11 +15,11 @@ import (
 // adminHandler wires the admin API to this node's store and state. Every
 // change it makes is applied on this node (GovernanceChanged) before its
 // response goes out.
-func (n *Node) adminHandler(policy gatehouse.TokenPolicy, cat *catalog, metrics http.Handler, log *slog.Logger, now func() time.Time) *admin.Handler {
+func (n *Node) adminHandler(policy gatehouse.TokenPolicy, cat *catalog, metrics http.Handler, log *slog.Logger, now func() time.Time, events *audit.Events) *admin.Handler {
 	return &admin.Handler{
 		Verifier: n.Verifier, Tokens: n.Store, Keys: n.Keys, Keyring: n.Keyring, Store: n.Store,
-		Users: n.Store, Revocations: n.Revocations, GrantLifetime: policy.RefreshTokenTTL,
-		Clients: n.Store, APIByName: cat.API, Accounts: n.Store,
+		Users: withAuditEvents{n.Store, events}, Revocations: n.Revocations, GrantLifetime: policy.RefreshTokenTTL,
+		Clients: n.Store, APIByName: cat.API, Accounts: n.Store, Audit: n.Audit,
 		Teams: n.Store, AccountsStore: n.Store, APIs: n.Store, Apps: n.Store, Subscriptions: n.Store,
 		Changed:     n.GovernanceChanged,
 		ValidateAPI: func(a *gatehouse.API) error { return validateAPI(cat, a) },

@@ -45,6 +45,8 @@ Usage:
   gatehouse apis list|show, apps list|show|rotate-secret,
   gatehouse subscriptions list|show|approve|reject|suspend|resume|revoke,
   gatehouse tokens list|revoke          (over the admin API: gatehouse apis -h for details)
+  gatehouse audit verify [--data DIR]              (exit 0 intact, 4 tampered)
+  gatehouse audit export [--since TIME] [--until TIME] [--data DIR]   (NDJSON)
   gatehouse version
 
 Environment: GATEHOUSE_CONFIG, GATEHOUSE_DATA, GATEHOUSE_PUBLIC_ADDR,
@@ -91,6 +93,8 @@ func Main(ctx context.Context, args []string, env func(string) (string, bool), s
 		return runExport(ctx, args[1:], env, stdout, stderr)
 	case "apis", "apps", "subscriptions", "tokens":
 		return runAdmin(ctx, args, env, stdout, stderr)
+	case "audit":
+		return runAudit(ctx, args[1:], env, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "gatehouse", Version)
 		return ExitOK
@@ -308,6 +312,7 @@ func runKeysRotate(ctx context.Context, args []string, env func(string) (string,
 		fmt.Fprintf(stderr, "gatehouse: %v\n", err)
 		return ExitError
 	}
+	cliAudit(ctx, db, "keys rotate", "keys", km.Keys.SigningKeyID(), ExitOK, stderr)
 	fmt.Fprintf(stdout, "rotated: %s now signs; %s stays published until its tokens expire\n", km.Keys.SigningKeyID(), old)
 	return ExitOK
 }

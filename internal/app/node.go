@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/internal/audit"
 	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/oauth"
 	"github.com/gatehouse/gatehouse/internal/proxy"
@@ -64,6 +65,9 @@ type Node struct {
 	Verifier    *token.Verifier
 	Revocations *token.Revocations
 	OAuth       *oauth.Server
+	// Audit is the audit log; AuditCheckpoints signs its head.
+	Audit            *audit.Log
+	AuditCheckpoints *audit.Checkpointer
 
 	// TLSURL is the HTTPS listener's URL when one is configured.
 	TLSURL string
@@ -209,12 +213,13 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 		adminLn.Close()
 		return nil, err
 	}
+	events := n.startAudit(cfg.DataDir, now)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	n.OAuth = &oauth.Server{
 		Issuer: n.Issuer, Policy: policy, Catalog: cat,
 		Clients: n.Store, Tokens: n.Store, Assertions: n.Store,
-		Users: n.Store, Consents: n.Store, Codes: n.Store, Grants: n.Store, Events: n.Store,
+		Users: n.Store, Consents: n.Store, Codes: n.Store, Grants: n.Store, Events: events,
 		Subscriptions: n.Store, Credentials: n.Store,
 		SessionKey: sessionKey, RefreshKey: refreshKey, LoginLimiter: &oauth.FailureLimiter{},
 		AllowPlainHTTP: cfg.Gateway.AllowPlainHTTPTokens,
@@ -224,7 +229,7 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 		Metrics: oauth.NewMetrics(reg), Log: o.Log, Now: now,
 		DPoP: n.dpop.token,
 	}
-	adminH := n.adminHandler(policy, cat, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), o.Log, now)
+	adminH := n.adminHandler(policy, cat, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), o.Log, now, events)
 	clients, err := n.Store.FindClients(ctx, gatehouse.ClientFilter{})
 	if err != nil {
 		publicLn.Close()
@@ -276,8 +281,10 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 	if tlsLn != nil {
 		n.serve(n.tls, tlsLn, "https")
 	}
-	n.wg.Add(2)
+	n.wg.Add(4)
 	go func() { defer n.wg.Done(); n.Keys.Run(bg, o.KeyTick) }()
+	go func() { defer n.wg.Done(); n.AuditCheckpoints.Run(bg, cfg.Audit.CheckpointInterval) }()
+	go func() { defer n.wg.Done(); n.Audit.RunEventSync(bg, auditEventSync, o.Log) }()
 	go func() { defer n.wg.Done(); n.housekeeping(bg, o.KeyTick, now) }()
 	n.wg.Add(1)
 	go func() { defer n.wg.Done(); gw.streams.Run(bg) }()
@@ -355,6 +362,8 @@ func needsRestart(old, new *config.Config) string {
 		return "gateway"
 	case !reflect.DeepEqual(old.ExternalIssuers, new.ExternalIssuers):
 		return "external_issuers"
+	case old.Audit != new.Audit:
+		return "audit"
 	case maxAccessTTL(new.Tokens.WithDefaults(), newCatalog(new.APIs)) > maxAccessTTL(old.Tokens.WithDefaults(), newCatalog(old.APIs)):
 		// The verifier and key retirement are sized for the longest access
 		// token lifetime at start; a longer one would be refused.
@@ -454,6 +463,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		err = errors.Join(err, n.gateway.proxy.Close())
 	}
 	n.wg.Wait()
+	n.finalCheckpoint()
 	n.closeStore()
 	n.log.Info("gatehouse stopped")
 	return err

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/internal/audit"
 	"github.com/gatehouse/gatehouse/internal/password"
 	"github.com/gatehouse/gatehouse/internal/sqlite"
 	"github.com/gatehouse/gatehouse/internal/token"
@@ -30,7 +31,7 @@ const usersUsage = `Usage:
 // runUsers manages local user accounts directly in the store. A running
 // node sees the changes at once (users are read per login) and picks up
 // revocations at its next revocation sync (10 s).
-func runUsers(ctx context.Context, args []string, env func(string) (string, bool), stdin io.Reader, stdout, stderr io.Writer) int {
+func runUsers(ctx context.Context, args []string, env func(string) (string, bool), stdin io.Reader, stdout, stderr io.Writer) (code int) {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usersUsage)
 		return ExitUsage
@@ -81,6 +82,9 @@ func runUsers(ctx context.Context, args []string, env func(string) (string, bool
 		return ExitError
 	}
 	defer db.Close()
+	if verb != "list" {
+		defer func() { cliAudit(ctx, db, "users "+verb, "user", name, code, stderr) }()
+	}
 	now := time.Now()
 	fail := func(err error) int {
 		fmt.Fprintf(stderr, "gatehouse: %s\n", gatehouse.ErrorMessage(err))
@@ -126,7 +130,8 @@ func runUsers(ctx context.Context, args []string, env func(string) (string, bool
 		if err != nil {
 			return fail(err)
 		}
-		_ = db.RecordEvent(ctx, &gatehouse.SecurityEvent{ID: token.NewID(), Type: gatehouse.EventUserGrantsRevoked, Subject: u.ID,
+		events := &audit.Events{Store: db, Log: &audit.Log{Store: db}}
+		_ = events.RecordEvent(ctx, &gatehouse.SecurityEvent{ID: token.NewID(), Type: gatehouse.EventUserGrantsRevoked, Subject: u.ID,
 			Detail: fmt.Sprintf("%d grants revoked from the command line", len(ids)), At: now})
 		fmt.Fprintf(stdout, "%d grants of %s revoked\n", len(ids), name)
 		return ExitOK

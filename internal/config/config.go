@@ -57,6 +57,8 @@ type Config struct {
 	// Users are local accounts the file defines; accounts made with
 	// `gatehouse users add` live only in the store.
 	Users []User
+	// Audit holds the audit log's settings, defaults applied.
+	Audit AuditConfig
 }
 
 // Listener is an address to listen on, host:port.
@@ -128,6 +130,7 @@ func Default() *Config {
 		DataDir: DefaultDataDir,
 		Gateway: GatewayConfig{MaxBodyBytes: DefaultMaxBodyBytes},
 		Tokens:  gatehouse.DefaultTokenPolicy(),
+		Audit:   AuditConfig{CheckpointInterval: DefaultCheckpointInterval},
 	}
 }
 

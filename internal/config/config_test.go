@@ -40,6 +40,7 @@ func TestParseFull(t *testing.T) {
 		Admin:   Listener{Addr: "127.0.0.1:9443"},
 		TLS:     TLSConfig{Addr: ":443", CertFile: filepath.Join("testdata", "tls", "cert.pem"), KeyFile: "/etc/gatehouse/key.pem"},
 		DataDir: "/var/lib/gatehouse",
+		Audit:   AuditConfig{CheckpointInterval: 10 * time.Second},
 		Gateway: GatewayConfig{
 			TrustedProxies: []netip.Prefix{
 				netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("::1/128"),
@@ -230,6 +231,7 @@ func TestDefault(t *testing.T) {
 		DataDir: "gatehouse-data",
 		Gateway: GatewayConfig{MaxBodyBytes: 10 << 20},
 		Tokens:  gatehouse.DefaultTokenPolicy().WithDefaults(),
+		Audit:   AuditConfig{CheckpointInterval: 30 * time.Second},
 	}
 	if diff := cmp.Diff(got, want); diff != "" {
 		t.Errorf("mismatch (-got +want):\n%s", diff)

@@ -173,6 +173,9 @@ func TestRefusals(t *testing.T) {
 		{"DefaultPrepublishNotShorter", "tokens:\n  key_rotation_period: 12h\n", []string{"2 tokens.key_rotation_period"}, "key_prepublish (24h)"},
 		{"PrepublishZero", "tokens:\n  key_prepublish: 0s\n", []string{"2 tokens.key_prepublish"}, "at least 1m"},
 		{"LeewayZero", "tokens:\n  leeway: 0s\n", []string{"2 tokens.leeway"}, "between 1s and 1m"},
+		{"CheckpointIntervalTooShort", "audit:\n  checkpoint_interval: 500ms\n", []string{"2 audit.checkpoint_interval"}, "between 1s and 1h"},
+		{"CheckpointIntervalTooLong", "audit:\n  checkpoint_interval: 2h\n", []string{"2 audit.checkpoint_interval"}, "between 1s and 1h"},
+		{"AuditUnknownKey", "audit:\n  retention: 1h\n", []string{"2 audit.retention"}, "unknown key"},
 		{"LeewayTooLong", "tokens:\n  leeway: 2m\n", []string{"2 tokens.leeway"}, "between 1s and 1m"},
 		{"TokensUnknownKey", "tokens:\n  acess_token_ttl: 5m\n", []string{"2 tokens.acess_token_ttl"}, `did you mean "access_token_ttl"?`},
 
@@ -320,6 +323,8 @@ func TestAccepts(t *testing.T) {
 		// The default idle limit (168h) cannot outlive a shorter absolute one.
 		{"DefaultIdleClamped", "tokens: {refresh_token_ttl: 24h}\n", func(c *Config) any { return c.Tokens.RefreshTokenIdleTTL.String() }, "24h0m0s"},
 		{"PrepublishJustShorter", "tokens: {key_rotation_period: 2h, key_prepublish: 119m}\n", func(c *Config) any { return c.Tokens.KeyPrepublish.String() }, "1h59m0s"},
+		{"CheckpointInterval", "audit: {checkpoint_interval: 1s}\n", func(c *Config) any { return c.Audit.CheckpointInterval.String() }, "1s"},
+		{"CheckpointIntervalDefault", "audit: {}\n", func(c *Config) any { return c.Audit.CheckpointInterval.String() }, "30s"},
 		{"AllAlgorithms", "tokens: {signing_algorithm: PS256}\n", func(c *Config) any { return c.Tokens.SigningAlgorithm }, "PS256"},
 		{"APINameShortest", "apis: [{name: a, audience: 'https://a.example'}]\n", func(c *Config) any { return c.APIs[0].Name }, "a"},
 		{"APINameLongest", "apis: [{name: " + strings.Repeat("a", 63) + ", audience: 'https://a.example'}]\n", func(c *Config) any { return len(c.APIs[0].Name) }, 63},

@@ -14,7 +14,7 @@ import (
 )
 
 var topKeys = []string{"issuer", "listen", "data_dir", "gateway", "tokens", "external_issuers", "teams", "apis", "clients",
-	"subscriptions", "users"}
+	"subscriptions", "users", "audit"}
 
 // config decodes the whole file. root nil is an empty file.
 func (d *decoder) config(root *yaml.Node) *Config {
@@ -43,6 +43,7 @@ func (d *decoder) config(root *yaml.Node) *Config {
 	cfg.Clients = d.clients(o.get("clients"), cfg.APIs)
 	cfg.Subscriptions = d.subscriptions(o.get("subscriptions"), cfg.APIs, cfg.Clients)
 	cfg.Users = d.users(o.get("users"))
+	cfg.Audit = d.audit(o.get("audit"), o.lineOf("audit"))
 	return cfg
 }
 

@@ -143,6 +143,7 @@ type Store interface {
 	FindEvents(ctx context.Context, f gatehouse.EventFilter) ([]*gatehouse.SecurityEvent, error)
 
 	GovernanceStore
+	AuditStore // the audit log, see audit.go
 }
 
 // GovernanceStore is the management plane's part of the store: teams, the
