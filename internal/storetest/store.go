@@ -138,4 +138,20 @@ type Store interface {
 	RecordEvent(ctx context.Context, e *gatehouse.SecurityEvent) error
 	// FindEvents lists events newest first.
 	FindEvents(ctx context.Context, f gatehouse.EventFilter) ([]*gatehouse.SecurityEvent, error)
+
+	// Usage of credentials (issue 6), merged in batches.
+
+	// RecordUsage merges each record into the stored one of its (Kind, ID)
+	// as gatehouse.Usage.Merge does, in one transaction. CodeInvalid, with
+	// nothing written, for a record without Kind, ID, FirstUsed or
+	// LastUsed, with LastUsed before FirstUsed, or a negative Count.
+	RecordUsage(ctx context.Context, us []gatehouse.Usage) error
+	// FindUsage returns one record; CodeNotFound if none was recorded.
+	FindUsage(ctx context.Context, kind gatehouse.UsageKind, id string) (*gatehouse.Usage, error)
+	// ListUsage returns the records matching f, least recently used first,
+	// then by kind and id.
+	ListUsage(ctx context.Context, f gatehouse.UsageFilter) ([]*gatehouse.Usage, error)
+	// DeleteUsage removes records last used before `before` and returns
+	// how many; CodeInvalid for the zero time.
+	DeleteUsage(ctx context.Context, before time.Time) (int, error)
 }
