@@ -154,4 +154,21 @@ type Store interface {
 	// DeleteUsage removes records last used before `before` and returns
 	// how many; CodeInvalid for the zero time.
 	DeleteUsage(ctx context.Context, before time.Time) (int, error)
+
+	// The call log (issue 6).
+
+	// InsertCalls appends calls in one transaction and sets their IDs,
+	// which increase with every insert. CodeInvalid, with nothing written,
+	// for a call without a time.
+	InsertCalls(ctx context.Context, cs []gatehouse.Call) error
+	// FindCalls returns the calls matching f: newest first by (Time, ID), or
+	// oldest first with f.Ascending; f.After is an exclusive keyset cursor.
+	FindCalls(ctx context.Context, f gatehouse.CallFilter) ([]gatehouse.Call, error)
+	// DeleteCallsBefore deletes up to limit calls with Time before
+	// `before`, oldest first, and returns how many; CodeInvalid for a
+	// limit <= 0.
+	DeleteCallsBefore(ctx context.Context, before time.Time, limit int) (int, error)
+	// TrimCalls deletes up to limit of the earliest inserted calls beyond
+	// the keep inserted last, and returns how many.
+	TrimCalls(ctx context.Context, keep int64, limit int) (int, error)
 }

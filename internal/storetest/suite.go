@@ -65,6 +65,9 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"FindUsage", findUsageTests},
 		{"ListUsage", listUsageTests},
 		{"DeleteUsage", deleteUsageTests},
+		{"InsertCalls", insertCallsTests},
+		{"FindCalls", findCallsTests},
+		{"PruneCalls", pruneCallsTests},
 		{"Concurrent", concurrentTests},
 	}
 	for _, g := range groups {
