@@ -130,6 +130,7 @@ func (c *Checks) bearer(w http.ResponseWriter, r *http.Request, info RequestInfo
 		c.log().InfoContext(r.Context(), "token refused", "request_id", info.RequestID, "api", info.API.Name, "reason", string(token.ReasonOf(err)))
 		w.Header().Set("WWW-Authenticate", bearerChallenge("invalid_token", "", ""))
 		writeProblem(w, http.StatusUnauthorized, "invalid_token", "the access token is invalid, expired or revoked", info.RequestID)
+		noteRefusal(w, "invalid_token:"+string(token.ReasonOf(err)))
 		return nil
 	}
 	return claims
@@ -182,6 +183,7 @@ func (c *Checks) apiKey(w http.ResponseWriter, r *http.Request, info RequestInfo
 		}
 		w.Header().Set("WWW-Authenticate", `APIKey realm="gatehouse", header="X-API-Key"`)
 		writeProblem(w, http.StatusUnauthorized, "invalid_api_key", "the API key is invalid, expired or revoked", info.RequestID)
+		noteRefusal(w, "invalid_api_key:"+string(token.ReasonOf(err)))
 		return nil
 	}
 	return claims
