@@ -24,6 +24,7 @@ import (
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/internal/admin"
+	"github.com/gatehouse/gatehouse/internal/calllog"
 	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/oauth"
 	"github.com/gatehouse/gatehouse/internal/proxy"
@@ -68,6 +69,7 @@ type Node struct {
 
 	public, admin, tls *http.Server
 	gateway            *gateway
+	watch              *watch // call log, usage, gateway metrics
 	catalog            *catalog
 	cfg                *config.Config // the running configuration
 	env                func(string) (string, bool)
@@ -103,6 +105,7 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 	n = &Node{log: o.Log}
 	defer func() {
 		if err != nil {
+			n.closeWatch(context.Background())
 			n.closeStore()
 		}
 	}()
@@ -191,6 +194,9 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if n.watch, err = startWatch(ctx, cfg, n.Store, reg, o.Log, now); err != nil {
+		return nil, err
+	}
 	n.OAuth = &oauth.Server{
 		Issuer: n.Issuer, Policy: policy, Catalog: cat,
 		Clients: n.Store, Tokens: n.Store, Assertions: n.Store,
@@ -200,11 +206,14 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 		Keys:           n.Keyring, Minter: &token.Minter{Keys: n.Keyring}, Verifier: n.Verifier,
 		Revocations: n.Revocations, Limiter: &oauth.FailureLimiter{},
 		Metrics: oauth.NewMetrics(reg), Log: o.Log, Now: now,
+		ClientUsed: func(clientID, addr string, at time.Time) {
+			n.watch.usage.Use(gatehouse.UsageClientSecret, clientID, clientID, "", addr, at)
+		},
 	}
 	adminH := &admin.Handler{
 		Verifier: n.Verifier, Tokens: n.Store, Keys: n.Keys, Keyring: n.Keyring, Store: n.Store,
 		Users: n.Store, Revocations: n.Revocations, GrantLifetime: policy.RefreshTokenTTL,
-		Clients: n.Store, APIByName: cat.API,
+		Clients: n.Store, APIByName: cat.API, Calls: n.watch.callStore(),
 		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), Log: o.Log, Now: now,
 	}
 	gw, err := newGateway(cfg, n, o.Log, now, o.ExternalMinRefetch)
@@ -214,7 +223,7 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 		return nil, err
 	}
 	n.gateway = gw
-	pub := publicHandler(n.OAuth.Handler(), gw.proxy)
+	pub := publicHandler(n.OAuth.Handler(), n.watch.recorder.Wrap(gw.proxy))
 	n.public = newHTTPServer(pub, o.Log)
 	// Streams (SSE, long downloads, WebSockets) may last: no whole-request
 	// deadlines on the public side; slow clients are bounded by the header
@@ -252,8 +261,9 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 	if tlsLn != nil {
 		n.serve(n.tls, tlsLn, "https")
 	}
-	n.wg.Add(2)
+	n.wg.Add(3)
 	go func() { defer n.wg.Done(); n.Keys.Run(bg, o.KeyTick) }()
+	go func() { defer n.wg.Done(); n.watch.usage.Run(bg, calllog.DefaultUsageFlushInterval) }()
 	go func() { defer n.wg.Done(); n.housekeeping(bg, o.KeyTick, now) }()
 	if gw.external != nil {
 		// Tokens of an issuer whose keys could not be fetched are refused
@@ -418,9 +428,19 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		err = errors.Join(err, n.gateway.proxy.Close())
 	}
 	n.wg.Wait()
+	n.closeWatch(ctx)
 	n.closeStore()
 	n.log.Info("gatehouse stopped")
 	return err
+}
+
+// closeWatch drains and closes the call log; what ctx leaves no time for
+// spills to disk.
+func (n *Node) closeWatch(ctx context.Context) {
+	if n.watch != nil {
+		n.watch.close(ctx, n.log)
+		n.watch = nil
+	}
 }
 
 func (n *Node) closeStore() {
