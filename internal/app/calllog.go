@@ -13,7 +13,6 @@ import (
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/internal/calllog"
 	"github.com/gatehouse/gatehouse/internal/config"
-	"github.com/gatehouse/gatehouse/internal/edge"
 	"github.com/gatehouse/gatehouse/internal/sqlite"
 )
 
@@ -42,7 +41,6 @@ func startWatch(ctx context.Context, cfg *config.Config, store *sqlite.DB, reg p
 			i, ok := requestInfo(r)
 			return calllog.Route{API: i.API, Route: i.Route, RouteKey: i.RouteKey, RequestID: i.RequestID, ClientAddr: i.ClientAddr}, ok
 		},
-		Claims: func(r *http.Request) *gatehouse.AccessClaims { return edge.ClaimsFrom(r.Context()) },
 	}
 	c := cfg.CallLog
 	if !c.Enabled {

@@ -98,9 +98,9 @@ func newGateway(cfg *config.Config, n *Node, log *slog.Logger, now func() time.T
 		Now:            now,
 		// The order is the point: network rules before credentials, the
 		// credential before the limits that count per client.
-		// The recorder's steps note the route, the verified claims and the
-		// moment the request leaves for the upstream (call log, metrics).
-		Middleware: []func(http.Handler) http.Handler{rec.Matched, g.limits.IPRules, checks.Authenticate, rec.Authenticated, g.limits.RateLimit, rec.Upstream},
+		// The recorder's steps note the route and the moment the request
+		// leaves for the upstream (call log, metrics).
+		Middleware: []func(http.Handler) http.Handler{rec.Matched, g.limits.IPRules, checks.Authenticate, g.limits.RateLimit, rec.Upstream},
 		UpstreamHeaders: func(r *http.Request, out http.Header) {
 			if err := up.Headers(r, out); err != nil {
 				log.Error("upstream credentials", "err", err)

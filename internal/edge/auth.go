@@ -67,6 +67,7 @@ func (c *Checks) Authenticate(next http.Handler) http.Handler {
 		if claims == nil {
 			return // refused; the answer is written
 		}
+		noteClaims(w, claims)
 		if !hasScopes(claims, rt) {
 			need := strings.Join(rt.Scopes, " ")
 			w.Header().Set("WWW-Authenticate", bearerChallenge("insufficient_scope", "", need))
