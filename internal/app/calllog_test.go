@@ -547,3 +547,60 @@ func TestUsageTracking(t *testing.T) {
 		t.Errorf("API key usage after the hour %+v", key)
 	}
 }
+
+// TestLogsCommand reads the call log of a node with `gatehouse logs`.
+func TestLogsCommand(t *testing.T) {
+	up := newUpstream(t)
+	n := gatewayNode(t, up, nil)
+	tok := n.ordersToken(t, "orders:read")
+	for _, p := range []string{"/orders/1", "/orders/2", "/nowhere", "/nowhere/else"} {
+		do(t, n, "GET", p, "", bearer(tok))
+	}
+	if err := n.watch.log.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	run := func(args ...string) (int, string, string) {
+		var out, errb strings.Builder
+		code := Main(context.Background(), append([]string{"logs", "--data", n.dataDir}, args...), mapEnv(nil), nil, &out, &errb)
+		return code, out.String(), errb.String()
+	}
+	code, out, errs := run("-o", "ndjson", "--status", "404")
+	if code != ExitOK {
+		t.Fatalf("ndjson: exit %d: %s", code, errs)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("ndjson: %d lines, want 2:\n%s", len(lines), out)
+	}
+	var first calllog.Record
+	if err := json.Unmarshal([]byte(lines[0]), &first); err != nil || first.Path != "/nowhere" || first.Reason != "not_found" {
+		t.Fatalf("ndjson first line %+v, %v", first, err)
+	}
+	code, out, _ = run("-o", "csv", "--api", "orders", "--client", "svc-basic")
+	rows, err := csv.NewReader(strings.NewReader(out)).ReadAll()
+	if code != ExitOK || err != nil || len(rows) != 3 || rows[1][6] != "/orders/1" {
+		t.Fatalf("csv: exit %d, %v, rows %v", code, err, rows)
+	}
+	code, out, _ = run("--since", "1h", "--limit", "3")
+	if code != ExitOK || strings.Count(strings.TrimSpace(out), "\n") != 3 || !strings.Contains(out, "STATUS") || !strings.Contains(out, "/nowhere/else") {
+		t.Fatalf("table: exit %d:\n%s", code, out)
+	}
+	if first.TokenID != "" || rows[1][10] == "" {
+		t.Fatalf("token ids: unmatched %q, matched %q", first.TokenID, rows[1][10])
+	}
+	code, out, _ = run("-o", "json", "--token-id", rows[1][10])
+	var recs []calllog.Record
+	if code != ExitOK || json.Unmarshal([]byte(out), &recs) != nil || len(recs) != 2 || recs[0].Path != "/orders/2" {
+		t.Fatalf("json by token id: exit %d, %d records:\n%s", code, len(recs), out)
+	}
+	if code, _, errs := run("--status", "abc"); code != ExitUsage || !strings.Contains(errs, "status") {
+		t.Fatalf("bad status: exit %d, %s", code, errs)
+	}
+	if code, _, _ := run("-o", "xml"); code != ExitUsage {
+		t.Fatalf("bad format: exit %d", code)
+	}
+	var out2, errb strings.Builder
+	if code := Main(context.Background(), []string{"logs", "--data", t.TempDir()}, mapEnv(nil), nil, &out2, &errb); code != ExitError || !strings.Contains(errb.String(), "no call log") {
+		t.Fatalf("empty data dir: exit %d, %s", code, errb.String())
+	}
+}
