@@ -335,6 +335,8 @@ func needsRestart(old, new *config.Config) string {
 		return "tokens"
 	case !reflect.DeepEqual(old.Gateway, new.Gateway):
 		return "gateway"
+	case old.CallLog != new.CallLog:
+		return "call_log"
 	case !reflect.DeepEqual(old.ExternalIssuers, new.ExternalIssuers):
 		return "external_issuers"
 	case maxAccessTTL(new.Tokens.WithDefaults(), newCatalog(new.APIs)) > maxAccessTTL(old.Tokens.WithDefaults(), newCatalog(old.APIs)):
