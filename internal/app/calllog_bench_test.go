@@ -134,4 +134,3 @@ func BenchmarkRecorder(b *testing.B) {
 		})
 	}
 }
-
