@@ -42,7 +42,7 @@ type Store interface {
 // Defaults of Options.
 const (
 	DefaultQueueSize     = 16384
-	DefaultBatchSize     = 512
+	DefaultBatchSize     = 2048
 	DefaultFlushInterval = time.Second
 	DefaultMaxAge        = 30 * 24 * time.Hour
 	DefaultMaxRows       = 10_000_000

@@ -14,7 +14,8 @@ type CallLogConfig struct {
 	// QueueSize is how many calls wait in memory for the writer before
 	// they spill to disk. Default 16384.
 	QueueSize int
-	// BatchSize is how many calls one transaction inserts. Default 512.
+	// BatchSize is how many calls one transaction inserts at most.
+	// Default 2048.
 	BatchSize int
 	// FlushInterval is the longest a call waits in memory. Default 1s.
 	FlushInterval time.Duration
@@ -31,7 +32,7 @@ type CallLogConfig struct {
 // Call log defaults.
 const (
 	DefaultCallLogQueueSize     = 16384
-	DefaultCallLogBatchSize     = 512
+	DefaultCallLogBatchSize     = 2048
 	DefaultCallLogFlushInterval = time.Second
 	DefaultCallLogMaxAge        = 30 * 24 * time.Hour
 	DefaultCallLogMaxRows       = 10_000_000
