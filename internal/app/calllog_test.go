@@ -532,6 +532,19 @@ func TestUsageTracking(t *testing.T) {
 		t.Errorf("client secret usage %+v, %v", sec, err)
 	}
 
+	// A refresh is a use of the grant too (its access tokens may go to
+	// resource servers that are not behind the gateway).
+	if status, body := n.refresh(t, tok.RefreshToken, nil); status != 200 {
+		t.Fatalf("refresh: %d %v", status, body)
+	}
+	if err := n.watch.usage.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	g, _ = n.Store.FindUsage(ctx, gatehouse.UsageGrant, claims.GrantID)
+	if g.Count != 4 || !g.LastUsed.Equal(n.clock.Now()) || g.LastAddr != "203.0.113.9" {
+		t.Errorf("grant usage after a refresh %+v: want 4 uses, the last now, the address of the last gateway call", g)
+	}
+
 	// An hour on, only the API key is used again: the grant is idle.
 	n.clock.Advance(time.Hour)
 	do(t, n, "GET", "/keyed/1", "", map[string]string{"X-API-Key": k.Key})

@@ -212,6 +212,9 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 		ClientUsed: func(clientID, addr string, at time.Time) {
 			n.watch.usage.Use(gatehouse.UsageClientSecret, clientID, clientID, "", addr, at)
 		},
+		GrantUsed: func(grantID, clientID, api string, at time.Time) {
+			n.watch.usage.Use(gatehouse.UsageGrant, grantID, clientID, api, "", at)
+		},
 	}
 	adminH := &admin.Handler{
 		Verifier: n.Verifier, Tokens: n.Store, Keys: n.Keys, Keyring: n.Keyring, Store: n.Store,
