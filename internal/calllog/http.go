@@ -70,6 +70,7 @@ type Exchange struct {
 	claims  *gatehouse.AccessClaims
 	reason  string
 	hijack  bool
+	body    countingBody // the request body, counted (one allocation with the Exchange)
 }
 
 var _ http.ResponseWriter = (*Exchange)(nil)
@@ -189,7 +190,8 @@ func (rec *Recorder) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		e := &Exchange{w: w, start: time.Now(), at: rec.now()}
 		if r.Body != nil && r.Body != http.NoBody {
-			r.Body = &countingBody{ReadCloser: r.Body, e: e}
+			e.body = countingBody{ReadCloser: r.Body, e: e}
+			r.Body = &e.body
 		}
 		next.ServeHTTP(e, r)
 		rec.finish(e, r)
@@ -263,7 +265,9 @@ func (rec *Recorder) finish(e *Exchange, r *http.Request) {
 		rec.Log.Add(&c)
 	}
 	if rec.Observe != nil {
-		rec.Observe(&c)
+		// A copy, so that c itself stays on the stack when nobody observes.
+		oc := c
+		rec.Observe(&oc)
 	}
 	if rec.Usage != nil && e.claims != nil {
 		if c.GrantID != "" {

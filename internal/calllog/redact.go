@@ -87,6 +87,9 @@ func RedactPath(path, rawQuery string) string {
 }
 
 func redactQuery(q string) string {
+	if !querySecret(q) {
+		return q
+	}
 	var b strings.Builder
 	b.Grow(len(q))
 	for i := 0; q != ""; i++ {
@@ -116,6 +119,26 @@ func redactQuery(q string) string {
 		}
 	}
 	return b.String()
+}
+
+// querySecret reports whether any pair of q would be redacted; most
+// queries have none and are then logged without a copy.
+func querySecret(q string) bool {
+	for q != "" {
+		var pair string
+		pair, q, _ = strings.Cut(q, "&")
+		rawName, rawValue, hasValue := strings.Cut(pair, "=")
+		if strings.ContainsAny(pair, "%+") {
+			return true // decoding needed: take the careful path
+		}
+		if hasValue && rawValue != "" && (secretName(rawName) || looksLikeToken(rawValue)) {
+			return true
+		}
+		if !hasValue && looksLikeToken(rawName) {
+			return true
+		}
+	}
+	return false
 }
 
 // CredentialID names a credential without revealing it: the first 16 hex
