@@ -362,8 +362,14 @@ func (l *Log) replayOne() error {
 		if err := l.spill.roll(); err != nil {
 			return err
 		}
-		if segs, err = l.spill.closedSegments(); err != nil || len(segs) == 0 {
+		if segs, err = l.spill.closedSegments(); err != nil {
 			return err
+		}
+		if len(segs) == 0 {
+			// Nothing on disk (segments removed by hand): forget the
+			// count, or pending would stay true for ever.
+			l.spill.forget()
+			return nil
 		}
 	}
 	seg := segs[0]

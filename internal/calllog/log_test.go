@@ -381,3 +381,35 @@ func cpuTime() time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// TestLogSegmentsRemovedByHand: an operator deletes the spill directory's
+// segments while the store is down; the Log must not spin on a count of
+// bytes that are gone.
+func TestLogSegmentsRemovedByHand(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "calls.db")
+	db := openStore(t, path)
+	release := lockStore(t, path)
+	l := openLog(t, db, dir, func(o *calllog.Options) { o.QueueSize = 64; o.WriteTimeout = 100 * time.Millisecond })
+	for i := range 200 {
+		l.Add(call(i, t0))
+	}
+	l.Flush(context.Background())
+	segs, _ := filepath.Glob(filepath.Join(dir, "spill", "seg-*.spill"))
+	if len(segs) == 0 {
+		t.Fatal("nothing spilled")
+	}
+	for _, s := range segs {
+		os.Remove(s)
+	}
+	release()
+	flushUntil(t, l)
+	if s := l.Stats(); s.SpillBytes != 0 {
+		t.Fatalf("spill bytes %d after the segments went", s.SpillBytes)
+	}
+	l.Add(call(1000, t0))
+	flushUntil(t, l)
+	if cs := allCalls(t, db); len(cs) == 0 || cs[len(cs)-1].RequestID != "r001000" {
+		t.Fatalf("the Log does not write after the segments went: %d calls", len(cs))
+	}
+}

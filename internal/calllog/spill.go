@@ -284,6 +284,15 @@ func (s *spiller) remove(seg segment) error {
 	return nil
 }
 
+// forget resets the byte count when no segment is left.
+func (s *spiller) forget() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.f == nil {
+		s.total = 0
+	}
+}
+
 func (s *spiller) bytes() int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
