@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -54,11 +55,23 @@ func BenchmarkGatewayCallLog(b *testing.B) {
 	}))
 	defer up.Close()
 	for _, bc := range []struct {
-		name string
-		on   bool
-	}{{"Off", false}, {"On", true}} {
+		name   string
+		on     bool
+		tokens int
+	}{{"Off", false, 1}, {"On", true, 1}, {"Off500Tokens", false, 500}, {"On500Tokens", true, 500}} {
 		b.Run(bc.name, func(b *testing.B) {
 			n, tok, _ := benchNode(b, bc.on, up.URL)
+			// Many tokens spread the call log's index inserts over many
+			// pages: its costliest case.
+			toks := []string{tok}
+			for len(toks) < bc.tokens {
+				t, err := n.ccConfig("svc-basic", basicSecret, oauth2.AuthStyleInHeader, "https://orders.example.test", "orders:read").Token(b.Context())
+				if err != nil {
+					b.Fatal(err)
+				}
+				toks = append(toks, t.AccessToken)
+			}
+			var next atomic.Uint64
 			tr := &http.Transport{MaxIdleConnsPerHost: 64}
 			defer tr.CloseIdleConnections()
 			client := &http.Client{Transport: tr}
@@ -69,7 +82,7 @@ func BenchmarkGatewayCallLog(b *testing.B) {
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
 					req, _ := http.NewRequest(http.MethodGet, n.PublicURL+"/scoped/x", nil)
-					req.Header.Set("Authorization", "Bearer "+tok)
+					req.Header.Set("Authorization", "Bearer "+toks[next.Add(1)%uint64(len(toks))])
 					resp, err := client.Do(req)
 					if err != nil {
 						b.Error(err)
@@ -84,9 +97,12 @@ func BenchmarkGatewayCallLog(b *testing.B) {
 				}
 			})
 			if bc.on {
+				queued, fs := n.watch.log.Stats().Queued, time.Now()
 				if err := n.watch.log.Flush(b.Context()); err != nil {
 					b.Fatal(err)
 				}
+				b.ReportMetric(float64(time.Since(fs).Milliseconds()), "flush-ms")
+				b.ReportMetric(float64(queued), "queued-at-end")
 			}
 			b.StopTimer()
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
