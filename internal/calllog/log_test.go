@@ -347,6 +347,9 @@ func TestLogSpillLimit(t *testing.T) {
 func BenchmarkLogIngest(b *testing.B) {
 	dir := b.TempDir()
 	db := openStore(b, filepath.Join(dir, "calls.db"))
+	if err := db.SetWALAutoCheckpoint(context.Background(), 10000); err != nil { // as the node does
+		b.Fatal(err)
+	}
 	l := openLog(b, db, dir, func(o *calllog.Options) { o.WriteTimeout, o.FlushInterval = time.Minute, 100*time.Millisecond })
 	c := call(0, t0)
 	b.ReportAllocs()

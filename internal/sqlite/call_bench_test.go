@@ -34,3 +34,13 @@ func BenchmarkInsertCalls(b *testing.B) {
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "calls/s")
 }
+
+func TestSetWALAutoCheckpoint(t *testing.T) {
+	db := open(t, filepath.Join(t.TempDir(), "calls.db"))
+	if err := db.SetWALAutoCheckpoint(t.Context(), 10000); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.SetWALAutoCheckpoint(t.Context(), 0); gatehouse.ErrorCode(err) != gatehouse.CodeInvalid {
+		t.Fatalf("zero pages: %v", err)
+	}
+}
