@@ -30,6 +30,9 @@ func (h *Handler) routes() []route {
 		{"GET", "/admin/v1/audit", adminOnly, h.withAudit(h.listAudit)},
 		{"GET", "/admin/v1/audit/export", adminOnly, h.withAudit(h.exportAudit)},
 
+		{"GET", "/admin/v1/calls", adminOnly, h.listCalls},
+		{"GET", "/admin/v1/calls/export", adminOnly, h.exportCalls},
+
 		{"GET", "/admin/v1/teams", devToo, h.listTeams},
 		{"POST", "/admin/v1/teams", adminOnly, h.createTeam},
 		{"GET", "/admin/v1/teams/{name}", devToo, h.getTeam},

@@ -47,6 +47,7 @@ Usage:
   gatehouse tokens list|revoke          (over the admin API: gatehouse apis -h for details)
   gatehouse audit verify [--data DIR]              (exit 0 intact, 4 tampered)
   gatehouse audit export [--since TIME] [--until TIME] [--data DIR]   (NDJSON)
+  gatehouse logs [--since DUR] [--api NAME] [--client ID] [--status CODE] [--token-id ID] [-o table|json|ndjson|csv] [--data DIR]
   gatehouse version
 
 Environment: GATEHOUSE_CONFIG, GATEHOUSE_DATA, GATEHOUSE_PUBLIC_ADDR,
@@ -95,6 +96,8 @@ func Main(ctx context.Context, args []string, env func(string) (string, bool), s
 		return runAdmin(ctx, args, env, stdout, stderr)
 	case "audit":
 		return runAudit(ctx, args[1:], env, stdout, stderr)
+	case "logs":
+		return runLogs(ctx, args[1:], env, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "gatehouse", Version)
 		return ExitOK

@@ -24,6 +24,7 @@ import (
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/internal/audit"
+	"github.com/gatehouse/gatehouse/internal/calllog"
 	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/oauth"
 	"github.com/gatehouse/gatehouse/internal/proxy"
@@ -51,6 +52,9 @@ type Options struct {
 	// StorePoll is how often the store's change counter is read, to pick
 	// up changes other processes made (`gatehouse apply`); default 2s.
 	StorePoll time.Duration
+	// CallLogWriteTimeout overrides how long the call log's writer waits
+	// on its store before spilling (default 10 s; tests).
+	CallLogWriteTimeout time.Duration
 }
 
 // Node is a running Gatehouse: its store, listeners and background jobs.
@@ -75,6 +79,7 @@ type Node struct {
 	public, admin, tls *http.Server
 	gateway            *gateway
 	dpop               *dpopVerifiers
+	watch              *watch // call log, usage, gateway metrics
 	catalog            *catalog
 	cfg                *config.Config // the running configuration
 	box                *seal.Box
@@ -118,6 +123,7 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 	n = &Node{log: o.Log}
 	defer func() {
 		if err != nil {
+			n.closeWatch(context.Background())
 			n.closeStore()
 		}
 	}()
@@ -216,6 +222,9 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 	events := n.startAudit(cfg.DataDir, now)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if n.watch, err = startWatch(ctx, cfg, n.Store, reg, o.Log, now, o.CallLogWriteTimeout); err != nil {
+		return nil, err
+	}
 	n.OAuth = &oauth.Server{
 		Issuer: n.Issuer, Policy: policy, Catalog: cat,
 		Clients: n.Store, Tokens: n.Store, Assertions: n.Store,
@@ -228,8 +237,15 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 		Revocations: n.Revocations, Limiter: &oauth.FailureLimiter{},
 		Metrics: oauth.NewMetrics(reg), Log: o.Log, Now: now,
 		DPoP: n.dpop.token,
+		ClientUsed: func(clientID, addr string, at time.Time) {
+			n.watch.usage.Use(gatehouse.UsageClientSecret, clientID, clientID, "", addr, at)
+		},
+		GrantUsed: func(grantID, clientID, api string, at time.Time) {
+			n.watch.usage.Use(gatehouse.UsageGrant, grantID, clientID, api, "", at)
+		},
 	}
 	adminH := n.adminHandler(policy, cat, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), o.Log, now, events)
+	adminH.Calls = n.watch.callStore()
 	clients, err := n.Store.FindClients(ctx, gatehouse.ClientFilter{})
 	if err != nil {
 		publicLn.Close()
@@ -243,7 +259,7 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 		return nil, err
 	}
 	n.gateway = gw
-	pub := publicHandler(n.OAuth.Handler(), gw.proxy)
+	pub := publicHandler(n.OAuth.Handler(), n.watch.recorder.Wrap(gw.proxy))
 	n.public = newHTTPServer(pub, o.Log)
 	// Streams (SSE, long downloads, WebSockets) may last: no whole-request
 	// deadlines on the public side; slow clients are bounded by the header
@@ -281,10 +297,11 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 	if tlsLn != nil {
 		n.serve(n.tls, tlsLn, "https")
 	}
-	n.wg.Add(4)
+	n.wg.Add(5)
 	go func() { defer n.wg.Done(); n.Keys.Run(bg, o.KeyTick) }()
 	go func() { defer n.wg.Done(); n.AuditCheckpoints.Run(bg, cfg.Audit.CheckpointInterval) }()
 	go func() { defer n.wg.Done(); n.Audit.RunEventSync(bg, auditEventSync, o.Log) }()
+	go func() { defer n.wg.Done(); n.watch.usage.Run(bg, calllog.DefaultUsageFlushInterval) }()
 	go func() { defer n.wg.Done(); n.housekeeping(bg, o.KeyTick, now) }()
 	n.wg.Add(1)
 	go func() { defer n.wg.Done(); gw.streams.Run(bg) }()
@@ -360,6 +377,8 @@ func needsRestart(old, new *config.Config) string {
 		return "tokens"
 	case !reflect.DeepEqual(old.Gateway, new.Gateway):
 		return "gateway"
+	case old.CallLog != new.CallLog:
+		return "call_log"
 	case !reflect.DeepEqual(old.ExternalIssuers, new.ExternalIssuers):
 		return "external_issuers"
 	case old.Audit != new.Audit:
@@ -463,10 +482,20 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		err = errors.Join(err, n.gateway.proxy.Close())
 	}
 	n.wg.Wait()
+	n.closeWatch(ctx)
 	n.finalCheckpoint()
 	n.closeStore()
 	n.log.Info("gatehouse stopped")
 	return err
+}
+
+// closeWatch drains and closes the call log; what ctx leaves no time for
+// spills to disk.
+func (n *Node) closeWatch(ctx context.Context) {
+	if n.watch != nil {
+		n.watch.close(ctx, n.log)
+		n.watch = nil
+	}
 }
 
 func (n *Node) closeStore() {

@@ -49,6 +49,8 @@ func TestParseFull(t *testing.T) {
 			MaxBodyBytes:         1 << 20,
 			AllowPlainHTTPTokens: true,
 		},
+		CallLog: CallLogConfig{Enabled: true, QueueSize: 1024, BatchSize: 100, FlushInterval: 250 * time.Millisecond,
+			MaxAge: 168 * time.Hour, MaxRows: 0, MaxSpillBytes: 100 << 20},
 		Tokens: gatehouse.TokenPolicy{
 			AccessTokenFormat:   gatehouse.FormatOpaque,
 			AccessTokenTTL:      10 * time.Minute,
@@ -230,6 +232,8 @@ func TestDefault(t *testing.T) {
 		Admin:   Listener{Addr: "127.0.0.1:8081"},
 		DataDir: "gatehouse-data",
 		Gateway: GatewayConfig{MaxBodyBytes: 10 << 20},
+		CallLog: CallLogConfig{Enabled: true, QueueSize: 16384, BatchSize: 2048, FlushInterval: time.Second,
+			MaxAge: 30 * 24 * time.Hour, MaxRows: 10_000_000, MaxSpillBytes: 1 << 30},
 		Tokens:  gatehouse.DefaultTokenPolicy().WithDefaults(),
 		Audit:   AuditConfig{CheckpointInterval: 30 * time.Second},
 	}

@@ -14,7 +14,7 @@ import (
 )
 
 var topKeys = []string{"issuer", "listen", "data_dir", "gateway", "tokens", "external_issuers", "teams", "apis", "clients",
-	"subscriptions", "users", "audit"}
+	"subscriptions", "users", "audit", "call_log"}
 
 // config decodes the whole file. root nil is an empty file.
 func (d *decoder) config(root *yaml.Node) *Config {
@@ -30,6 +30,7 @@ func (d *decoder) config(root *yaml.Node) *Config {
 		cfg.DataDir = s
 	}
 	cfg.Gateway = d.gateway(o.get("gateway"), o.lineOf("gateway"))
+	cfg.CallLog = d.callLog(o.get("call_log"), o.lineOf("call_log"))
 	cfg.Tokens = d.tokens(o.get("tokens"), o.lineOf("tokens"))
 	ext := d.externalIssuers(o.get("external_issuers"), cfg.Issuer)
 	cfg.ExternalIssuers = ext.list

@@ -76,6 +76,7 @@ func (c *Checks) Authenticate(next http.Handler) http.Handler {
 		if claims == nil {
 			return // refused; the answer is written
 		}
+		noteClaims(w, claims)
 		if !hasScopes(claims, rt) {
 			need := strings.Join(rt.Scopes, " ")
 			if isDPoP {
@@ -158,6 +159,7 @@ func (c *Checks) bearer(w http.ResponseWriter, r *http.Request, info RequestInfo
 			w.Header().Set("WWW-Authenticate", bearerChallenge("invalid_token", "", ""))
 		}
 		writeProblem(w, http.StatusUnauthorized, "invalid_token", "the access token is invalid, expired or revoked", info.RequestID)
+		noteRefusal(w, "invalid_token:"+string(token.ReasonOf(err)))
 		return nil, false
 	}
 	if certificateMismatch(r, claims) {
@@ -223,6 +225,7 @@ func (c *Checks) apiKey(w http.ResponseWriter, r *http.Request, info RequestInfo
 		}
 		w.Header().Set("WWW-Authenticate", `APIKey realm="gatehouse", header="X-API-Key"`)
 		writeProblem(w, http.StatusUnauthorized, "invalid_api_key", "the API key is invalid, expired or revoked", info.RequestID)
+		noteRefusal(w, "invalid_api_key:"+string(token.ReasonOf(err)))
 		return nil
 	}
 	return claims

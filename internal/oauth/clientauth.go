@@ -163,6 +163,9 @@ func (s *Server) authenticate(ctx context.Context, r *http.Request, f *form, all
 	if s.Limiter != nil {
 		s.Limiter.Succeed(pairKey(clientID, r))
 	}
+	if s.ClientUsed != nil {
+		s.ClientUsed(client.ID, clientIP(r), now)
+	}
 	return client, credID, nil
 }
 

@@ -94,6 +94,9 @@ func (g *RefreshToken) Handle(ctx context.Context, req *TokenRequest) (*TokenRes
 	err := s.Grants.RotateRefreshToken(ctx, rec.ID, now, succRec, accessRec)
 	switch gatehouse.ErrorCode(err) {
 	case "":
+		if s.GrantUsed != nil {
+			s.GrantUsed(grant.ID, grant.ClientID, api.Name, now)
+		}
 		return &TokenResponse{AccessToken: accessTok, TokenType: req.Cnf.TokenType(), ExpiresIn: int64(ttl.Seconds()),
 			RefreshToken: successor, Scope: strings.Join(scopes, " ")}, nil
 	case gatehouse.CodeConflict, gatehouse.CodeNotFound:

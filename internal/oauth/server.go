@@ -146,6 +146,14 @@ type Server struct {
 
 	grants    map[string]GrantHandler
 	loggedOut loggedOut
+	// ClientUsed, when set, is told of each successful authentication of a
+	// confidential client (secret or assertion), for usage tracking. It
+	// must not block.
+	ClientUsed func(clientID, addr string, at time.Time)
+	// GrantUsed, when set, is told of each refresh of a grant: a client
+	// whose access tokens go to resource servers other than the gateway
+	// still shows its grant in use. It must not block.
+	GrantUsed func(grantID, clientID, api string, at time.Time)
 }
 
 // GrantHandler issues tokens for one grant_type (RFC 6749 section 4). The
