@@ -176,7 +176,7 @@ func TestRateSpike(t *testing.T) {
 	}
 	t.Run("TenfoldRise", func(t *testing.T) {
 		r := newRecorder(t, rule)
-		at := steady(r, t0, 30*time.Minute, time.Second, "app") // 60/min
+		at := steady(r, t0, 30*time.Minute, time.Second, "app")     // 60/min
 		_ = steady(r, at, time.Minute, 100*time.Millisecond, "app") // 600/min
 		if len(r.hits) != 1 || r.hits[0].ClientID != "app" {
 			t.Fatalf("hits = %+v", r.hits)
