@@ -51,6 +51,10 @@ type Config struct {
 	// Users are local accounts the file defines; accounts made with
 	// `gatehouse users add` live only in the store.
 	Users []User
+	// Anomaly, Webhooks and Tracing watch the traffic (docs/ALERTS.md).
+	Anomaly  AnomalyConfig
+	Webhooks []Webhook
+	Tracing  TracingConfig
 }
 
 // Listener is an address to listen on, host:port.

@@ -13,7 +13,7 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-var topKeys = []string{"issuer", "listen", "data_dir", "gateway", "tokens", "external_issuers", "apis", "clients", "users"}
+var topKeys = []string{"issuer", "listen", "data_dir", "gateway", "tokens", "external_issuers", "apis", "clients", "users", "anomaly", "webhooks", "tracing"}
 
 // config decodes the whole file. root nil is an empty file.
 func (d *decoder) config(root *yaml.Node) *Config {
@@ -36,6 +36,9 @@ func (d *decoder) config(root *yaml.Node) *Config {
 	d.scopeMapTargets(ext, cfg.APIs)
 	cfg.Clients = d.clients(o.get("clients"), cfg.APIs)
 	cfg.Users = d.users(o.get("users"))
+	cfg.Anomaly = d.anomaly(o.get("anomaly"), o.lineOf("anomaly"))
+	cfg.Webhooks = d.webhooks(o.get("webhooks"))
+	cfg.Tracing = d.tracing(o.get("tracing"), o.lineOf("tracing"))
 	return cfg
 }
 
