@@ -168,7 +168,7 @@ func (e *Engine) apply(r *ruleState, o Observation) (Hit, bool) {
 	k.quietTil = o.At.Add(r.Window)
 	return Hit{
 		Rule: r.Name, Kind: r.Kind, Action: r.Action, At: o.At, Key: key,
-		ClientID: o.ClientID, CredentialID: o.CredentialID, APIKey: o.APIKey, GrantID: o.GrantID,
+		ClientID: o.ClientID, Subject: o.Subject, CredentialID: o.CredentialID, APIKey: o.APIKey, GrantID: o.GrantID,
 		ExpiresAt: o.ExpiresAt, Addr: o.Addr, Count: n, Threshold: r.Threshold, Window: r.Window,
 	}, true
 }

@@ -144,6 +144,7 @@ type Observation struct {
 	APIKey       bool   // CredentialID is an API key
 	GrantID      string
 	ClientID     string
+	Subject      string
 	Addr         netip.Addr
 	Status       int // the HTTP status answered; 0 when not an HTTP answer
 	Refusal      Refusal
@@ -159,6 +160,7 @@ type Hit struct {
 	At           time.Time
 	Key          string // what the rule counted by: a credential id, client id or address
 	ClientID     string
+	Subject      string
 	CredentialID string
 	APIKey       bool
 	GrantID      string

@@ -102,7 +102,11 @@ func newGateway(cfg *config.Config, n *Node, log *slog.Logger, now func() time.T
 			if err := up.Headers(r, out); err != nil {
 				log.Error("upstream credentials", "err", err)
 			}
+			n.watch.upstreamHeaders(r, out)
 		},
+	}
+	if n.watch.watching() {
+		g.proxy.Middleware = append([]func(http.Handler) http.Handler{n.watch.routed}, g.proxy.Middleware...)
 	}
 	if err := g.load(cfg.APIs); err != nil {
 		return nil, err

@@ -68,6 +68,7 @@ type Node struct {
 
 	public, admin, tls *http.Server
 	gateway            *gateway
+	watch              *watch // anomaly rules, webhooks, tracing (alerts.go)
 	catalog            *catalog
 	cfg                *config.Config // the running configuration
 	env                func(string) (string, bool)
@@ -191,16 +192,22 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if n.watch, err = newWatch(ctx, cfg, n.Store, reg, o.Log, now); err != nil {
+		publicLn.Close()
+		adminLn.Close()
+		return nil, err
+	}
 	n.OAuth = &oauth.Server{
 		Issuer: n.Issuer, Policy: policy, Catalog: cat,
 		Clients: n.Store, Tokens: n.Store, Assertions: n.Store,
-		Users: n.Store, Consents: n.Store, Codes: n.Store, Grants: n.Store, Events: n.Store,
+		Users: n.Store, Consents: n.Store, Codes: n.Store, Grants: n.Store, Events: n.watch.eventsTo(n.Store), Watcher: n.watch,
 		SessionKey: sessionKey, RefreshKey: refreshKey, LoginLimiter: &oauth.FailureLimiter{},
 		AllowPlainHTTP: cfg.Gateway.AllowPlainHTTPTokens,
 		Keys:           n.Keyring, Minter: &token.Minter{Keys: n.Keyring}, Verifier: n.Verifier,
 		Revocations: n.Revocations, Limiter: &oauth.FailureLimiter{},
 		Metrics: oauth.NewMetrics(reg), Log: o.Log, Now: now,
 	}
+	n.watch.revoke = n.OAuth.RevokeByID
 	adminH := &admin.Handler{
 		Verifier: n.Verifier, Tokens: n.Store, Keys: n.Keys, Keyring: n.Keyring, Store: n.Store,
 		Users: n.Store, Revocations: n.Revocations, GrantLifetime: policy.RefreshTokenTTL,
@@ -214,7 +221,7 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 		return nil, err
 	}
 	n.gateway = gw
-	pub := publicHandler(n.OAuth.Handler(), gw.proxy)
+	pub := n.watch.wrap(publicHandler(n.OAuth.Handler(), gw.proxy))
 	n.public = newHTTPServer(pub, o.Log)
 	// Streams (SSE, long downloads, WebSockets) may last: no whole-request
 	// deadlines on the public side; slow clients are bounded by the header
@@ -255,6 +262,7 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 	n.wg.Add(2)
 	go func() { defer n.wg.Done(); n.Keys.Run(bg, o.KeyTick) }()
 	go func() { defer n.wg.Done(); n.housekeeping(bg, o.KeyTick, now) }()
+	n.watch.start(bg, &n.wg)
 	if gw.external != nil {
 		// Tokens of an issuer whose keys could not be fetched are refused
 		// until a fetch succeeds; the node starts anyway.
@@ -418,6 +426,9 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		err = errors.Join(err, n.gateway.proxy.Close())
 	}
 	n.wg.Wait()
+	if n.watch != nil {
+		err = errors.Join(err, n.watch.shutdown(ctx))
+	}
 	n.closeStore()
 	n.log.Info("gatehouse stopped")
 	return err

@@ -67,6 +67,7 @@ func (c *Checks) Authenticate(next http.Handler) http.Handler {
 		if claims == nil {
 			return // refused; the answer is written
 		}
+		noteAccepted(r.Context(), claims, rt.Credential == gatehouse.CredentialAPIKey)
 		if !hasScopes(claims, rt) {
 			need := strings.Join(rt.Scopes, " ")
 			w.Header().Set("WWW-Authenticate", bearerChallenge("insufficient_scope", "", need))
@@ -128,6 +129,7 @@ func (c *Checks) bearer(w http.ResponseWriter, r *http.Request, info RequestInfo
 			return nil
 		}
 		c.log().InfoContext(r.Context(), "token refused", "request_id", info.RequestID, "api", info.API.Name, "reason", string(token.ReasonOf(err)))
+		noteRefused(r.Context(), err, false)
 		w.Header().Set("WWW-Authenticate", bearerChallenge("invalid_token", "", ""))
 		writeProblem(w, http.StatusUnauthorized, "invalid_token", "the access token is invalid, expired or revoked", info.RequestID)
 		return nil
@@ -180,6 +182,7 @@ func (c *Checks) apiKey(w http.ResponseWriter, r *http.Request, info RequestInfo
 			writeProblem(w, http.StatusServiceUnavailable, "temporarily_unavailable", "the API key could not be checked; retry later", info.RequestID)
 			return nil
 		}
+		noteRefused(r.Context(), err, true)
 		w.Header().Set("WWW-Authenticate", `APIKey realm="gatehouse", header="X-API-Key"`)
 		writeProblem(w, http.StatusUnauthorized, "invalid_api_key", "the API key is invalid, expired or revoked", info.RequestID)
 		return nil
