@@ -37,6 +37,8 @@ type Config struct {
 	DataDir string
 	// Gateway holds the gateway's node-wide settings, defaults applied.
 	Gateway GatewayConfig
+	// CallLog is the call log's settings, defaults applied.
+	CallLog CallLogConfig
 	// Tokens is the token policy with every default applied.
 	Tokens gatehouse.TokenPolicy
 	// ExternalIssuers are identity providers whose tokens the APIs that name
@@ -122,6 +124,7 @@ func Default() *Config {
 		Admin:   Listener{Addr: DefaultAdminAddr},
 		DataDir: DefaultDataDir,
 		Gateway: GatewayConfig{MaxBodyBytes: DefaultMaxBodyBytes},
+		CallLog: DefaultCallLog(),
 		Tokens:  gatehouse.DefaultTokenPolicy(),
 	}
 }

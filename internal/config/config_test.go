@@ -48,6 +48,8 @@ func TestParseFull(t *testing.T) {
 			MaxBodyBytes:         1 << 20,
 			AllowPlainHTTPTokens: true,
 		},
+		CallLog: CallLogConfig{Enabled: true, QueueSize: 1024, BatchSize: 100, FlushInterval: 250 * time.Millisecond,
+			MaxAge: 168 * time.Hour, MaxRows: 0, MaxSpillBytes: 100 << 20},
 		Tokens: gatehouse.TokenPolicy{
 			AccessTokenFormat:   gatehouse.FormatOpaque,
 			AccessTokenTTL:      10 * time.Minute,
@@ -223,7 +225,9 @@ func TestDefault(t *testing.T) {
 		Admin:   Listener{Addr: "127.0.0.1:8081"},
 		DataDir: "gatehouse-data",
 		Gateway: GatewayConfig{MaxBodyBytes: 10 << 20},
-		Tokens:  gatehouse.DefaultTokenPolicy().WithDefaults(),
+		CallLog: CallLogConfig{Enabled: true, QueueSize: 16384, BatchSize: 512, FlushInterval: time.Second,
+			MaxAge: 30 * 24 * time.Hour, MaxRows: 10_000_000, MaxSpillBytes: 1 << 30},
+		Tokens: gatehouse.DefaultTokenPolicy().WithDefaults(),
 	}
 	if diff := cmp.Diff(got, want); diff != "" {
 		t.Errorf("mismatch (-got +want):\n%s", diff)

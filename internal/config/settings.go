@@ -13,7 +13,7 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-var topKeys = []string{"issuer", "listen", "data_dir", "gateway", "tokens", "external_issuers", "apis", "clients", "users", "anomaly", "webhooks", "tracing"}
+var topKeys = []string{"issuer", "listen", "data_dir", "gateway", "tokens", "external_issuers", "apis", "clients", "users", "call_log", "anomaly", "webhooks", "tracing"}
 
 // config decodes the whole file. root nil is an empty file.
 func (d *decoder) config(root *yaml.Node) *Config {
@@ -29,6 +29,7 @@ func (d *decoder) config(root *yaml.Node) *Config {
 		cfg.DataDir = s
 	}
 	cfg.Gateway = d.gateway(o.get("gateway"), o.lineOf("gateway"))
+	cfg.CallLog = d.callLog(o.get("call_log"), o.lineOf("call_log"))
 	cfg.Tokens = d.tokens(o.get("tokens"), o.lineOf("tokens"))
 	ext := d.externalIssuers(o.get("external_issuers"), cfg.Issuer)
 	cfg.ExternalIssuers = ext.list

@@ -132,6 +132,7 @@ func (c *Checks) bearer(w http.ResponseWriter, r *http.Request, info RequestInfo
 		noteRefused(r.Context(), err, false)
 		w.Header().Set("WWW-Authenticate", bearerChallenge("invalid_token", "", ""))
 		writeProblem(w, http.StatusUnauthorized, "invalid_token", "the access token is invalid, expired or revoked", info.RequestID)
+		noteRefusal(w, "invalid_token:"+string(token.ReasonOf(err)))
 		return nil
 	}
 	return claims
@@ -185,6 +186,7 @@ func (c *Checks) apiKey(w http.ResponseWriter, r *http.Request, info RequestInfo
 		noteRefused(r.Context(), err, true)
 		w.Header().Set("WWW-Authenticate", `APIKey realm="gatehouse", header="X-API-Key"`)
 		writeProblem(w, http.StatusUnauthorized, "invalid_api_key", "the API key is invalid, expired or revoked", info.RequestID)
+		noteRefusal(w, "invalid_api_key:"+string(token.ReasonOf(err)))
 		return nil
 	}
 	return claims

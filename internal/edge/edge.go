@@ -59,6 +59,7 @@ type problem struct {
 }
 
 func writeProblem(w http.ResponseWriter, status int, code, msg, reqID string) {
+	noteRefusal(w, code)
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Content-Type-Options", "nosniff")

@@ -360,6 +360,7 @@ func WriteError(w http.ResponseWriter, r *http.Request, status int, code, messag
 }
 
 func writeError(w http.ResponseWriter, id string, status int, code, message string) {
+	noteRefusal(w, code)
 	h := w.Header()
 	h["Content-Type"] = []string{"application/json"}
 	h["Cache-Control"] = []string{"no-store"}

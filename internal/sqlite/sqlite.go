@@ -38,6 +38,7 @@ type DB struct {
 	findTokenByHashStmt *sql.Stmt
 	findTokenByIDStmt   *sql.Stmt
 	findClientByIDStmt  *sql.Stmt
+	insertCallsStmt     *sql.Stmt
 
 	inserter *tokenInserter // group commit of CreateToken; see batch.go
 }
@@ -134,6 +135,7 @@ func (db *DB) open(ctx context.Context, abs string) (err error) {
 		{&db.findTokenByHashStmt, db.reader, selectTokenSQL + ` WHERE hash = ?`},
 		{&db.findTokenByIDStmt, db.reader, selectTokenSQL + ` WHERE id = ?`},
 		{&db.findClientByIDStmt, db.reader, selectClientSQL + ` WHERE id = ?`},
+		{&db.insertCallsStmt, db.writer, insertCallsSQL(callRows)},
 	} {
 		if *p.stmt, err = p.pool.PrepareContext(ctx, p.sql); err != nil {
 			return fmt.Errorf("sqlite: prepare: %w", err)
@@ -155,7 +157,7 @@ func cloneValues(v url.Values) url.Values {
 func (db *DB) Close() error {
 	db.stopInserter()
 	var errs []error
-	for _, s := range []*sql.Stmt{db.createTokenStmt, db.findTokenByHashStmt, db.findTokenByIDStmt, db.findClientByIDStmt} {
+	for _, s := range []*sql.Stmt{db.createTokenStmt, db.findTokenByHashStmt, db.findTokenByIDStmt, db.findClientByIDStmt, db.insertCallsStmt} {
 		if s != nil {
 			errs = append(errs, s.Close())
 		}

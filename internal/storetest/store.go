@@ -138,4 +138,37 @@ type Store interface {
 	RecordEvent(ctx context.Context, e *gatehouse.SecurityEvent) error
 	// FindEvents lists events newest first.
 	FindEvents(ctx context.Context, f gatehouse.EventFilter) ([]*gatehouse.SecurityEvent, error)
+
+	// Usage of credentials (issue 6), merged in batches.
+
+	// RecordUsage merges each record into the stored one of its (Kind, ID)
+	// as gatehouse.Usage.Merge does, in one transaction. CodeInvalid, with
+	// nothing written, for a record without Kind, ID, FirstUsed or
+	// LastUsed, with LastUsed before FirstUsed, or a negative Count.
+	RecordUsage(ctx context.Context, us []gatehouse.Usage) error
+	// FindUsage returns one record; CodeNotFound if none was recorded.
+	FindUsage(ctx context.Context, kind gatehouse.UsageKind, id string) (*gatehouse.Usage, error)
+	// ListUsage returns the records matching f, least recently used first,
+	// then by kind and id.
+	ListUsage(ctx context.Context, f gatehouse.UsageFilter) ([]*gatehouse.Usage, error)
+	// DeleteUsage removes records last used before `before` and returns
+	// how many; CodeInvalid for the zero time.
+	DeleteUsage(ctx context.Context, before time.Time) (int, error)
+
+	// The call log (issue 6).
+
+	// InsertCalls appends calls in one transaction and sets their IDs,
+	// which increase with every insert. CodeInvalid, with nothing written,
+	// for a call without a time.
+	InsertCalls(ctx context.Context, cs []gatehouse.Call) error
+	// FindCalls returns the calls matching f: newest first by (Time, ID), or
+	// oldest first with f.Ascending; f.After is an exclusive keyset cursor.
+	FindCalls(ctx context.Context, f gatehouse.CallFilter) ([]gatehouse.Call, error)
+	// DeleteCallsBefore deletes up to limit calls with Time before
+	// `before`, oldest first, and returns how many; CodeInvalid for a
+	// limit <= 0.
+	DeleteCallsBefore(ctx context.Context, before time.Time, limit int) (int, error)
+	// TrimCalls deletes up to limit of the earliest inserted calls beyond
+	// the keep inserted last, and returns how many.
+	TrimCalls(ctx context.Context, keep int64, limit int) (int, error)
 }

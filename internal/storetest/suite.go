@@ -61,6 +61,13 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"RotateRefreshToken", rotateRefreshTokenTests},
 		{"RecordEvent", recordEventTests},
 		{"FindEvents", findEventsTests},
+		{"RecordUsage", recordUsageTests},
+		{"FindUsage", findUsageTests},
+		{"ListUsage", listUsageTests},
+		{"DeleteUsage", deleteUsageTests},
+		{"InsertCalls", insertCallsTests},
+		{"FindCalls", findCallsTests},
+		{"PruneCalls", pruneCallsTests},
 		{"Concurrent", concurrentTests},
 	}
 	for _, g := range groups {
