@@ -306,6 +306,14 @@ func (s *statusWriter) Write(b []byte) (int, error) {
 
 func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
+// SetRefusal passes the edge's refusal reason on to a call-log recorder
+// wrapped inside (the edge finds it by a type assertion on its writer).
+func (s *statusWriter) SetRefusal(reason string) {
+	if r, ok := s.ResponseWriter.(interface{ SetRefusal(string) }); ok {
+		r.SetRefusal(reason)
+	}
+}
+
 func (s *statusWriter) Flush() {
 	_ = http.NewResponseController(s.ResponseWriter).Flush()
 }
