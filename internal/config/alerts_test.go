@@ -37,6 +37,11 @@ func TestAlertRefusals(t *testing.T) {
 		{"WebhookAttempts", "webhooks:\n  - {name: soc, url: 'https://a.example.com', secret: '${HOOK}', max_attempts: 50}\n", []string{"2 webhooks[0].max_attempts"}, "between 1 and 20"},
 		{"TracingWithoutEndpoint", "tracing:\n  service_name: gh\n", []string{"2 tracing.otlp_endpoint"}, "is required"},
 		{"TracingEndpointPath", "tracing:\n  otlp_endpoint: http://127.0.0.1:4318/v1/traces\n", []string{"2 tracing.otlp_endpoint"}, "base URL"},
+		{"IdleUnknownAPI", demoAPI + "idle:\n  apis:\n    demi: 720h\n", []string{"7 idle.apis.demi"}, `did you mean "demo"`},
+		{"IdleTooShort", demoAPI + "idle:\n  apis:\n    demo: 10s\n", []string{"7 idle.apis.demo"}, "out of range"},
+		{"IdleNoUnit", "idle:\n  clients:\n    c: 720\n", []string{"3 idle.clients.c"}, "no unit"},
+		{"IdleNotAMapping", "idle:\n  clients: [c]\n", []string{"2 idle.clients"}, "mapping of names to durations"},
+		{"IdleDuplicate", "idle:\n  clients:\n    c: 1h\n    c: 2h\n", []string{"4 idle.clients.c"}, "set twice"},
 		{"TracingRatio", "tracing:\n  otlp_endpoint: http://127.0.0.1:4318\n  sample_ratio: 2\n", []string{"3 tracing.sample_ratio"}, "between 0 and 1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -117,12 +122,24 @@ tracing:
 	}
 }
 
+func TestIdleAccepts(t *testing.T) {
+	cfg, err := parseTest(demoAPI+"idle:\n  check_every: 1m\n  apis: {demo: 720h}\n  clients: {web-app: 168h, registered-later: 1h}\n", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := IdleConfig{CheckEvery: time.Minute, APIs: map[string]time.Duration{"demo": 720 * time.Hour},
+		Clients: map[string]time.Duration{"web-app": 168 * time.Hour, "registered-later": time.Hour}}
+	if diff := cmp.Diff(cfg.Idle, want); diff != "" || !cfg.Idle.Enabled() {
+		t.Errorf("idle (-got +want):\n%s", diff)
+	}
+}
+
 func TestAlertDefaultsOff(t *testing.T) {
 	cfg, err := parseTest("{}\n", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(cfg.Anomaly.Rules) != 0 || len(cfg.Webhooks) != 0 || cfg.Tracing != (TracingConfig{}) {
+	if len(cfg.Anomaly.Rules) != 0 || len(cfg.Webhooks) != 0 || cfg.Tracing != (TracingConfig{}) || cfg.Idle.Enabled() {
 		t.Errorf("alerts on by default: %+v %+v %+v", cfg.Anomaly, cfg.Webhooks, cfg.Tracing)
 	}
 }
@@ -140,6 +157,7 @@ func FuzzAlertSections(f *testing.F) {
 		"webhooks: [{name: a, url: 'https://h.example/x?y=1', secret: '${HOOK}', events: ['*', anomaly.*], timeout: 1s, max_attempts: 20}]\n",
 		"tracing: {otlp_endpoint: 'http://[::1]:4318', sample_ratio: 0.0, service_name: gh}\n",
 		"anomaly: {rules: [{kind: rate_spike, threshold: 1, window: 1m, factor: .nan}]}\n",
+		"apis: [{name: a, audience: 'urn:a:b'}]\nidle: {check_every: 1m, apis: {a: 1h}, clients: {x: 720h, y: 1m}}\n",
 	} {
 		f.Add([]byte(s))
 	}
@@ -161,6 +179,16 @@ func FuzzAlertSections(f *testing.F) {
 		for _, w := range cfg.Webhooks {
 			if len(w.Secret) < MinWebhookSecretBytes || w.Name == "" || !strings.HasPrefix(w.URL, "http") {
 				t.Errorf("accepted webhook %q without a secret, name or URL", w.Name)
+			}
+		}
+		for name, l := range cfg.Idle.APIs {
+			if cfg.API(name) == nil || l < MinIdleLimit || l > MaxIdleLimit {
+				t.Errorf("idle limit %s for API %q", l, name)
+			}
+		}
+		for _, l := range cfg.Idle.Clients {
+			if l < MinIdleLimit || l > MaxIdleLimit {
+				t.Errorf("idle limit %s", l)
 			}
 		}
 		if tr := cfg.Tracing; tr.OTLPEndpoint != "" && (tr.SampleRatio < 0 || tr.SampleRatio > 1) {

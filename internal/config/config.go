@@ -57,6 +57,7 @@ type Config struct {
 	Anomaly  AnomalyConfig
 	Webhooks []Webhook
 	Tracing  TracingConfig
+	Idle     IdleConfig // revoking what is not used (docs/ALERTS.md)
 }
 
 // Listener is an address to listen on, host:port.

@@ -13,7 +13,7 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-var topKeys = []string{"issuer", "listen", "data_dir", "gateway", "tokens", "external_issuers", "apis", "clients", "users", "call_log", "anomaly", "webhooks", "tracing"}
+var topKeys = []string{"issuer", "listen", "data_dir", "gateway", "tokens", "external_issuers", "apis", "clients", "users", "call_log", "anomaly", "webhooks", "tracing", "idle"}
 
 // config decodes the whole file. root nil is an empty file.
 func (d *decoder) config(root *yaml.Node) *Config {
@@ -40,6 +40,7 @@ func (d *decoder) config(root *yaml.Node) *Config {
 	cfg.Anomaly = d.anomaly(o.get("anomaly"), o.lineOf("anomaly"))
 	cfg.Webhooks = d.webhooks(o.get("webhooks"))
 	cfg.Tracing = d.tracing(o.get("tracing"), o.lineOf("tracing"))
+	cfg.Idle = d.idle(o.get("idle"), o.lineOf("idle"), cfg.APIs)
 	return cfg
 }
 
