@@ -62,6 +62,7 @@ type Handler struct {
 	Revocations *token.Revocations
 	// GrantLifetime bounds how long a revoked grant must be remembered.
 	GrantLifetime time.Duration
+	Stale         StaleLister  // idle revocation's upcoming work (stale.go); optional
 	Metrics       http.Handler // the Prometheus handler
 	Log           *slog.Logger
 	Now           func() time.Time
@@ -85,6 +86,7 @@ func (h *Handler) Routes() http.Handler {
 	mux.Handle("POST /admin/v1/keys/rotate", h.auth(h.rotateKeys))
 	mux.Handle("POST /admin/v1/users/{id}/revoke-grants", h.auth(h.revokeUserGrants))
 	mux.Handle("POST /admin/v1/api-keys", h.auth(h.createAPIKey))
+	mux.Handle("GET /admin/v1/tokens/stale", h.auth(h.listStale))
 	mux.Handle("/admin/", h.auth(func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, http.StatusNotFound, "not found", "no such admin resource")
 	}))

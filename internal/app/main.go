@@ -38,6 +38,7 @@ Usage:
   gatehouse keys rotate [--config FILE] [--data DIR]
   gatehouse users add|passwd|disable|enable|revoke-grants NAME [--data DIR]   (passwords from stdin)
   gatehouse users list [--data DIR]
+  gatehouse tokens stale [--within DUR] [-o json] [--config FILE] [--data DIR]
   gatehouse version
 
 Environment: GATEHOUSE_CONFIG, GATEHOUSE_DATA, GATEHOUSE_PUBLIC_ADDR,
@@ -69,6 +70,8 @@ func Main(ctx context.Context, args []string, env func(string) (string, bool), s
 		}
 	case "users":
 		return runUsers(ctx, args[1:], env, stdin, stdout, stderr)
+	case "tokens":
+		return runTokens(ctx, args[1:], env, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "gatehouse", Version)
 		return ExitOK

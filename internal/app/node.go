@@ -1,6 +1,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"crypto/hkdf"
 	"crypto/sha256"
@@ -25,6 +26,7 @@ import (
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/internal/admin"
 	"github.com/gatehouse/gatehouse/internal/config"
+	"github.com/gatehouse/gatehouse/internal/idle"
 	"github.com/gatehouse/gatehouse/internal/oauth"
 	"github.com/gatehouse/gatehouse/internal/proxy"
 	"github.com/gatehouse/gatehouse/internal/seal"
@@ -69,6 +71,7 @@ type Node struct {
 	public, admin, tls *http.Server
 	gateway            *gateway
 	watch              *watch // anomaly rules, webhooks, tracing (alerts.go)
+	idle               *idle.Job
 	catalog            *catalog
 	cfg                *config.Config // the running configuration
 	env                func(string) (string, bool)
@@ -208,10 +211,11 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 		Metrics: oauth.NewMetrics(reg), Log: o.Log, Now: now,
 	}
 	n.watch.revoke = n.OAuth.RevokeByID
+	n.idle = newIdleJob(cfg, n, n.watch.eventsTo(n.Store))
 	adminH := &admin.Handler{
 		Verifier: n.Verifier, Tokens: n.Store, Keys: n.Keys, Keyring: n.Keyring, Store: n.Store,
 		Users: n.Store, Revocations: n.Revocations, GrantLifetime: policy.RefreshTokenTTL,
-		Clients: n.Store, APIByName: cat.API,
+		Clients: n.Store, APIByName: cat.API, Stale: n.idle,
 		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), Log: o.Log, Now: now,
 	}
 	gw, err := newGateway(cfg, n, o.Log, now, o.ExternalMinRefetch)
@@ -263,6 +267,7 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 	go func() { defer n.wg.Done(); n.Keys.Run(bg, o.KeyTick) }()
 	go func() { defer n.wg.Done(); n.housekeeping(bg, o.KeyTick, now) }()
 	n.watch.start(bg, &n.wg)
+	n.wg.Go(func() { n.idle.Run(bg, cmp.Or(cfg.Idle.CheckEvery, config.DefaultIdleCheck)) })
 	if gw.external != nil {
 		// Tokens of an issuer whose keys could not be fetched are refused
 		// until a fetch succeeds; the node starts anyway.
@@ -314,6 +319,7 @@ func (n *Node) Reload(ctx context.Context, cfg *config.Config) error {
 	for _, c := range clients {
 		n.Revocations.SetSuspended(c.ID, c.Disabled)
 	}
+	n.idle.SetRules(idleRules(cfg))
 	n.cfg = cfg
 	n.log.Info("configuration reloaded", "apis", len(cfg.APIs), "clients", len(cfg.Clients))
 	return nil
