@@ -90,5 +90,8 @@ func (t *Tracer) Inject(ctx context.Context, h http.Header) {
 	t.prop.Inject(ctx, propagation.HeaderCarrier(h))
 }
 
+// Flush exports the spans that ended so far.
+func (t *Tracer) Flush(ctx context.Context) error { return t.tp.ForceFlush(ctx) }
+
 // Shutdown exports what is buffered and stops the exporter.
 func (t *Tracer) Shutdown(ctx context.Context) error { return t.tp.Shutdown(ctx) }
