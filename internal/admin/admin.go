@@ -55,6 +55,7 @@ type Handler struct {
 	Store    Pinger
 	Users    UserGrants
 	Clients  ClientFinder
+	Calls    CallStore // the call log; nil when it is disabled
 	// APIByName resolves an API of the catalog.
 	APIByName func(name string) *gatehouse.API
 	// Revocations is updated before a revoking call returns, so the
@@ -87,6 +88,8 @@ func (h *Handler) Routes() http.Handler {
 	mux.Handle("POST /admin/v1/users/{id}/revoke-grants", h.auth(h.revokeUserGrants))
 	mux.Handle("POST /admin/v1/api-keys", h.auth(h.createAPIKey))
 	mux.Handle("GET /admin/v1/tokens/stale", h.auth(h.listStale))
+	mux.Handle("GET /admin/v1/calls", h.auth(h.listCalls))
+	mux.Handle("GET /admin/v1/calls/export", h.auth(h.exportCalls))
 	mux.Handle("/admin/", h.auth(func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, http.StatusNotFound, "not found", "no such admin resource")
 	}))

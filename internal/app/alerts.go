@@ -22,11 +22,11 @@ import (
 	"github.com/gatehouse/gatehouse/internal/webhook"
 )
 
-// watch is the node's traffic watching: anomaly rules over what the
+// alerting is the node's traffic watching: anomaly rules over what the
 // public listener answers, alerts to webhooks, and tracing. Each part is
 // nil when the config does not ask for it; with none, wrap adds nothing
 // to the request path.
-type watch struct {
+type alerting struct {
 	engine *anomaly.Engine
 	hooks  *webhook.Sender
 	tracer *tracing.Tracer
@@ -41,10 +41,10 @@ type eventRecorder interface {
 	RecordEvent(ctx context.Context, e *gatehouse.SecurityEvent) error
 }
 
-// newWatch builds what cfg asks for. revoke is set later (the OAuth server
+// newAlerting builds what cfg asks for. revoke is set later (the OAuth server
 // owns revocation and is built after).
-func newWatch(ctx context.Context, cfg *config.Config, events eventRecorder, reg prometheus.Registerer, log *slog.Logger, now func() time.Time) (*watch, error) {
-	w := &watch{events: events, log: log, now: now}
+func newAlerting(ctx context.Context, cfg *config.Config, events eventRecorder, reg prometheus.Registerer, log *slog.Logger, now func() time.Time) (*alerting, error) {
+	w := &alerting{events: events, log: log, now: now}
 	if len(cfg.Anomaly.Rules) > 0 {
 		e, err := anomaly.New(cfg.Anomaly.Rules, anomaly.Options{MaxKeys: cfg.Anomaly.MaxKeys, Queue: cfg.Anomaly.Queue, OnHit: w.onHit})
 		if err != nil {
@@ -88,7 +88,7 @@ func newWatch(ctx context.Context, cfg *config.Config, events eventRecorder, reg
 }
 
 // start runs the engine and the webhook sender until ctx ends.
-func (w *watch) start(ctx context.Context, wg *sync.WaitGroup) {
+func (w *alerting) start(ctx context.Context, wg *sync.WaitGroup) {
 	if w.engine != nil {
 		wg.Go(func() { w.engine.Run(ctx) })
 	}
@@ -98,7 +98,7 @@ func (w *watch) start(ctx context.Context, wg *sync.WaitGroup) {
 }
 
 // shutdown exports the spans still buffered.
-func (w *watch) shutdown(ctx context.Context) error {
+func (w *alerting) shutdown(ctx context.Context) error {
 	if w.tracer != nil {
 		return w.tracer.Shutdown(ctx)
 	}
@@ -107,7 +107,7 @@ func (w *watch) shutdown(ctx context.Context) error {
 
 // onHit runs on the engine's goroutine for every rule hit: revoke when the
 // rule says so, record a security event, log, and alert the webhooks.
-func (w *watch) onHit(ctx context.Context, h anomaly.Hit) {
+func (w *alerting) onHit(ctx context.Context, h anomaly.Hit) {
 	w.hits.WithLabelValues(h.Rule).Inc()
 	revoked := ""
 	if h.Action == anomaly.ActionRevoke && w.revoke != nil {
@@ -158,7 +158,7 @@ func (w *watch) onHit(ctx context.Context, h anomaly.Hit) {
 // eventsTo wraps the store's RecordEvent for the OAuth server: every
 // security event is also offered to the webhooks (which send the types
 // they list) and refresh-token reuse feeds its anomaly rule.
-func (w *watch) eventsTo(store eventRecorder) eventRecorder {
+func (w *alerting) eventsTo(store eventRecorder) eventRecorder {
 	if w.engine == nil && w.hooks == nil {
 		return store
 	}
@@ -167,7 +167,7 @@ func (w *watch) eventsTo(store eventRecorder) eventRecorder {
 
 type watchedEvents struct {
 	store eventRecorder
-	w     *watch
+	w     *alerting
 }
 
 func (e watchedEvents) RecordEvent(ctx context.Context, ev *gatehouse.SecurityEvent) error {
@@ -184,7 +184,7 @@ func (e watchedEvents) RecordEvent(ctx context.Context, ev *gatehouse.SecurityEv
 // RevokedTokenPresented implements oauth.RefusalWatcher: a revoked refresh
 // token at the token endpoint is a replay like a revoked access token at
 // the gateway.
-func (w *watch) RevokedTokenPresented(_ context.Context, t *gatehouse.Token) {
+func (w *alerting) RevokedTokenPresented(_ context.Context, t *gatehouse.Token) {
 	if w.engine != nil {
 		w.engine.Observe(anomaly.Observation{At: w.now(), CredentialID: t.ID, ClientID: t.ClientID, Subject: t.Subject,
 			GrantID: t.GrantID, Status: http.StatusBadRequest, Refusal: anomaly.RefusalRevoked, ExpiresAt: t.ExpiresAt})
@@ -202,7 +202,7 @@ type noteKey struct{}
 // wrap watches every request of h (the public listener): a span when
 // tracing is on, and an observation for the anomaly rules after the answer.
 // With neither configured it returns h itself.
-func (w *watch) wrap(h http.Handler) http.Handler {
+func (w *alerting) wrap(h http.Handler) http.Handler {
 	if !w.watching() {
 		return h
 	}
@@ -232,7 +232,7 @@ func (w *watch) wrap(h http.Handler) http.Handler {
 }
 
 // watching reports whether requests are watched at all.
-func (w *watch) watching() bool { return w != nil && (w.engine != nil || w.tracer != nil) }
+func (w *alerting) watching() bool { return w != nil && (w.engine != nil || w.tracer != nil) }
 
 // observation turns what a request taught into what the rules read.
 func observation(at time.Time, n *note, status int) anomaly.Observation {
@@ -255,7 +255,7 @@ func observation(at time.Time, n *note, status int) anomaly.Observation {
 // routed is the gateway's first middleware: it copies what the router
 // found (the client address behind trusted proxies, the API and route) to
 // the request's note and span.
-func (w *watch) routed(next http.Handler) http.Handler {
+func (w *alerting) routed(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
 		if n, ok := ctx.Value(noteKey{}).(*note); ok {
@@ -269,7 +269,7 @@ func (w *watch) routed(next http.Handler) http.Handler {
 }
 
 // upstreamHeaders adds the trace context to a request going upstream.
-func (w *watch) upstreamHeaders(r *http.Request, out http.Header) {
+func (w *alerting) upstreamHeaders(r *http.Request, out http.Header) {
 	if w != nil && w.tracer != nil {
 		w.tracer.Inject(r.Context(), out)
 	}
@@ -306,13 +306,6 @@ func (s *statusWriter) Write(b []byte) (int, error) {
 
 func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
-// SetRefusal passes the edge's refusal reason on to a call-log recorder
-// wrapped inside (the edge finds it by a type assertion on its writer).
-func (s *statusWriter) SetRefusal(reason string) {
-	if r, ok := s.ResponseWriter.(interface{ SetRefusal(string) }); ok {
-		r.SetRefusal(reason)
-	}
-}
 
 func (s *statusWriter) Flush() {
 	_ = http.NewResponseController(s.ResponseWriter).Flush()

@@ -109,7 +109,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 // handed to it so far.
 func (n *testNode) settle(t *testing.T) {
 	t.Helper()
-	e := n.watch.engine
+	e := n.alerting.engine
 	last := e.Stats().Observed
 	stableSince := time.Now()
 	eventually(t, "the anomaly queue to drain", func() bool {
@@ -312,7 +312,7 @@ func TestAnomalyRulesEndToEnd(t *testing.T) {
 // request path.
 func TestAnomalyOff(t *testing.T) {
 	n := startNode(t)
-	if n.watch.watching() || n.watch.engine != nil || n.watch.hooks != nil {
+	if n.alerting.watching() || n.alerting.engine != nil || n.alerting.hooks != nil {
 		t.Fatalf("watch on without config: %+v", n.watch)
 	}
 }

@@ -16,7 +16,7 @@ type requestSpan struct{ span trace.Span }
 // startSpan begins r's span. Its name is the OAuth endpoint, or "gateway"
 // until the router names the API (spanRoute): never the raw path, which
 // may carry ids.
-func (w *watch) startSpan(ctx context.Context, r *http.Request) (context.Context, *requestSpan) {
+func (w *alerting) startSpan(ctx context.Context, r *http.Request) (context.Context, *requestSpan) {
 	name := "gateway"
 	if strings.HasPrefix(r.URL.Path, "/oauth/") || strings.HasPrefix(r.URL.Path, "/.well-known/") {
 		name = r.Method + " " + oauthEndpoint(r.URL.Path)

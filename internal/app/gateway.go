@@ -68,6 +68,7 @@ func (c *clientNetworks) lookup(id string) edge.Networks {
 
 func newGateway(cfg *config.Config, n *Node, log *slog.Logger, now func() time.Time, minRefetch time.Duration) (*gateway, error) {
 	g := &gateway{}
+	rec := n.watch.recorder
 	if len(cfg.ExternalIssuers) > 0 {
 		set, err := external.NewSet(cfg.ExternalIssuers, external.Options{Log: log, Now: now, Cache: token.NewCache(100000), Leeway: cfg.Tokens.WithDefaults().Leeway, MinRefetch: minRefetch})
 		if err != nil {
@@ -97,16 +98,18 @@ func newGateway(cfg *config.Config, n *Node, log *slog.Logger, now func() time.T
 		Now:            now,
 		// The order is the point: network rules before credentials, the
 		// credential before the limits that count per client.
-		Middleware: []func(http.Handler) http.Handler{g.limits.IPRules, checks.Authenticate, g.limits.RateLimit},
+		// The recorder's steps note the route and the moment the request
+		// leaves for the upstream (call log, metrics).
+		Middleware: []func(http.Handler) http.Handler{rec.Matched, g.limits.IPRules, checks.Authenticate, g.limits.RateLimit, rec.Upstream},
 		UpstreamHeaders: func(r *http.Request, out http.Header) {
 			if err := up.Headers(r, out); err != nil {
 				log.Error("upstream credentials", "err", err)
 			}
-			n.watch.upstreamHeaders(r, out)
+			n.alerting.upstreamHeaders(r, out)
 		},
 	}
-	if n.watch.watching() {
-		g.proxy.Middleware = append([]func(http.Handler) http.Handler{n.watch.routed}, g.proxy.Middleware...)
+	if n.alerting.watching() {
+		g.proxy.Middleware = append([]func(http.Handler) http.Handler{n.alerting.routed}, g.proxy.Middleware...)
 	}
 	if err := g.load(cfg.APIs); err != nil {
 		return nil, err

@@ -39,6 +39,7 @@ Usage:
   gatehouse users add|passwd|disable|enable|revoke-grants NAME [--data DIR]   (passwords from stdin)
   gatehouse users list [--data DIR]
   gatehouse tokens stale [--within DUR] [-o json] [--config FILE] [--data DIR]
+  gatehouse logs [--since DUR] [--api NAME] [--client ID] [--status CODE] [--token-id ID] [-o table|json|ndjson|csv] [--data DIR]
   gatehouse version
 
 Environment: GATEHOUSE_CONFIG, GATEHOUSE_DATA, GATEHOUSE_PUBLIC_ADDR,
@@ -72,6 +73,8 @@ func Main(ctx context.Context, args []string, env func(string) (string, bool), s
 		return runUsers(ctx, args[1:], env, stdin, stdout, stderr)
 	case "tokens":
 		return runTokens(ctx, args[1:], env, stdout, stderr)
+	case "logs":
+		return runLogs(ctx, args[1:], env, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "gatehouse", Version)
 		return ExitOK

@@ -25,6 +25,7 @@ import (
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/internal/admin"
+	"github.com/gatehouse/gatehouse/internal/calllog"
 	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/idle"
 	"github.com/gatehouse/gatehouse/internal/oauth"
@@ -70,7 +71,8 @@ type Node struct {
 
 	public, admin, tls *http.Server
 	gateway            *gateway
-	watch              *watch // anomaly rules, webhooks, tracing (alerts.go)
+	watch              *watch    // call log, usage, gateway metrics
+	alerting           *alerting // anomaly rules, webhooks, tracing (alerts.go)
 	idle               *idle.Job
 	catalog            *catalog
 	cfg                *config.Config // the running configuration
@@ -107,6 +109,7 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 	n = &Node{log: o.Log}
 	defer func() {
 		if err != nil {
+			n.closeWatch(context.Background())
 			n.closeStore()
 		}
 	}()
@@ -195,7 +198,11 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	if n.watch, err = newWatch(ctx, cfg, n.Store, reg, o.Log, now); err != nil {
+	if n.watch, err = startWatch(ctx, cfg, n.Store, reg, o.Log, now); err != nil {
+		return nil, err
+	}
+	if n.alerting, err = newAlerting(ctx, cfg, n.Store, reg, o.Log, now); err != nil {
+		n.closeWatch(ctx)
 		publicLn.Close()
 		adminLn.Close()
 		return nil, err
@@ -203,19 +210,22 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 	n.OAuth = &oauth.Server{
 		Issuer: n.Issuer, Policy: policy, Catalog: cat,
 		Clients: n.Store, Tokens: n.Store, Assertions: n.Store,
-		Users: n.Store, Consents: n.Store, Codes: n.Store, Grants: n.Store, Events: n.watch.eventsTo(n.Store), Watcher: n.watch,
+		Users: n.Store, Consents: n.Store, Codes: n.Store, Grants: n.Store, Events: n.alerting.eventsTo(n.Store), Watcher: n.alerting,
 		SessionKey: sessionKey, RefreshKey: refreshKey, LoginLimiter: &oauth.FailureLimiter{},
 		AllowPlainHTTP: cfg.Gateway.AllowPlainHTTPTokens,
 		Keys:           n.Keyring, Minter: &token.Minter{Keys: n.Keyring}, Verifier: n.Verifier,
 		Revocations: n.Revocations, Limiter: &oauth.FailureLimiter{},
 		Metrics: oauth.NewMetrics(reg), Log: o.Log, Now: now,
+		ClientUsed: func(clientID, addr string, at time.Time) {
+			n.watch.usage.Use(gatehouse.UsageClientSecret, clientID, clientID, "", addr, at)
+		},
 	}
-	n.watch.revoke = n.OAuth.RevokeByID
-	n.idle = newIdleJob(cfg, n, n.watch.eventsTo(n.Store))
+	n.alerting.revoke = n.OAuth.RevokeByID
+	n.idle = newIdleJob(cfg, n, n.alerting.eventsTo(n.Store))
 	adminH := &admin.Handler{
 		Verifier: n.Verifier, Tokens: n.Store, Keys: n.Keys, Keyring: n.Keyring, Store: n.Store,
 		Users: n.Store, Revocations: n.Revocations, GrantLifetime: policy.RefreshTokenTTL,
-		Clients: n.Store, APIByName: cat.API, Stale: n.idle,
+		Clients: n.Store, APIByName: cat.API, Calls: n.watch.callStore(), Stale: n.idle,
 		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), Log: o.Log, Now: now,
 	}
 	gw, err := newGateway(cfg, n, o.Log, now, o.ExternalMinRefetch)
@@ -225,7 +235,7 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 		return nil, err
 	}
 	n.gateway = gw
-	pub := n.watch.wrap(publicHandler(n.OAuth.Handler(), gw.proxy))
+	pub := n.alerting.wrap(publicHandler(n.OAuth.Handler(), n.watch.recorder.Wrap(gw.proxy)))
 	n.public = newHTTPServer(pub, o.Log)
 	// Streams (SSE, long downloads, WebSockets) may last: no whole-request
 	// deadlines on the public side; slow clients are bounded by the header
@@ -263,10 +273,11 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 	if tlsLn != nil {
 		n.serve(n.tls, tlsLn, "https")
 	}
-	n.wg.Add(2)
+	n.wg.Add(3)
 	go func() { defer n.wg.Done(); n.Keys.Run(bg, o.KeyTick) }()
+	go func() { defer n.wg.Done(); n.watch.usage.Run(bg, calllog.DefaultUsageFlushInterval) }()
 	go func() { defer n.wg.Done(); n.housekeeping(bg, o.KeyTick, now) }()
-	n.watch.start(bg, &n.wg)
+	n.alerting.start(bg, &n.wg)
 	n.wg.Go(func() { n.idle.Run(bg, cmp.Or(cfg.Idle.CheckEvery, config.DefaultIdleCheck)) })
 	if gw.external != nil {
 		// Tokens of an issuer whose keys could not be fetched are refused
@@ -432,12 +443,22 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		err = errors.Join(err, n.gateway.proxy.Close())
 	}
 	n.wg.Wait()
-	if n.watch != nil {
-		err = errors.Join(err, n.watch.shutdown(ctx))
+	n.closeWatch(ctx)
+	if n.alerting != nil {
+		err = errors.Join(err, n.alerting.shutdown(ctx))
 	}
 	n.closeStore()
 	n.log.Info("gatehouse stopped")
 	return err
+}
+
+// closeWatch drains and closes the call log; what ctx leaves no time for
+// spills to disk.
+func (n *Node) closeWatch(ctx context.Context) {
+	if n.watch != nil {
+		n.watch.close(ctx, n.log)
+		n.watch = nil
+	}
 }
 
 func (n *Node) closeStore() {

@@ -97,7 +97,7 @@ func TestTracingEndToEnd(t *testing.T) {
 	if resp, _ := n.call(t, "GET", "/orders/42", "bogus", nil); resp.StatusCode != 401 {
 		t.Fatalf("bogus token: %d", resp.StatusCode)
 	}
-	if err := n.watch.tracer.Flush(context.Background()); err != nil {
+	if err := n.alerting.tracer.Flush(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	col.mu.Lock()

@@ -26,20 +26,19 @@ type Route struct {
 }
 
 // Recorder observes each request through the gateway: Wrap goes around the
-// whole gateway, and Matched, Authenticated and Upstream are middleware of
-// its chain (first, right after the credential check, and last). At the
-// end of a request it hands one gatehouse.Call to Log, the credential's
-// use to Usage and the request to Metrics; any of them may be nil.
+// whole gateway, and Matched and Upstream are the first and the last
+// middleware of its chain. The credential check tells the Exchange the
+// verified claims (SetClaims) and every refusal its reason (SetRefusal).
+// At the end of a request the Recorder hands one gatehouse.Call to Log,
+// the credential's use to Usage and the request to Metrics; any of them
+// may be nil.
 type Recorder struct {
 	Log     *Log
 	Usage   *Tracker
 	Metrics *Metrics
 	// Info returns what the router matched (false outside its chain).
 	Info func(r *http.Request) (Route, bool)
-	// Claims returns the verified claims the credential check left in the
-	// request context.
-	Claims func(r *http.Request) *gatehouse.AccessClaims
-	Now    func() time.Time // the clock of Call.Time
+	Now  func() time.Time // the clock of Call.Time
 }
 
 func (rec *Recorder) now() time.Time {
@@ -147,6 +146,9 @@ func (e *Exchange) Unwrap() http.ResponseWriter { return e.w }
 // its error answer. A later, more precise reason replaces it.
 func (e *Exchange) SetRefusal(reason string) { e.reason = reason }
 
+// SetClaims records the verified claims of the request's credential.
+func (e *Exchange) SetClaims(c *gatehouse.AccessClaims) { e.claims = c }
+
 type countingConn struct {
 	net.Conn
 	e *Exchange
@@ -196,17 +198,6 @@ func (rec *Recorder) Matched(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if e, ok := w.(*Exchange); ok {
 			e.info, e.matched = rec.Info(r)
-		}
-		next.ServeHTTP(w, r)
-	})
-}
-
-// Authenticated goes right after the credential check: it notes the
-// verified claims.
-func (rec *Recorder) Authenticated(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if e, ok := w.(*Exchange); ok && rec.Claims != nil {
-			e.claims = rec.Claims(r)
 		}
 		next.ServeHTTP(w, r)
 	})

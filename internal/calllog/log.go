@@ -49,6 +49,7 @@ const (
 	DefaultMaxSpillBytes = 1 << 30
 	DefaultRetryInterval = time.Second
 	DefaultPruneInterval = time.Minute
+	DefaultWriteTimeout  = 10 * time.Second
 	// pruneBatch is how many rows one retention DELETE removes: small
 	// enough that the writer is never held for long.
 	pruneBatch = 5000
@@ -70,8 +71,12 @@ type Options struct {
 	// before trying it again; meanwhile batches go to the spill.
 	RetryInterval time.Duration
 	PruneInterval time.Duration
-	Log           *slog.Logger
-	Now           func() time.Time // the clock of retention by age
+	// WriteTimeout bounds one write to the store (a batch, a replayed
+	// segment, a retention step); a store that holds its lock longer
+	// counts as failing. Default 10s.
+	WriteTimeout time.Duration
+	Log          *slog.Logger
+	Now          func() time.Time // the clock of retention by age
 }
 
 func (o *Options) setDefaults() {
@@ -91,6 +96,7 @@ func (o *Options) setDefaults() {
 	defd(&o.MaxAge, DefaultMaxAge)
 	defd(&o.RetryInterval, DefaultRetryInterval)
 	defd(&o.PruneInterval, DefaultPruneInterval)
+	defd(&o.WriteTimeout, DefaultWriteTimeout)
 	if o.MaxRows == 0 {
 		o.MaxRows = DefaultMaxRows
 	}
@@ -310,7 +316,7 @@ func (l *Log) write(batch []gatehouse.Call) {
 		l.spillCalls(batch)
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), l.o.WriteTimeout)
 	err := l.store.InsertCalls(ctx, batch)
 	cancel()
 	if err != nil {
@@ -371,7 +377,7 @@ func (l *Log) replayOne() error {
 		l.lost.Add(1)
 		l.o.Log.Error("call log: corrupt spill segment", "segment", seg.path, "err", rerr, "recovered", len(cs))
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 6*l.o.WriteTimeout)
 	err = l.store.InsertCalls(ctx, cs)
 	cancel()
 	if err != nil {
@@ -388,7 +394,7 @@ func (l *Log) replayOne() error {
 // pruneStep deletes one batch by age, else one by row count, and clears
 // l.pruning once neither has more to do.
 func (l *Log) pruneStep() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), l.o.WriteTimeout)
 	defer cancel()
 	if l.o.MaxAge > 0 {
 		n, err := l.store.DeleteCallsBefore(ctx, l.o.Now().Add(-l.o.MaxAge), pruneBatch)

@@ -68,6 +68,7 @@ func (c *Checks) Authenticate(next http.Handler) http.Handler {
 			return // refused; the answer is written
 		}
 		noteAccepted(r.Context(), claims, rt.Credential == gatehouse.CredentialAPIKey)
+		noteClaims(w, claims)
 		if !hasScopes(claims, rt) {
 			need := strings.Join(rt.Scopes, " ")
 			w.Header().Set("WWW-Authenticate", bearerChallenge("insufficient_scope", "", need))

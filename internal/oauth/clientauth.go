@@ -131,6 +131,9 @@ func (s *Server) authenticateClient(ctx context.Context, r *http.Request, f *for
 	if s.Limiter != nil {
 		s.Limiter.Succeed(pairKey(clientID, r))
 	}
+	if s.ClientUsed != nil {
+		s.ClientUsed(client.ID, clientIP(r), now)
+	}
 	return client, nil
 }
 

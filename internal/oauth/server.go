@@ -131,6 +131,10 @@ type Server struct {
 
 	grants    map[string]GrantHandler
 	loggedOut loggedOut
+	// ClientUsed, when set, is told of each successful authentication of a
+	// confidential client (secret or assertion), for usage tracking. It
+	// must not block.
+	ClientUsed func(clientID, addr string, at time.Time)
 }
 
 // GrantHandler issues tokens for one grant_type (RFC 6749 section 4). The
