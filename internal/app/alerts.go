@@ -306,7 +306,6 @@ func (s *statusWriter) Write(b []byte) (int, error) {
 
 func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
-
 func (s *statusWriter) Flush() {
 	_ = http.NewResponseController(s.ResponseWriter).Flush()
 }
