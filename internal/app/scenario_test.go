@@ -241,8 +241,8 @@ func TestNoSecretsInAnyOutput(t *testing.T) {
 
 	// The capture must have seen the scenario, or the check proves nothing.
 	for what, want := range map[string]string{
-		"node log":         `"msg":"anomaly detected"`,
-		"webhook payloads": `"type":"refresh_token_reuse"`,
+		"node log":                             `"msg":"anomaly detected"`,
+		"webhook payloads":                     `"type":"refresh_token_reuse"`,
 		"/admin/v1/calls/export?format=ndjson": `"status":401`,
 		"trace exports":                        "gatehouse.api",
 	} {
