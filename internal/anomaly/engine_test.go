@@ -236,8 +236,8 @@ func TestRateSpike(t *testing.T) {
 	})
 }
 
-// TestNormalTraffic runs every rule over a day of ordinary traffic from
-// many clients: steady rates, each token from one or two networks, tokens
+// TestNormalTraffic runs every rule over half a day of ordinary traffic
+// from many clients: steady rates, each token from one or two networks, tokens
 // that expire and are refreshed, an occasional typo'd key. Nothing may
 // fire.
 func TestNormalTraffic(t *testing.T) {
@@ -248,9 +248,9 @@ func TestNormalTraffic(t *testing.T) {
 		Rule{Name: "fail", Kind: KindAuthFailures, Threshold: 20, Window: time.Minute},
 		Rule{Name: "spike", Kind: KindRateSpike, Threshold: 100, Window: 5 * time.Minute, Factor: 5},
 	)
-	const clients = 40
+	const clients = 30
 	at := t0
-	for step := range 24 * 60 * 6 { // every 10 s for a day
+	for step := range 12 * 60 * 6 { // every 10 s for half a day
 		at = t0.Add(time.Duration(step) * 10 * time.Second)
 		for c := range clients {
 			client := fmt.Sprintf("client-%d", c)
@@ -278,7 +278,7 @@ func TestNormalTraffic(t *testing.T) {
 	if len(r.hits) != 0 {
 		t.Fatalf("%d hits on normal traffic, first %+v", len(r.hits), r.hits[0])
 	}
-	if st := r.e.Stats(); st.Observed < 500_000 || st.Evicted != 0 {
+	if st := r.e.Stats(); st.Observed < 200_000 || st.Evicted != 0 {
 		t.Errorf("stats = %+v", st)
 	}
 }
