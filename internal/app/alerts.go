@@ -195,6 +195,7 @@ func (w *alerting) RevokedTokenPresented(_ context.Context, t *gatehouse.Token) 
 type note struct {
 	out  edge.Outcome
 	addr netip.Addr
+	sw   statusWriter // one allocation for the whole note
 }
 
 type noteKey struct{}
@@ -207,9 +208,9 @@ func (w *alerting) wrap(h http.Handler) http.Handler {
 		return h
 	}
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		n := &note{}
+		n := &note{sw: statusWriter{ResponseWriter: rw}}
+		sw := &n.sw
 		ctx := edge.WithOutcome(context.WithValue(r.Context(), noteKey{}, n), &n.out)
-		sw := &statusWriter{ResponseWriter: rw}
 		var sp *requestSpan
 		if w.tracer != nil {
 			ctx, sp = w.startSpan(ctx, r)
