@@ -249,9 +249,8 @@ func TestNormalTraffic(t *testing.T) {
 		Rule{Name: "spike", Kind: KindRateSpike, Threshold: 100, Window: 5 * time.Minute, Factor: 5},
 	)
 	const clients = 30
-	at := t0
 	for step := range 12 * 60 * 6 { // every 10 s for half a day
-		at = t0.Add(time.Duration(step) * 10 * time.Second)
+		at := t0.Add(time.Duration(step) * 10 * time.Second)
 		for c := range clients {
 			client := fmt.Sprintf("client-%d", c)
 			// A token lives 15 minutes; each client refreshes on its own

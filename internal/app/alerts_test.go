@@ -306,6 +306,25 @@ func TestAnomalyRulesEndToEnd(t *testing.T) {
 			t.Errorf("%d attempts for %d payloads; want exactly one retry after the 500", attempts, len(got))
 		}
 	})
+
+	t.Run("Metrics", func(t *testing.T) {
+		eventually(t, "the retried delivery to be counted", func() bool { return n.alerting.hooks.Stats().Retried.Load() == 1 })
+		status, body := adminGet(t, n, n.adminToken(t), "/metrics")
+		if status != 200 {
+			t.Fatalf("metrics: %d", status)
+		}
+		for _, want := range []string{
+			`gatehouse_anomaly_alerts_total{rule="stolen-token"} 1`,
+			`gatehouse_anomaly_alerts_total{rule="spike"} 1`,
+			`gatehouse_anomaly_observations_dropped_total 0`,
+			`gatehouse_webhook_retries_total 1`,
+			`gatehouse_webhook_failed_total 0`,
+		} {
+			if !strings.Contains(string(body), want) {
+				t.Errorf("metrics lack %q", want)
+			}
+		}
+	})
 }
 
 // TestAnomalyOff: without rules, webhooks or tracing, nothing wraps the
