@@ -335,3 +335,35 @@ func TestAnomalyOff(t *testing.T) {
 		t.Fatalf("watch on without config: %+v", n.watch)
 	}
 }
+
+// TestReloadAlerting: the anomaly engine, webhook senders and exporter are
+// built at start, so a reload that changes them is refused (nothing
+// applied); idle limits do change on reload.
+func TestReloadAlerting(t *testing.T) {
+	n := startNode(t)
+	next := *n.cfg
+	next.Anomaly.Rules = []anomaly.Rule{{Name: "f", Kind: anomaly.KindAuthFailures, Threshold: 5, Window: time.Minute, Action: anomaly.ActionAlert}}
+	if err := n.Reload(context.Background(), &next); err == nil || !strings.Contains(err.Error(), "anomaly") {
+		t.Errorf("reload with new anomaly rules: %v", err)
+	}
+	next = *n.cfg
+	next.Tracing = config.TracingConfig{OTLPEndpoint: "http://127.0.0.1:4318", ServiceName: "g", SampleRatio: 1}
+	if err := n.Reload(context.Background(), &next); err == nil || !strings.Contains(err.Error(), "tracing") {
+		t.Errorf("reload with tracing: %v", err)
+	}
+	next = *n.cfg
+	next.Idle = config.IdleConfig{APIs: map[string]time.Duration{"orders": time.Hour}}
+	if err := n.Reload(context.Background(), &next); err != nil {
+		t.Fatalf("reload with idle limits: %v", err)
+	}
+	// An API key nobody used, made two hours ago, is now stale.
+	status, k := n.adminJSON(t, "POST", "/admin/v1/api-keys", `{"client_id":"svc-basic","api":"orders","scopes":["orders:read"],"expires_in":86400}`)
+	if status != 201 {
+		t.Fatalf("API key: %d %v", status, k)
+	}
+	n.clock.Advance(2 * time.Hour)
+	stale, err := n.idle.Stale(context.Background(), 0)
+	if err != nil || len(stale) != 1 || stale[0].Rule != "api orders" {
+		t.Errorf("stale after reload: %v %v", stale, err)
+	}
+}

@@ -352,6 +352,9 @@ func needsRestart(old, new *config.Config) string {
 		return "gateway"
 	case !reflect.DeepEqual(old.ExternalIssuers, new.ExternalIssuers):
 		return "external_issuers"
+	case !reflect.DeepEqual(old.Anomaly, new.Anomaly) || !reflect.DeepEqual(old.Webhooks, new.Webhooks) || old.Tracing != new.Tracing:
+		// The engine, the senders and the exporter are built at start.
+		return "anomaly, webhooks or tracing"
 	case maxAccessTTL(new.Tokens.WithDefaults(), newCatalog(new.APIs)) > maxAccessTTL(old.Tokens.WithDefaults(), newCatalog(old.APIs)):
 		// The verifier and key retirement are sized for the longest access
 		// token lifetime at start; a longer one would be refused.
