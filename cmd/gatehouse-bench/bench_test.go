@@ -360,7 +360,7 @@ func TestGoLoadOpen(t *testing.T) {
 // than a benchmark run.
 func TestGatehouseConfig(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "gatehouse.yaml")
-	if err := os.WriteFile(path, []byte(gatehouseConfig("http://127.0.0.1:9999")), 0o600); err != nil {
+	if err := os.WriteFile(path, []byte(gatehouseConfig("http://127.0.0.1:9999", true)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	secret := strings.Repeat("s", 43)

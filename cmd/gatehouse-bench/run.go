@@ -40,6 +40,7 @@ type options struct {
 	only     []string // target names, in the canonical order
 	loadgen  string   // auto, wrk or go
 	rate     float64  // requests per second in an open loop; 0 for a closed loop
+	callLog  bool     // Gatehouse's call_log.enabled
 }
 
 func parseOptions(args []string, stderr io.Writer) (*options, error) {
@@ -62,6 +63,7 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	only := fs.String("only", "", "comma-separated `targets` to measure (default: all)")
 	fs.StringVar(&o.loadgen, "loadgen", "auto", "load generator: auto (wrk when installed, else go), wrk or go")
 	fs.Float64Var(&o.rate, "rate", 0, "open loop: send this many `requests` per second in all, latency counted from each request's due time,\nwith the built-in Go load generator (0: closed loop, each connection sends as fast as it is answered)")
+	fs.BoolVar(&o.callLog, "call-log", true, "Gatehouse writes its call log (call_log.enabled); compare a run with --call-log=false to see its cost")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}

@@ -32,7 +32,7 @@ type watch struct {
 
 // startWatch opens the call log (if enabled) and the usage tracker, and
 // registers their metrics.
-func startWatch(ctx context.Context, cfg *config.Config, store *sqlite.DB, reg prometheus.Registerer, log *slog.Logger, now func() time.Time) (*watch, error) {
+func startWatch(ctx context.Context, cfg *config.Config, store *sqlite.DB, reg prometheus.Registerer, log *slog.Logger, now func() time.Time, writeTimeout time.Duration) (*watch, error) {
 	w := &watch{usage: calllog.NewTracker(store, log)}
 	calllog.RegisterTracker(reg, w.usage)
 	w.recorder = &calllog.Recorder{
@@ -53,7 +53,7 @@ func startWatch(ctx context.Context, cfg *config.Config, store *sqlite.DB, reg p
 	l, err := calllog.Open(db, calllog.Options{
 		SpillDir: filepath.Join(cfg.DataDir, "calllog", "spill"), QueueSize: c.QueueSize, BatchSize: c.BatchSize,
 		FlushInterval: c.FlushInterval, MaxAge: orNone(c.MaxAge), MaxRows: orNoneN(c.MaxRows),
-		MaxSpillBytes: c.MaxSpillBytes, Log: log, Now: now,
+		MaxSpillBytes: c.MaxSpillBytes, WriteTimeout: writeTimeout, Log: log, Now: now,
 	})
 	if err != nil {
 		db.Close()

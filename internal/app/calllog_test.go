@@ -3,6 +3,7 @@ package app
 import (
 	"bufio"
 	"context"
+	"database/sql"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -193,9 +195,7 @@ func TestCallLogRecordsEveryRequest(t *testing.T) {
 	// once both connections are closed, just after the client's.
 	var calls []gatehouse.Call
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		if err := n.watch.log.Flush(context.Background()); err != nil {
-			t.Fatal(err)
-		}
+		flushCalls(t, n)
 		var err error
 		calls, err = n.watch.calls.FindCalls(context.Background(), gatehouse.CallFilter{Ascending: true})
 		if err != nil {
@@ -556,9 +556,7 @@ func TestLogsCommand(t *testing.T) {
 	for _, p := range []string{"/orders/1", "/orders/2", "/nowhere", "/nowhere/else"} {
 		do(t, n, "GET", p, "", bearer(tok))
 	}
-	if err := n.watch.log.Flush(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	flushCalls(t, n)
 	run := func(args ...string) (int, string, string) {
 		var out, errb strings.Builder
 		code := Main(context.Background(), append([]string{"logs", "--data", n.dataDir}, args...), mapEnv(nil), nil, &out, &errb)
@@ -602,5 +600,100 @@ func TestLogsCommand(t *testing.T) {
 	var out2, errb strings.Builder
 	if code := Main(context.Background(), []string{"logs", "--data", t.TempDir()}, mapEnv(nil), nil, &out2, &errb); code != ExitError || !strings.Contains(errb.String(), "no call log") {
 		t.Fatalf("empty data dir: exit %d, %s", code, errb.String())
+	}
+}
+
+// TestCallLogSurvivesStoreOutage holds the call log file's write lock from
+// another connection while requests flow, then lets go: every request
+// still has exactly one call, nothing is lost, and the token endpoint (on
+// the main store) never noticed.
+func TestCallLogSurvivesStoreOutage(t *testing.T) {
+	up := newUpstream(t)
+	n := gatewayNode(t, up, func(c *config.Config) { c.CallLog.QueueSize = 64; c.CallLog.BatchSize = 16 })
+	tok := n.ordersToken(t, "orders:read")
+
+	raw, err := sql.Open("sqlite", "file:"+callLogDB(n.dataDir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	conn, err := raw.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.ExecContext(context.Background(), "BEGIN EXCLUSIVE"); err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]bool{}
+	for i := range 300 {
+		path := "/orders/" + strconv.Itoa(i)
+		if i%10 == 0 {
+			path = "/nowhere"
+		}
+		_, id := do(t, n, "GET", path, "", bearer(tok))
+		ids[id] = true
+		if i == 150 {
+			// The authorization server does not depend on the call log.
+			n.ordersToken(t, "orders:read")
+		}
+	}
+	if s := n.watch.log.Stats(); s.Spilled == 0 || s.Written != 0 {
+		t.Fatalf("stats while locked %+v: want spilled calls and none written", s)
+	}
+	if _, err := conn.ExecContext(context.Background(), "ROLLBACK"); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close()
+
+	flushCalls(t, n)
+	calls, err := n.watch.calls.FindCalls(context.Background(), gatehouse.CallFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range calls {
+		if !ids[c.RequestID] {
+			t.Fatalf("call %s unknown or logged twice", c.RequestID)
+		}
+		delete(ids, c.RequestID)
+	}
+	if len(ids) != 0 || len(calls) != 300 {
+		t.Fatalf("%d calls stored for 300 requests; %d requests without a call", len(calls), len(ids))
+	}
+	mfs := scrape(t, n)
+	if lost := metricValue(mfs, "gatehouse_calllog_lost_total", nil); lost != 0 {
+		t.Errorf("lost %v calls", lost)
+	}
+	if sp := metricValue(mfs, "gatehouse_calllog_spilled_total", nil); sp <= 0 {
+		t.Errorf("spilled metric %v", sp)
+	}
+	if rp := metricValue(mfs, "gatehouse_calllog_replayed_total", nil); rp <= 0 {
+		t.Errorf("replayed metric %v", rp)
+	}
+}
+
+func TestCallLogSettingsNeedRestart(t *testing.T) {
+	n := startNode(t)
+	next := *n.cfg
+	next.CallLog.MaxRows = 5000
+	if err := n.Reload(context.Background(), &next); err == nil || !strings.Contains(err.Error(), "call_log") {
+		t.Fatalf("reload with another call_log: %v", err)
+	}
+}
+
+// flushCalls waits until every call so far is stored; a write slowed past
+// the writer's timeout (a loaded machine) spills and is retried a second
+// later, so this may take a few tries.
+func flushCalls(t *testing.T, n *testNode) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		err := n.watch.log.Flush(context.Background())
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the call log did not flush: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

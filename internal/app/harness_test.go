@@ -213,6 +213,7 @@ func startNodeIn(t testing.TB, dir string, adjust func(*config.Config)) *testNod
 		Config: cfg, Env: lookup, Stderr: stderr,
 		Log:     slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		KeyTick: time.Hour, Now: clk.Now, ExternalMinRefetch: 50 * time.Millisecond,
+		CallLogWriteTimeout: 2 * time.Second,
 	})
 	if err != nil {
 		t.Fatalf("start: %v", err)

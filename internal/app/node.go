@@ -51,6 +51,9 @@ type Options struct {
 	// ExternalMinRefetch overrides the least time between two JWKS fetches
 	// of an external issuer triggered by unknown key ids (default 30 s).
 	ExternalMinRefetch time.Duration
+	// CallLogWriteTimeout overrides how long the call log's writer waits
+	// on its store before spilling (default 10 s; tests).
+	CallLogWriteTimeout time.Duration
 }
 
 // Node is a running Gatehouse: its store, listeners and background jobs.
@@ -198,7 +201,7 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	if n.watch, err = startWatch(ctx, cfg, n.Store, reg, o.Log, now); err != nil {
+	if n.watch, err = startWatch(ctx, cfg, n.Store, reg, o.Log, now, o.CallLogWriteTimeout); err != nil {
 		return nil, err
 	}
 	if n.alerting, err = newAlerting(ctx, cfg, n.Store, reg, o.Log, now); err != nil {
@@ -350,6 +353,8 @@ func needsRestart(old, new *config.Config) string {
 		return "tokens"
 	case !reflect.DeepEqual(old.Gateway, new.Gateway):
 		return "gateway"
+	case old.CallLog != new.CallLog:
+		return "call_log"
 	case !reflect.DeepEqual(old.ExternalIssuers, new.ExternalIssuers):
 		return "external_issuers"
 	case !reflect.DeepEqual(old.Anomaly, new.Anomaly) || !reflect.DeepEqual(old.Webhooks, new.Webhooks) || old.Tracing != new.Tracing:

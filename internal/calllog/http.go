@@ -39,6 +39,10 @@ type Recorder struct {
 	// Info returns what the router matched (false outside its chain).
 	Info func(r *http.Request) (Route, bool)
 	Now  func() time.Time // the clock of Call.Time
+	// Observe, when set, is called with every finished call, on the
+	// request's goroutine (anomaly rules); it must be quick and must not
+	// keep c.
+	Observe func(c *gatehouse.Call)
 }
 
 func (rec *Recorder) now() time.Time {
@@ -257,6 +261,9 @@ func (rec *Recorder) finish(e *Exchange, r *http.Request) {
 	}
 	if rec.Log != nil {
 		rec.Log.Add(&c)
+	}
+	if rec.Observe != nil {
+		rec.Observe(&c)
 	}
 	if rec.Usage != nil && e.claims != nil {
 		if c.GrantID != "" {

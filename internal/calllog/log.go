@@ -52,7 +52,10 @@ const (
 	DefaultWriteTimeout  = 10 * time.Second
 	// pruneBatch is how many rows one retention DELETE removes: small
 	// enough that the writer is never held for long.
-	pruneBatch = 5000
+	pruneBatch = 2000
+	// pruneSlice is how long the writer prunes between two batches when
+	// retention is behind.
+	pruneSlice = 100 * time.Millisecond
 )
 
 // Options configure a Log. Zero values mean the defaults above.
@@ -288,7 +291,7 @@ func (l *Log) run() {
 		if time.Since(l.lastPrune) >= l.o.PruneInterval {
 			l.lastPrune, l.pruning = time.Now(), true
 		}
-		if l.pruning && !l.down {
+		for start := time.Now(); l.pruning && !l.down && time.Since(start) < pruneSlice; {
 			if err := l.pruneStep(); err != nil {
 				l.o.Log.Warn("call log retention", "err", err)
 				l.pruning = false
@@ -377,7 +380,11 @@ func (l *Log) replayOne() error {
 		l.lost.Add(1)
 		l.o.Log.Error("call log: corrupt spill segment", "segment", seg.path, "err", rerr, "recovered", len(cs))
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 6*l.o.WriteTimeout)
+	// WriteTimeout per batch's worth of calls: a segment is larger than a
+	// batch, and a fixed bound would make a big one fail for ever on a
+	// slow disk.
+	batches := (len(cs) + l.o.BatchSize - 1) / l.o.BatchSize
+	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(max(1, batches))*l.o.WriteTimeout)
 	err = l.store.InsertCalls(ctx, cs)
 	cancel()
 	if err != nil {

@@ -45,7 +45,7 @@ func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)
 func openLog(t testing.TB, store calllog.Store, dir string, adjust func(*calllog.Options)) *calllog.Log {
 	t.Helper()
 	o := calllog.Options{SpillDir: filepath.Join(dir, "spill"), FlushInterval: 10 * time.Millisecond,
-		RetryInterval: 10 * time.Millisecond, WriteTimeout: 100 * time.Millisecond, Log: quiet()}
+		RetryInterval: 10 * time.Millisecond, WriteTimeout: 10 * time.Second, Log: quiet()}
 	if adjust != nil {
 		adjust(&o)
 	}
@@ -155,7 +155,7 @@ func TestLogSurvivesStoreOutage(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "calls.db")
 	db := openStore(t, path)
-	l := openLog(t, db, dir, func(o *calllog.Options) { o.QueueSize = 64; o.BatchSize = 16 })
+	l := openLog(t, db, dir, func(o *calllog.Options) { o.QueueSize = 64; o.BatchSize = 16; o.WriteTimeout = 300 * time.Millisecond })
 
 	release := lockStore(t, path)
 	const n = 3000
@@ -190,7 +190,9 @@ func TestLogCloseSpillsAndReopenReplays(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "calls.db")
 	db := openStore(t, path)
-	l := openLog(t, db, dir, func(o *calllog.Options) { o.FlushInterval = time.Hour; o.BatchSize = 8192 })
+	l := openLog(t, db, dir, func(o *calllog.Options) {
+		o.FlushInterval, o.BatchSize, o.WriteTimeout = time.Hour, 8192, 300*time.Millisecond
+	})
 	release := lockStore(t, path)
 	for i := range 500 {
 		l.Add(call(i, t0))
@@ -234,7 +236,7 @@ func TestLogRetention(t *testing.T) {
 		db := openStore(t, filepath.Join(dir, "calls.db"))
 		clk := newClock(t0)
 		l := openLog(t, db, dir, func(o *calllog.Options) { o.MaxAge = time.Hour; o.MaxRows = -1; o.Now = clk.Now })
-		// 12000 calls over 12 hours: more than two prune batches go.
+		// 12000 calls over 12 hours: several prune batches go.
 		for i := range 12000 {
 			l.Add(call(i, t0.Add(time.Duration(i)*3600*time.Millisecond)))
 		}
@@ -281,7 +283,7 @@ func TestLogCorruptSegment(t *testing.T) {
 	path := filepath.Join(dir, "calls.db")
 	db := openStore(t, path)
 	release := lockStore(t, path)
-	l := openLog(t, db, dir, func(o *calllog.Options) { o.FlushInterval = time.Hour })
+	l := openLog(t, db, dir, func(o *calllog.Options) { o.FlushInterval, o.WriteTimeout = time.Hour, 300*time.Millisecond })
 	for i := range 10 {
 		l.Add(call(i, t0))
 	}
@@ -321,7 +323,9 @@ func TestLogSpillLimit(t *testing.T) {
 	db := openStore(t, path)
 	release := lockStore(t, path)
 	defer release()
-	l := openLog(t, db, dir, func(o *calllog.Options) { o.MaxSpillBytes = 10 << 10; o.QueueSize = 64 })
+	l := openLog(t, db, dir, func(o *calllog.Options) {
+		o.MaxSpillBytes, o.QueueSize, o.WriteTimeout = 10<<10, 64, 300*time.Millisecond
+	})
 	for i := range 500 {
 		l.Add(call(i, t0))
 	}

@@ -77,10 +77,10 @@ func readSegment(r io.Reader, fn func(c gatehouse.Call)) error {
 		if n == 0 || n > maxFrame {
 			return fmt.Errorf("%w: length %d", errCorrupt, n)
 		}
-		buf = buf[:n]
 		if cap(buf) < int(n) {
 			buf = make([]byte, n)
 		}
+		buf = buf[:n]
 		if _, err := io.ReadFull(br, buf); err != nil {
 			return fmt.Errorf("%w: torn payload", errCorrupt)
 		}

@@ -42,7 +42,7 @@ func TestReadSegment(t *testing.T) {
 		data []byte
 		want int // calls read before the error
 	}{
-		{"TornHeader", seg[:len(seg)-len(seg)+3], 0},
+		{"TornHeader", seg[:3], 0},
 		{"TornPayload", seg[:len(seg)-2], 1},
 		{"Checksum", func() []byte { d := bytes.Clone(seg); d[10] ^= 1; return d }(), 0},
 		{"HugeLength", append(frames(t, a), 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0), 1},
