@@ -215,20 +215,24 @@ func (w *alerting) wrap(h http.Handler) http.Handler {
 		if w.tracer != nil {
 			ctx, sp = w.startSpan(ctx, r)
 		}
-		h.ServeHTTP(sw, r.WithContext(ctx))
-		status := sw.status
-		if status == 0 {
-			status = http.StatusOK
-		}
-		if sp != nil {
-			sp.end(status)
-		}
-		if w.engine != nil {
-			if !n.addr.IsValid() {
-				n.addr = peerOf(r.RemoteAddr)
+		// Deferred: the reverse proxy aborts a broken stream with a panic
+		// (http.ErrAbortHandler), and that request is observed too.
+		defer func() {
+			status := sw.status
+			if status == 0 {
+				status = http.StatusOK
 			}
-			w.engine.Observe(observation(w.now(), n, status))
-		}
+			if sp != nil {
+				sp.end(status)
+			}
+			if w.engine != nil {
+				if !n.addr.IsValid() {
+					n.addr = peerOf(r.RemoteAddr)
+				}
+				w.engine.Observe(observation(w.now(), n, status))
+			}
+		}()
+		h.ServeHTTP(sw, r.WithContext(ctx))
 	})
 }
 
