@@ -10,7 +10,7 @@ import (
 
 // Defaults of Options.
 const (
-	DefaultMaxKeys = 100_000
+	DefaultMaxKeys = 50_000
 	DefaultQueue   = 8192
 )
 
@@ -19,7 +19,8 @@ type Options struct {
 	// MaxKeys caps the keys (tokens, clients, addresses) each rule tracks.
 	// When full, the stalest-looking entry is dropped to make room, so an
 	// attacker spraying keys can blind a rule only for the keys it evicts,
-	// never grow memory. Default DefaultMaxKeys.
+	// never grow memory. A key costs about 250 bytes, so the default
+	// (DefaultMaxKeys) bounds a rule at about 12 MB.
 	MaxKeys int
 	// Queue is how many observations may wait for the engine's goroutine;
 	// beyond it observations are dropped and counted. Default DefaultQueue.
@@ -128,8 +129,8 @@ type ruleState struct {
 
 // keyState is one tracked key. Only the fields of the rule's kind are used.
 type keyState struct {
-	last     time.Time
-	quietTil time.Time // no new hit for this key before
+	last     int64 // Unix nanoseconds (smaller than time.Time: memory is per key)
+	quietTil int64 // no new hit for this key before
 	count    counter
 	base     baseline
 	nets     []netSeen
@@ -161,11 +162,11 @@ func (e *Engine) apply(r *ruleState, o Observation) (Hit, bool) {
 	default:
 		n = k.count.add(bucketOf(o.At, r.Window), 1)
 	}
-	if n <= r.Threshold || o.At.Before(k.quietTil) {
+	if n <= r.Threshold || o.At.UnixNano() < k.quietTil {
 		return Hit{}, false
 	}
 	// One hit per key per window: a burst is one alert, not hundreds.
-	k.quietTil = o.At.Add(r.Window)
+	k.quietTil = o.At.Add(r.Window).UnixNano()
 	return Hit{
 		Rule: r.Name, Kind: r.Kind, Action: r.Action, At: o.At, Key: key,
 		ClientID: o.ClientID, Subject: o.Subject, CredentialID: o.CredentialID, APIKey: o.APIKey, GrantID: o.GrantID,
@@ -215,7 +216,7 @@ func (r *ruleState) keyOf(o *Observation) (string, bool) {
 func (e *Engine) state(r *ruleState, key string, now time.Time) *keyState {
 	r.seen++
 	if k, ok := r.keys[key]; ok {
-		k.last = now
+		k.last = now.UnixNano()
 		return k
 	}
 	if len(r.keys) >= e.maxKeys || r.seen%4096 == 0 {
@@ -230,7 +231,7 @@ func (e *Engine) state(r *ruleState, key string, now time.Time) *keyState {
 			break
 		}
 	}
-	k := &keyState{last: now}
+	k := &keyState{last: now.UnixNano()}
 	k.base.done = bucketOf(now, r.Window) - 1
 	r.keys[key] = k
 	return k
@@ -244,7 +245,7 @@ func (r *ruleState) sweep(now time.Time) {
 		idle = 32 * r.Window
 	}
 	for key, k := range r.keys {
-		if now.Sub(k.last) > idle && !now.Before(k.quietTil) {
+		if now.UnixNano()-k.last > int64(idle) && now.UnixNano() >= k.quietTil {
 			delete(r.keys, key)
 		}
 	}

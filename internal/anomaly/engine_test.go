@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -373,4 +374,27 @@ func TestRuleValidate(t *testing.T) {
 			t.Errorf("New = %v", err)
 		}
 	})
+}
+
+// TestMemoryPerKey bounds what a tracked key costs, so that max_keys bounds
+// memory: at most 400 bytes per key and rule.
+func TestMemoryPerKey(t *testing.T) {
+	e, err := New([]Rule{{Kind: KindAuthFailures, Threshold: 1000, Window: time.Minute}}, Options{MaxKeys: 50_000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for i := range 50_000 {
+		e.process(context.Background(), Observation{At: t0, Addr: netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), Status: 401})
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	per := float64(after.HeapAlloc-before.HeapAlloc) / 50_000
+	t.Logf("%.0f bytes per tracked key", per)
+	if per > 400 {
+		t.Errorf("%.0f bytes per tracked key", per)
+	}
+	runtime.KeepAlive(e)
 }
