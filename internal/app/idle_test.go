@@ -21,8 +21,10 @@ import (
 // the gateway refuses their tokens at once; a grant in use stays.
 func TestIdleRevocation(t *testing.T) {
 	up := newUpstream(t)
+	hook := newHookReceiver(t, 0)
 	n := gatewayNode(t, up, func(c *config.Config) {
 		c.Idle = config.IdleConfig{APIs: map[string]time.Duration{"orders": 2 * time.Hour}}
+		c.Webhooks = []config.Webhook{{Name: "soc", URL: hook.URL, Secret: []byte(hookSecret), Events: []string{gatehouse.EventIdleRevoked}}}
 		for i := range c.APIs {
 			if c.APIs[i].Name == "orders" {
 				c.APIs[i].Routes = append(c.APIs[i].Routes, gatehouse.Route{Path: "/keyed/*", Credential: gatehouse.CredentialAPIKey, Scopes: []string{"orders:read"}})
@@ -194,6 +196,11 @@ func TestIdleRevocation(t *testing.T) {
 	}
 	if grantEvent == nil || grantEvent.ClientID != "web-app" || !strings.Contains(grantEvent.Detail, "never used") || !strings.Contains(grantEvent.Detail, "api orders") {
 		t.Errorf("grant event %+v", grantEvent)
+	}
+	// The webhook that asked for idle revocations gets both, signed.
+	eventually(t, "two idle_revoked webhooks", func() bool { return len(hook.byType(gatehouse.EventIdleRevoked)) == 2 })
+	if _, _, bad, _ := hook.all(); bad != 0 {
+		t.Errorf("%d deliveries with a bad signature", bad)
 	}
 }
 
