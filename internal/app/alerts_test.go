@@ -150,6 +150,11 @@ func alertNode(t *testing.T, up *upstream, hook *hookReceiver, rules ...anomaly.
 		c.Anomaly.Rules = rules
 		c.Webhooks = []config.Webhook{{Name: "soc", URL: hook.URL, Secret: []byte(hookSecret),
 			Events: []string{"anomaly.*", gatehouse.EventRefreshReuse}, MaxAttempts: 5}}
+		for i := range c.APIs {
+			if c.APIs[i].Name == "orders" {
+				c.APIs[i].Routes = append(c.APIs[i].Routes, gatehouse.Route{Path: "/keyed/*", Credential: gatehouse.CredentialAPIKey, Scopes: []string{"orders:read"}})
+			}
+		}
 	})
 }
 
@@ -213,6 +218,32 @@ func TestAnomalyRulesEndToEnd(t *testing.T) {
 		if resp, _ := n.call(t, "GET", "/orders/1", tok, xff("203.0.113.7")); resp.StatusCode != 401 {
 			t.Errorf("token after the revoke action: %d", resp.StatusCode)
 		}
+	})
+
+	t.Run("APIKeyFromTooManyNetworksIsRevoked", func(t *testing.T) {
+		status, k := n.adminJSON(t, "POST", "/admin/v1/api-keys", `{"client_id":"svc-post","api":"orders","scopes":["orders:read"],"expires_in":86400}`)
+		key, _ := k["api_key"].(string)
+		if status != 201 || key == "" {
+			t.Fatalf("API key: %d %v", status, k)
+		}
+		before := len(n.events(t, "anomaly.token_networks"))
+		for _, a := range []string{"203.0.113.70", "192.0.2.70", "100.64.7.7"} {
+			if resp, _ := n.call(t, "GET", "/keyed/1", "", map[string]string{"X-API-Key": key, "X-Forwarded-For": a}); resp.StatusCode != 200 {
+				t.Fatalf("key from %s: %d", a, resp.StatusCode)
+			}
+		}
+		eventually(t, "a second token_networks event", func() bool { return len(n.events(t, "anomaly.token_networks")) > before })
+		if resp, _ := n.call(t, "GET", "/keyed/1", "", map[string]string{"X-API-Key": key, "X-Forwarded-For": "203.0.113.70"}); resp.StatusCode != 401 {
+			t.Errorf("API key after the revoke action: %d", resp.StatusCode)
+		}
+		eventually(t, "the key's webhook", func() bool {
+			for _, p := range hook.byType("anomaly.token_networks") {
+				if p.APIKeyID != "" && strings.HasPrefix(p.Revoked, "api key ") && p.ClientID == "svc-post" {
+					return true
+				}
+			}
+			return false
+		})
 	})
 
 	t.Run("RevokedTokenReplayed", func(t *testing.T) {
@@ -314,7 +345,7 @@ func TestAnomalyRulesEndToEnd(t *testing.T) {
 			t.Fatalf("metrics: %d", status)
 		}
 		for _, want := range []string{
-			`gatehouse_anomaly_alerts_total{rule="stolen-token"} 1`,
+			`gatehouse_anomaly_alerts_total{rule="stolen-token"} 2`,
 			`gatehouse_anomaly_alerts_total{rule="spike"} 1`,
 			`gatehouse_anomaly_observations_dropped_total 0`,
 			`gatehouse_webhook_retries_total 1`,
