@@ -83,6 +83,7 @@ type Handler struct {
 	Revocations *token.Revocations
 	// GrantLifetime bounds how long a revoked grant must be remembered.
 	GrantLifetime time.Duration
+	Stale         StaleLister  // idle revocation's upcoming work (stale.go); optional
 	Metrics       http.Handler // the Prometheus handler
 	Audit         AuditLog     // records admin actions; see audit.go
 	Log           *slog.Logger

@@ -31,6 +31,7 @@ func (h *Handler) routes() []route {
 		{"GET", "/admin/v1/audit/export", adminOnly, h.withAudit(h.exportAudit)},
 
 		{"GET", "/admin/v1/calls", adminOnly, h.listCalls},
+		{"GET", "/admin/v1/tokens/stale", adminOnly, h.listStale},
 		{"GET", "/admin/v1/calls/export", adminOnly, h.exportCalls},
 
 		{"GET", "/admin/v1/teams", devToo, h.listTeams},

@@ -111,7 +111,11 @@ func newGateway(cfg *config.Config, n *Node, apis []gatehouse.API, clients []*ga
 			if err := up.Headers(r, out); err != nil {
 				log.Error("upstream credentials", "err", err)
 			}
+			n.alerting.upstreamHeaders(r, out)
 		},
+	}
+	if n.alerting.watching() {
+		g.proxy.Middleware = append([]func(http.Handler) http.Handler{n.alerting.routed}, g.proxy.Middleware...)
 	}
 	if err := g.load(apis); err != nil {
 		return nil, err

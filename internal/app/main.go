@@ -47,6 +47,7 @@ Usage:
   gatehouse tokens list|revoke          (over the admin API: gatehouse apis -h for details)
   gatehouse audit verify [--data DIR]              (exit 0 intact, 4 tampered)
   gatehouse audit export [--since TIME] [--until TIME] [--data DIR]   (NDJSON)
+  gatehouse tokens stale [--within DUR] [-o json] [--config FILE] [--data DIR]
   gatehouse logs [--since DUR] [--api NAME] [--client ID] [--status CODE] [--token-id ID] [-o table|json|ndjson|csv] [--data DIR]
   gatehouse version
 
@@ -93,6 +94,9 @@ func Main(ctx context.Context, args []string, env func(string) (string, bool), s
 	case "export":
 		return runExport(ctx, args[1:], env, stdout, stderr)
 	case "apis", "apps", "subscriptions", "tokens":
+		if args[0] == "tokens" && len(args) > 1 && args[1] == "stale" {
+			return runTokens(ctx, args[1:], env, stdout, stderr) // reads the store directly
+		}
 		return runAdmin(ctx, args, env, stdout, stderr)
 	case "audit":
 		return runAudit(ctx, args[1:], env, stdout, stderr)

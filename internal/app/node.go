@@ -1,6 +1,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"crypto/hkdf"
 	"crypto/sha256"
@@ -26,6 +27,7 @@ import (
 	"github.com/gatehouse/gatehouse/internal/audit"
 	"github.com/gatehouse/gatehouse/internal/calllog"
 	"github.com/gatehouse/gatehouse/internal/config"
+	"github.com/gatehouse/gatehouse/internal/idle"
 	"github.com/gatehouse/gatehouse/internal/oauth"
 	"github.com/gatehouse/gatehouse/internal/proxy"
 	"github.com/gatehouse/gatehouse/internal/seal"
@@ -79,7 +81,9 @@ type Node struct {
 	public, admin, tls *http.Server
 	gateway            *gateway
 	dpop               *dpopVerifiers
-	watch              *watch // call log, usage, gateway metrics
+	watch              *watch    // call log, usage, gateway metrics
+	alerting           *alerting // anomaly rules, webhooks, tracing (alerts.go)
+	idle               *idle.Job
 	catalog            *catalog
 	cfg                *config.Config // the running configuration
 	box                *seal.Box
@@ -225,10 +229,16 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 	if n.watch, err = startWatch(ctx, cfg, n.Store, reg, o.Log, now, o.CallLogWriteTimeout); err != nil {
 		return nil, err
 	}
+	if n.alerting, err = newAlerting(ctx, cfg, n.Store, reg, o.Log, now); err != nil {
+		n.closeWatch(ctx)
+		publicLn.Close()
+		adminLn.Close()
+		return nil, err
+	}
 	n.OAuth = &oauth.Server{
 		Issuer: n.Issuer, Policy: policy, Catalog: cat,
 		Clients: n.Store, Tokens: n.Store, Assertions: n.Store,
-		Users: n.Store, Consents: n.Store, Codes: n.Store, Grants: n.Store, Events: events,
+		Users: n.Store, Consents: n.Store, Codes: n.Store, Grants: n.Store, Events: n.alerting.eventsTo(events), Watcher: n.alerting,
 		Subscriptions: n.Store, Credentials: n.Store,
 		SessionKey: sessionKey, RefreshKey: refreshKey, LoginLimiter: &oauth.FailureLimiter{},
 		AllowPlainHTTP: cfg.Gateway.AllowPlainHTTPTokens,
@@ -244,8 +254,11 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 			n.watch.usage.Use(gatehouse.UsageGrant, grantID, clientID, api, "", at)
 		},
 	}
+	n.alerting.revoke = n.OAuth.RevokeByID
+	n.idle = newIdleJob(cfg, n, n.alerting.eventsTo(events))
 	adminH := n.adminHandler(policy, cat, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), o.Log, now, events)
 	adminH.Calls = n.watch.callStore()
+	adminH.Stale = n.idle
 	clients, err := n.Store.FindClients(ctx, gatehouse.ClientFilter{})
 	if err != nil {
 		publicLn.Close()
@@ -259,7 +272,7 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 		return nil, err
 	}
 	n.gateway = gw
-	pub := publicHandler(n.OAuth.Handler(), n.watch.recorder.Wrap(gw.proxy))
+	pub := n.alerting.wrap(publicHandler(n.OAuth.Handler(), n.watch.recorder.Wrap(gw.proxy)))
 	n.public = newHTTPServer(pub, o.Log)
 	// Streams (SSE, long downloads, WebSockets) may last: no whole-request
 	// deadlines on the public side; slow clients are bounded by the header
@@ -307,6 +320,8 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 	go func() { defer n.wg.Done(); gw.streams.Run(bg) }()
 	n.wg.Add(1)
 	go func() { defer n.wg.Done(); n.watchStore(bg, o.StorePoll) }()
+	n.alerting.start(bg, &n.wg)
+	n.wg.Go(func() { n.idle.Run(bg, cmp.Or(cfg.Idle.CheckEvery, config.DefaultIdleCheck)) })
 	if gw.external != nil {
 		// Tokens of an issuer whose keys could not be fetched are refused
 		// until a fetch succeeds; the node starts anyway.
@@ -358,6 +373,7 @@ func (n *Node) Reload(ctx context.Context, cfg *config.Config) error {
 	if err := n.GovernanceChanged(ctx); err != nil {
 		return err
 	}
+	n.idle.SetRules(idleRules(cfg))
 	n.cfg = cfg
 	n.log.Info("configuration reloaded", "apis", len(cfg.APIs), "clients", len(cfg.Clients))
 	return nil
@@ -383,6 +399,9 @@ func needsRestart(old, new *config.Config) string {
 		return "external_issuers"
 	case old.Audit != new.Audit:
 		return "audit"
+	case !reflect.DeepEqual(old.Anomaly, new.Anomaly) || !reflect.DeepEqual(old.Webhooks, new.Webhooks) || old.Tracing != new.Tracing:
+		// The engine, the senders and the exporter are built at start.
+		return "anomaly, webhooks or tracing"
 	case maxAccessTTL(new.Tokens.WithDefaults(), newCatalog(new.APIs)) > maxAccessTTL(old.Tokens.WithDefaults(), newCatalog(old.APIs)):
 		// The verifier and key retirement are sized for the longest access
 		// token lifetime at start; a longer one would be refused.
@@ -484,6 +503,9 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	n.wg.Wait()
 	n.closeWatch(ctx)
 	n.finalCheckpoint()
+	if n.alerting != nil {
+		err = errors.Join(err, n.alerting.shutdown(ctx))
+	}
 	n.closeStore()
 	n.log.Info("gatehouse stopped")
 	return err

@@ -61,6 +61,11 @@ type Config struct {
 	Users []User
 	// Audit holds the audit log's settings, defaults applied.
 	Audit AuditConfig
+	// Anomaly, Webhooks and Tracing watch the traffic (docs/ALERTS.md).
+	Anomaly  AnomalyConfig
+	Webhooks []Webhook
+	Tracing  TracingConfig
+	Idle     IdleConfig // revoking what is not used (docs/ALERTS.md)
 }
 
 // Listener is an address to listen on, host:port.

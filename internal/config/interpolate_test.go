@@ -106,7 +106,7 @@ func TestInterpolation(t *testing.T) {
 		}}},
 		{"KeysAreNotInterpolated", "${KEY}: x\n", []Problem{{
 			File: "cfg/gatehouse.yaml", Line: 1, Key: "${KEY}",
-			Message: "unknown key; expected one of issuer, listen, data_dir, gateway, tokens, external_issuers, teams, apis, clients, subscriptions, users, audit, call_log",
+			Message: "unknown key; expected one of issuer, listen, data_dir, gateway, tokens, external_issuers, teams, apis, clients, subscriptions, users, audit, call_log, anomaly, webhooks, tracing, idle",
 		}}},
 		{"YAMLSyntaxCannotInject", "apis:\n  - name: ${YAMLISH}\n    audience: https://a.example\n", []Problem{{
 			File: "cfg/gatehouse.yaml", Line: 2, Key: "apis[0].name",

@@ -14,7 +14,7 @@ import (
 )
 
 var topKeys = []string{"issuer", "listen", "data_dir", "gateway", "tokens", "external_issuers", "teams", "apis", "clients",
-	"subscriptions", "users", "audit", "call_log"}
+	"subscriptions", "users", "audit", "call_log", "anomaly", "webhooks", "tracing", "idle"}
 
 // config decodes the whole file. root nil is an empty file.
 func (d *decoder) config(root *yaml.Node) *Config {
@@ -45,6 +45,10 @@ func (d *decoder) config(root *yaml.Node) *Config {
 	cfg.Subscriptions = d.subscriptions(o.get("subscriptions"), cfg.APIs, cfg.Clients)
 	cfg.Users = d.users(o.get("users"))
 	cfg.Audit = d.audit(o.get("audit"), o.lineOf("audit"))
+	cfg.Anomaly = d.anomaly(o.get("anomaly"), o.lineOf("anomaly"))
+	cfg.Webhooks = d.webhooks(o.get("webhooks"))
+	cfg.Tracing = d.tracing(o.get("tracing"), o.lineOf("tracing"))
+	cfg.Idle = d.idle(o.get("idle"), o.lineOf("idle"), cfg.APIs)
 	return cfg
 }
 

@@ -76,6 +76,7 @@ func (c *Checks) Authenticate(next http.Handler) http.Handler {
 		if claims == nil {
 			return // refused; the answer is written
 		}
+		noteAccepted(r.Context(), claims, rt.Credential == gatehouse.CredentialAPIKey)
 		noteClaims(w, claims)
 		if !hasScopes(claims, rt) {
 			need := strings.Join(rt.Scopes, " ")
@@ -153,6 +154,7 @@ func (c *Checks) bearer(w http.ResponseWriter, r *http.Request, info RequestInfo
 			return nil, false
 		}
 		c.log().InfoContext(r.Context(), "token refused", "request_id", info.RequestID, "api", info.API.Name, "reason", string(token.ReasonOf(err)))
+		noteRefused(r.Context(), err, false)
 		if isDPoP {
 			w.Header().Set("WWW-Authenticate", c.dpopChallenge("invalid_token", ""))
 		} else {
@@ -223,6 +225,7 @@ func (c *Checks) apiKey(w http.ResponseWriter, r *http.Request, info RequestInfo
 			writeProblem(w, http.StatusServiceUnavailable, "temporarily_unavailable", "the API key could not be checked; retry later", info.RequestID)
 			return nil
 		}
+		noteRefused(r.Context(), err, true)
 		w.Header().Set("WWW-Authenticate", `APIKey realm="gatehouse", header="X-API-Key"`)
 		writeProblem(w, http.StatusUnauthorized, "invalid_api_key", "the API key is invalid, expired or revoked", info.RequestID)
 		noteRefusal(w, "invalid_api_key:"+string(token.ReasonOf(err)))

@@ -146,6 +146,7 @@ func (s *Server) findRefresh(ctx context.Context, client *gatehouse.Client, old 
 		return nil, nil, s.internalError(ctx, "find grant", err)
 	}
 	if !rec.RevokedAt.IsZero() || !grant.RevokedAt.IsZero() {
+		s.watchRevoked(ctx, rec)
 		return nil, nil, errInvalidGrant("refresh token revoked")
 	}
 	if s.Revocations != nil && s.Revocations.CutOff(rec.ClientID, rec.Audience, rec.IssuedAt) {

@@ -140,7 +140,8 @@ type Server struct {
 	MutualTLS bool
 	// LoginLimiter slows down failed logins per account and per IP.
 	LoginLimiter *FailureLimiter
-	Metrics      *Metrics // optional
+	Metrics      *Metrics       // optional
+	Watcher      RefusalWatcher // optional; anomaly detection
 	Log          *slog.Logger
 	Now          func() time.Time
 

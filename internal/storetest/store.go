@@ -209,6 +209,15 @@ type GovernanceStore interface {
 	// DeleteUsage removes records last used before `before` and returns
 	// how many; CodeInvalid for the zero time.
 	DeleteUsage(ctx context.Context, before time.Time) (int, error)
+	// FindIdleCredentials lists the active grants (not revoked, not
+	// expired at f.Now), API keys (likewise) and client secrets (of
+	// enabled clients) idle since before f.UnusedSince: last used then, or
+	// never used and created then. Longest idle first, then by kind and
+	// id. CodeInvalid without UnusedSince or Now, or for an unknown Kind.
+	FindIdleCredentials(ctx context.Context, f gatehouse.IdleFilter) ([]*gatehouse.IdleCredential, error)
+	// RevokeClientSecret removes a client's secret and reports whether it
+	// had one; CodeNotFound when there is no such client.
+	RevokeClientSecret(ctx context.Context, clientID string, at time.Time) (bool, error)
 
 	// The call log (issue 6).
 

@@ -72,6 +72,8 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"FindUsage", findUsageTests},
 		{"ListUsage", listUsageTests},
 		{"DeleteUsage", deleteUsageTests},
+		{"FindIdleCredentials", findIdleCredentialsTests},
+		{"RevokeClientSecret", revokeClientSecretTests},
 		{"InsertCalls", insertCallsTests},
 		{"FindCalls", findCallsTests},
 		{"PruneCalls", pruneCallsTests},

@@ -79,7 +79,14 @@ func (m *Minter) MintJWT(c *gatehouse.AccessClaims) (string, error) {
 	return m.Keys.Sign(TypAccessToken, payload)
 }
 
-// NewID returns a random token or grant identifier (128 bits, base64url).
+// NewID returns a random token or grant identifier (22 base64url
+// characters, about 128 bits). It never starts with '-' or '_', so that an
+// id given on a command line (gatehouse subscriptions approve ID) is never
+// taken for a flag.
 func NewID() string {
-	return gatehouse.NewSecret("")[:22]
+	for {
+		if id := gatehouse.NewSecret("")[:22]; id[0] != '-' && id[0] != '_' {
+			return id
+		}
+	}
 }

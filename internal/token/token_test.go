@@ -266,3 +266,15 @@ func TestRevocationsAddKnownIsNoCopy(t *testing.T) {
 		t.Error("a later Until was not recorded")
 	}
 }
+
+// TestNewIDNeverLooksLikeAFlag: ids go on command lines.
+func TestNewIDNeverLooksLikeAFlag(t *testing.T) {
+	seen := map[string]bool{}
+	for range 5000 { // about 150 would start with '-' or '_' without the rule
+		id := NewID()
+		if len(id) != 22 || id[0] == '-' || id[0] == '_' || seen[id] {
+			t.Fatalf("id %q", id)
+		}
+		seen[id] = true
+	}
+}

@@ -35,6 +35,11 @@ const (
 type InvalidError struct {
 	Reason Reason
 	Detail string // for logs only; never contains the token
+	// Claims are set when a token we issued was refused as revoked or
+	// expired: its signature (or record) was good, so the ids in them are
+	// true. Monitoring uses them (a revoked token presented again); they
+	// never admit a request.
+	Claims *gatehouse.AccessClaims
 }
 
 func (e *InvalidError) Error() string {
@@ -48,8 +53,10 @@ func invalid(r Reason, format string, args ...any) *InvalidError {
 	return &InvalidError{Reason: r, Detail: fmt.Sprintf(format, args...)}
 }
 
-// Preallocated so that a refusal on the cached path allocates nothing.
-var errRevoked = &InvalidError{Reason: ReasonRevoked}
+// revoked refuses claims c as revoked, keeping them for monitoring.
+func revoked(c *gatehouse.AccessClaims) *InvalidError {
+	return &InvalidError{Reason: ReasonRevoked, Claims: c}
+}
 
 // ReasonOf returns the refusal reason of err, or "" if err is not an
 // *InvalidError.
@@ -112,7 +119,7 @@ func (v *Verifier) verify(ctx context.Context, tok string, kind gatehouse.TokenK
 		key = Key(tok)
 		if c, ok := v.Cache.Get(key, now); ok {
 			if v.Revocations.Refused(c) {
-				return nil, errRevoked
+				return nil, revoked(c)
 			}
 			return c, nil
 		}
@@ -128,7 +135,7 @@ func (v *Verifier) verify(ctx context.Context, tok string, kind gatehouse.TokenK
 		return nil, err
 	}
 	if v.Revocations.Refused(c) {
-		return nil, errRevoked
+		return nil, revoked(c)
 	}
 	if v.Cache != nil {
 		v.Cache.Put(key, c, now)
@@ -156,13 +163,7 @@ func (v *Verifier) verifyOpaque(ctx context.Context, tok string, kind gatehouse.
 	if rec.Kind != kind {
 		return nil, invalid(ReasonType, "opaque token of kind %s", rec.Kind)
 	}
-	if !rec.RevokedAt.IsZero() {
-		return nil, errRevoked
-	}
-	if !now.Before(rec.ExpiresAt) {
-		return nil, invalid(ReasonExpired, "expired at %s", rec.ExpiresAt.UTC().Format(time.RFC3339))
-	}
-	return &gatehouse.AccessClaims{
+	c := &gatehouse.AccessClaims{
 		Issuer:    v.Issuer,
 		Subject:   rec.Subject,
 		Audience:  rec.Audience,
@@ -174,7 +175,16 @@ func (v *Verifier) verifyOpaque(ctx context.Context, tok string, kind gatehouse.
 		ExpiresAt: rec.ExpiresAt,
 		Act:       rec.Act,
 		Cnf:       rec.Cnf,
-	}, nil
+	}
+	if !rec.RevokedAt.IsZero() {
+		return nil, revoked(c)
+	}
+	if !now.Before(rec.ExpiresAt) {
+		e := invalid(ReasonExpired, "expired at %s", rec.ExpiresAt.UTC().Format(time.RFC3339))
+		e.Claims = c
+		return nil, e
+	}
+	return c, nil
 }
 
 // wireClaims uses pointers so that a missing claim is told apart from an
@@ -245,9 +255,6 @@ func (v *Verifier) checkClaims(w *wireClaims, now time.Time) (*gatehouse.AccessC
 	if w.Nbf != nil && time.Unix(*w.Nbf, 0).After(now.Add(v.Leeway)) {
 		return nil, invalid(ReasonNotYet, "not before %d", *w.Nbf)
 	}
-	if !now.Before(exp.Add(v.Leeway)) {
-		return nil, invalid(ReasonExpired, "expired at %s", exp.UTC().Format(time.RFC3339))
-	}
 	c := &gatehouse.AccessClaims{
 		Issuer:    *w.Iss,
 		Subject:   *w.Sub,
@@ -272,6 +279,11 @@ func (v *Verifier) checkClaims(w *wireClaims, now time.Time) (*gatehouse.AccessC
 		if c.Cnf, err = parseCnf(w.Cnf); err != nil {
 			return nil, err
 		}
+	}
+	if !now.Before(exp.Add(v.Leeway)) {
+		e := invalid(ReasonExpired, "expired at %s", exp.UTC().Format(time.RFC3339))
+		e.Claims = c
+		return nil, e
 	}
 	return c, nil
 }
