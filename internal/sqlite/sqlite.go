@@ -41,7 +41,7 @@ type DB struct {
 	// findSubsByClientStmt: the token endpoint reads an app's
 	// subscriptions on every request.
 	findSubsByClientStmt *sql.Stmt
-	insertCallsStmt     *sql.Stmt
+	insertCallsStmt      *sql.Stmt
 
 	inserter *tokenInserter // group commit of CreateToken; see batch.go
 }
