@@ -75,7 +75,7 @@ type Handler struct {
 	ValidateAPI func(a *gatehouse.API) error
 	// ValidateOpenAPI checks an imported OpenAPI document (JSON or YAML).
 	ValidateOpenAPI func(doc []byte) error
-	Calls    CallStore // the call log; nil when it is disabled
+	Calls           CallStore // the call log; nil when it is disabled
 	// APIByName resolves an API of the catalog.
 	APIByName func(name string) *gatehouse.API
 	// Revocations is updated before a revoking call returns, so the

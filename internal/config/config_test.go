@@ -234,8 +234,8 @@ func TestDefault(t *testing.T) {
 		Gateway: GatewayConfig{MaxBodyBytes: 10 << 20},
 		CallLog: CallLogConfig{Enabled: true, QueueSize: 16384, BatchSize: 2048, FlushInterval: time.Second,
 			MaxAge: 30 * 24 * time.Hour, MaxRows: 10_000_000, MaxSpillBytes: 1 << 30},
-		Tokens:  gatehouse.DefaultTokenPolicy().WithDefaults(),
-		Audit:   AuditConfig{CheckpointInterval: 30 * time.Second},
+		Tokens: gatehouse.DefaultTokenPolicy().WithDefaults(),
+		Audit:  AuditConfig{CheckpointInterval: 30 * time.Second},
 	}
 	if diff := cmp.Diff(got, want); diff != "" {
 		t.Errorf("mismatch (-got +want):\n%s", diff)
