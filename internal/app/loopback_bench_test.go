@@ -37,8 +37,7 @@ func BenchmarkGatewayLoopback(b *testing.B) {
 	})
 	defer bare.Close()
 
-	var n *testNode
-	n = startNodeWith(b, func(c *config.Config) {
+	n := startNodeWith(b, func(c *config.Config) {
 		for i := range c.APIs {
 			if c.APIs[i].Name == "orders" {
 				a := &c.APIs[i]
