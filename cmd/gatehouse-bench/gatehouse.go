@@ -71,7 +71,13 @@ func (l *lab) startGatehouse(ctx context.Context, upstreamURL string, callLog bo
 	}
 	bin := filepath.Join(l.dir, "gatehouse")
 	logf("building gatehouse: go build -o %s ./cmd/gatehouse", bin)
-	build := exec.CommandContext(ctx, goBin, "build", "-o", bin, "./cmd/gatehouse")
+	args := []string{"build", "-o", bin}
+	if tags := os.Getenv("GATEHOUSE_BENCH_TAGS"); tags != "" {
+		// e.g. GATEHOUSE_BENCH_TAGS=pprof with GATEHOUSE_PPROF_ADDR set,
+		// to profile Gatehouse under the benchmark's load.
+		args = append(args, "-tags", tags)
+	}
+	build := exec.CommandContext(ctx, goBin, append(args, "./cmd/gatehouse")...)
 	build.Dir = root
 	if out, err := build.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("go build ./cmd/gatehouse: %v\n%s", err, out)
