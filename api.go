@@ -14,6 +14,10 @@ const (
 	AdminReadScope = "admin:read"
 	DeveloperScope = "developer"
 	AdminClientID  = "gatehouse-admin"
+	// ConsoleClientID is the public client people sign in with to the
+	// management plane (authorization code + PKCE, loopback redirect):
+	// what their token may do follows their account's role.
+	ConsoleClientID = "gatehouse-console"
 )
 
 // Lifecycle is the publication state of an API.

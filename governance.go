@@ -183,3 +183,19 @@ type Cutoff struct {
 	Audience string
 	At       time.Time
 }
+
+// AdminScopes returns the scopes of the admin API (AdminAudience) an
+// account with role r may hold in a user-delegated token, the first being
+// the one given when the request names none. Nil: the role gives no access
+// to the management plane.
+func (r Role) AdminScopes() []string {
+	switch r {
+	case RoleOwner, RoleAdmin:
+		return []string{AdminScope, AdminReadScope, DeveloperScope}
+	case RoleAuditor:
+		return []string{AdminReadScope}
+	case RoleDeveloper:
+		return []string{DeveloperScope}
+	}
+	return nil
+}

@@ -2,12 +2,17 @@ package app
 
 import (
 	"context"
+	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/internal/admin"
+	"github.com/gatehouse/gatehouse/internal/audit"
+	"github.com/gatehouse/gatehouse/internal/oauth"
 	"github.com/gatehouse/gatehouse/internal/token"
 	"golang.org/x/oauth2"
 )
@@ -125,7 +130,17 @@ func TestAdminAPIEndToEnd(t *testing.T) {
 	must(adm, "POST", "/apis", `{"name":"cat-v1","family":"cat","version":"v1","audience":"https://cat.test","scopes":["cat:read","cat:write"],
 		"approval":"manual","upstream":["`+up.URL+`"],"routes":[{"path":"/cat/*","scopes":["cat:read"]}]}`, 201)
 	must(adm, "POST", "/apis/cat-v1/publish", ``, 200)
-	dev := n.mintAdmin(t, n.account(t, "dora", gatehouse.RoleDeveloper, "shop"), gatehouse.DeveloperScope)
+	// The developer signs in as a person does: authorization code with
+	// PKCE through the built-in console client, with x/oauth2 and the login
+	// and consent forms. Her token's scope follows her account's role.
+	n.account(t, "dora", gatehouse.RoleDeveloper, "shop")
+	dev := n.consoleToken(t, "dora", "")
+	if claims, _ := n.verifyIndependently(t, dev); claims.Scope != gatehouse.DeveloperScope || !claims.Audience.Contains(gatehouse.AdminAudience) {
+		t.Fatalf("developer token: scope %q aud %v", claims.Scope, claims.Audience)
+	}
+	if _, q := n.consoleFlow(t, "dora", gatehouse.AdminScope); q.Get("error") != "invalid_scope" {
+		t.Fatalf("a developer asking for scope admin: %v", q)
+	}
 	app := must(dev, "POST", "/apps", `{"name":"Shopfront"}`, 201)
 	appID, secret := app["id"].(string), app["client_secret"].(string)
 	sub := must(dev, "POST", "/subscriptions", `{"app_id":"`+appID+`","api":"cat-v1","scopes":["cat:read","cat:write"]}`, 201)
@@ -209,4 +224,80 @@ func TestAdminAPIEndToEnd(t *testing.T) {
 	if _, err := cc(); err == nil {
 		t.Error("a revoked subscription gave a token")
 	}
+
+	// Every step above is in the audit log, whose chain verifies; an edit
+	// of a row, then cutting off the newest rows, are both detected.
+	if _, err := n.Audit.SyncEvents(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if cp, err := n.AuditCheckpoints.Checkpoint(ctx); err != nil || cp == nil {
+		t.Fatalf("checkpoint: %+v %v", cp, err)
+	}
+	head, err := n.Store.AuditHead(ctx)
+	if err != nil || head.Seq < 10 {
+		t.Fatalf("audit head %+v %v: the story left too few entries", head, err)
+	}
+	if code, out, errs := runCLI(t, n.dataDir, "audit", "verify"); code != ExitOK {
+		t.Fatalf("verify of the intact log: %d\n%s%s", code, out, errs)
+	}
+	copyDir := filepath.Join(t.TempDir(), "data")
+	os.MkdirAll(filepath.Join(copyDir, "audit"), 0o700)
+	live := attacker(t, filepath.Join(n.dataDir, "gatehouse.db"))
+	mustExec(t, live, `VACUUM INTO ?`, filepath.Join(copyDir, "gatehouse.db"))
+	for _, f := range []string{"master.key", audit.CheckpointFile} {
+		b, err := os.ReadFile(filepath.Join(n.dataDir, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(copyDir, f), b, 0o600)
+	}
+	mustExec(t, live, `DROP TRIGGER audit_log_no_update`)
+	mustExec(t, live, `UPDATE audit_log SET details = '{"reason":"nothing to see"}' WHERE seq = 2`)
+	if code, out, _ := runCLI(t, n.dataDir, "audit", "verify"); code != ExitTampered || !strings.Contains(out, "first bad seq 2") {
+		t.Errorf("verify after a row was altered: %d\n%s", code, out)
+	}
+	cut := head.Seq - 3
+	cp := attacker(t, filepath.Join(copyDir, "gatehouse.db"))
+	mustExec(t, cp, `DROP TRIGGER audit_log_no_delete`)
+	mustExec(t, cp, `DROP TRIGGER audit_checkpoints_no_delete`)
+	mustExec(t, cp, `DELETE FROM audit_log WHERE seq > ?`, cut)
+	mustExec(t, cp, `DELETE FROM audit_checkpoints WHERE seq > ?`, cut)
+	if code, out, _ := runCLI(t, copyDir, "audit", "verify"); code != ExitTampered || !strings.Contains(out, "cut off") {
+		t.Errorf("verify after the newest rows were deleted: %d\n%s", code, out)
+	}
+}
+
+// consoleFlow signs user in through the built-in console client
+// (authorization code + PKCE, loopback redirect) asking for scope (none:
+// the role's own) and returns the PKCE verifier and the redirect's query.
+func (n *testNode) consoleFlow(t *testing.T, user, scope string) (string, url.Values) {
+	t.Helper()
+	cfg := &oauth2.Config{ClientID: gatehouse.ConsoleClientID, RedirectURL: "http://127.0.0.1:49152/callback",
+		Endpoint: oauth2.Endpoint{AuthURL: n.Issuer + oauth.PathAuthorize, TokenURL: n.Issuer + oauth.PathToken, AuthStyle: oauth2.AuthStyleInParams}}
+	if scope != "" {
+		cfg.Scopes = []string{scope}
+	}
+	v := oauth2.GenerateVerifier()
+	b := n.browser(t)
+	p := b.get(cfg.AuthCodeURL("st", oauth2.S256ChallengeOption(v), oauth2.SetAuthURLParam("resource", gatehouse.AdminAudience)))
+	if strings.Contains(p.body, `name="password"`) {
+		p = b.login(p, user, userPassword)
+	}
+	if strings.Contains(p.body, `name="decision"`) {
+		p = b.consent(p, "allow")
+	}
+	return v, n.callback(t, p, cfg.RedirectURL, "st")
+}
+
+// consoleToken returns user's access token for the admin API.
+func (n *testNode) consoleToken(t *testing.T, user, scope string) string {
+	t.Helper()
+	v, q := n.consoleFlow(t, user, scope)
+	cfg := &oauth2.Config{ClientID: gatehouse.ConsoleClientID, RedirectURL: "http://127.0.0.1:49152/callback",
+		Endpoint: oauth2.Endpoint{TokenURL: n.Issuer + oauth.PathToken, AuthStyle: oauth2.AuthStyleInParams}}
+	tok, err := cfg.Exchange(context.Background(), q.Get("code"), oauth2.VerifierOption(v))
+	if err != nil {
+		t.Fatalf("console token for %s: %v", user, err)
+	}
+	return tok.AccessToken
 }

@@ -31,6 +31,9 @@ func syncClients(ctx context.Context, st ClientStore, cfg *config.Config, env fu
 	if err := bootstrapAdmin(ctx, st, cfg.DataDir, env, stderr, log, now); err != nil {
 		return err
 	}
+	if err := bootstrapConsole(ctx, st, now); err != nil {
+		return err
+	}
 	inFile := map[string]bool{}
 	for i := range cfg.Clients {
 		inFile[cfg.Clients[i].ID] = true
@@ -89,6 +92,33 @@ func syncClients(ctx context.Context, st ClientStore, cfg *config.Config, env fu
 				return fmt.Errorf("update client %s: %w", c.ID, err)
 			}
 		}
+	}
+	return nil
+}
+
+// bootstrapConsole creates the public client people use to get a token for
+// the admin API (developers, auditors, administrators): authorization code
+// with PKCE and a loopback redirect (RFC 8252), any port. The scopes their
+// tokens get follow their account's role (oauth adminScopesFor). It has no
+// secret, so there is nothing to hand out.
+func bootstrapConsole(ctx context.Context, st ClientStore, now time.Time) error {
+	_, err := st.FindClientByID(ctx, gatehouse.ConsoleClientID)
+	if err == nil {
+		return nil
+	} else if gatehouse.ErrorCode(err) != gatehouse.CodeNotFound {
+		return fmt.Errorf("find console client: %w", err)
+	}
+	c := &gatehouse.Client{
+		ID: gatehouse.ConsoleClientID, Name: "Gatehouse console and CLI",
+		AuthMethod:   gatehouse.AuthNone,
+		GrantTypes:   []string{gatehouse.GrantAuthorizationCode, gatehouse.GrantRefreshToken},
+		RedirectURIs: []string{"http://127.0.0.1/callback", "http://[::1]/callback"},
+		Access: []gatehouse.Access{{API: gatehouse.AdminAPIName,
+			Scopes: []string{gatehouse.AdminScope, gatehouse.AdminReadScope, gatehouse.DeveloperScope}}},
+		Source: gatehouse.SourceBootstrap, CreatedAt: now, UpdatedAt: now,
+	}
+	if err := st.CreateClient(ctx, c); err != nil && gatehouse.ErrorCode(err) != gatehouse.CodeConflict {
+		return fmt.Errorf("create console client: %w", err)
 	}
 	return nil
 }

@@ -82,6 +82,14 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request, raw string, u
 		s.render(w, http.StatusOK, "login.html", pageData{Title: "Sign in", CSRF: s.csrfToken(w, r), Authz: raw, ClientName: clientName(req.Client)})
 		return
 	}
+	if req.API.Name == gatehouse.AdminAPIName {
+		// The management plane: what a person may hold follows their
+		// account's role, whatever the client asked for.
+		if e := adminScopesFor(user, req); e != nil {
+			s.redirectError(w, r, &redirectError{Error: e, redirectURI: req.RedirectURI, state: req.State})
+			return
+		}
+	}
 	consent, err := s.Consents.FindConsent(ctx, user.ID, req.Client.ID)
 	if err != nil && gatehouse.ErrorCode(err) != gatehouse.CodeNotFound {
 		s.errorPage(w, s.internalError(ctx, "find consent", err))
@@ -99,6 +107,26 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request, raw string, u
 		Title: "Allow access", CSRF: s.csrfToken(w, r), Authz: raw, ClientName: clientName(req.Client),
 		Username: user.Username, APIName: req.API.Name, Scopes: req.Scopes,
 	})
+}
+
+// adminScopesFor narrows a request for the admin API to the user's role:
+// no scope asked gets the role's own (developer, admin:read or admin); a
+// scope beyond the role is refused, as is an account without a role.
+func adminScopesFor(user *gatehouse.User, req *authzRequest) *Error {
+	allowed := user.Role.AdminScopes()
+	if len(allowed) == 0 {
+		return &Error{Code: "access_denied", Description: "this account has no role on the management plane"}
+	}
+	if len(req.Scopes) == 0 {
+		req.Scopes = allowed[:1]
+		return nil
+	}
+	for _, sc := range req.Scopes {
+		if !contains(allowed, sc) {
+			return &Error{Code: "invalid_scope", Description: "scope " + quoteParam(sc) + " is beyond this account's role (" + string(user.Role) + ")"}
+		}
+	}
+	return nil
 }
 
 func clientName(c *gatehouse.Client) string {
@@ -223,6 +251,12 @@ func (s *Server) consent(w http.ResponseWriter, r *http.Request, raw, decision s
 	if rerr != nil {
 		s.redirectError(w, r, rerr)
 		return
+	}
+	if req.API.Name == gatehouse.AdminAPIName {
+		if e := adminScopesFor(user, req); e != nil {
+			s.redirectError(w, r, &redirectError{Error: e, redirectURI: req.RedirectURI, state: req.State})
+			return
+		}
 	}
 	switch decision {
 	case "allow":
