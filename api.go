@@ -65,8 +65,12 @@ type API struct {
 	Lifecycle Lifecycle
 	// SunsetAt is announced in the Sunset header of a deprecated API.
 	SunsetAt time.Time
-	Upstream Upstream
-	Routes   []Route
+	// DeprecatedAt is when the API became deprecated (the recorded
+	// lifecycle step), announced in the Deprecation header (RFC 9745).
+	// Derived when the catalog is loaded, never stored on its own.
+	DeprecatedAt time.Time
+	Upstream     Upstream
+	Routes       []Route
 	// Hosts, when set, limits the API's routes to these Host header values.
 	Hosts []string
 	// UpstreamPolicy, UpstreamAuth and Traffic configure the gateway.

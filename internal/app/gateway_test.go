@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -301,7 +302,10 @@ func TestGatewayTokenChecks(t *testing.T) {
 	})
 	t.Run("Lifecycle", func(t *testing.T) {
 		resp, _ := n.call(t, "GET", "/old/x", "", nil)
-		if resp.StatusCode != 200 || resp.Header.Get("Deprecation") == "" || !strings.Contains(resp.Header.Get("Sunset"), "2027") {
+		// RFC 9745: @epoch of the recorded step to deprecated (the config
+		// applied at start), so about now.
+		dep, _ := strconv.ParseInt(strings.TrimPrefix(resp.Header.Get("Deprecation"), "@"), 10, 64)
+		if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Deprecation"), "@") || time.Unix(dep, 0).Sub(n.clock.Now()).Abs() > time.Hour || !strings.Contains(resp.Header.Get("Sunset"), "2027") {
 			t.Errorf("deprecated: %d %q %q", resp.StatusCode, resp.Header.Get("Deprecation"), resp.Header.Get("Sunset"))
 		}
 		if resp, _ := n.call(t, "GET", "/gone/x", "", nil); resp.StatusCode != 410 {

@@ -68,9 +68,32 @@ func (n *Node) storeAPIs(ctx context.Context) ([]gatehouse.API, error) {
 			n.log.Warn("api access_token_ttl beyond the longest one at start: shortened until a restart", "api", a.Name, "ttl", a.AccessTokenTTL, "max", n.maxTTL)
 			a.AccessTokenTTL = n.maxTTL
 		}
+		if a.Lifecycle == gatehouse.LifecycleDeprecated {
+			if a.DeprecatedAt, err = n.deprecatedAt(ctx, a.Name); err != nil {
+				return nil, err
+			}
+		}
 		out = append(out, *a)
 	}
 	return out, nil
+}
+
+// deprecatedAt returns when the API's latest step to deprecated was
+// recorded (zero when none was), for the Deprecation header.
+func (n *Node) deprecatedAt(ctx context.Context, api string) (time.Time, error) {
+	steps, err := allPages(func(p gatehouse.Page) ([]gatehouse.StateChange, string, error) {
+		return n.Store.FindStateChanges(ctx, gatehouse.StateChangeFilter{Kind: gatehouse.ObjectAPI, ID: api, Page: p})
+	})
+	if err != nil {
+		return time.Time{}, fmt.Errorf("lifecycle of api %s: %w", api, err)
+	}
+	var at time.Time
+	for _, s := range steps {
+		if s.To == string(gatehouse.LifecycleDeprecated) && s.At.After(at) {
+			at = s.At
+		}
+	}
+	return at, nil
 }
 
 // GovernanceChanged rebuilds, from the store, the catalog, the routing

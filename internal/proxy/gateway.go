@@ -224,10 +224,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, info.id, http.StatusGone, "gone", "this API was retired")
 		return
 	case gatehouse.LifecycleDeprecated:
-		// RFC 9745 wants a date (@epoch-seconds) when the API was deprecated,
-		// which gatehouse.API does not record; "true" is the form of the
-		// draft that many clients still read.
-		wh["Deprecation"] = []string{"true"}
+		// RFC 9745: when the API was deprecated, as @epoch-seconds; RFC 8594
+		// Sunset: when it goes away.
+		wh["Deprecation"] = []string{s.table.apis[m.api].deprecation}
 		if sunset := s.table.apis[m.api].sunset; sunset != "" {
 			wh["Sunset"] = []string{sunset}
 		}

@@ -102,6 +102,7 @@ func TestGatewayLifecycle(t *testing.T) {
 	published := apiTo("published", urls(up), route("/published"))
 	deprecated := apiTo("deprecated", urls(up), route("/deprecated"))
 	deprecated.Lifecycle, deprecated.SunsetAt = gatehouse.LifecycleDeprecated, sunset
+	deprecated.DeprecatedAt = time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	undated := apiTo("undated", urls(up), route("/undated"))
 	undated.Lifecycle = gatehouse.LifecycleDeprecated
 	retired := apiTo("retired", nil, route("/retired/*"))
@@ -124,7 +125,8 @@ func TestGatewayLifecycle(t *testing.T) {
 		if res.StatusCode != http.StatusOK {
 			t.Fatalf("status %d", res.StatusCode)
 		}
-		if diff := cmp.Diff([]string{"true"}, res.Header.Values("Deprecation")); diff != "" {
+		// RFC 9745: an sf-date, @ and the epoch seconds of DeprecatedAt.
+		if diff := cmp.Diff([]string{"@1793491200"}, res.Header.Values("Deprecation")); diff != "" {
 			t.Errorf("Deprecation (-want +got):\n%s", diff)
 		}
 		if diff := cmp.Diff([]string{"Sun, 30 Jun 2030 23:59:59 GMT"}, res.Header.Values("Sunset")); diff != "" {
@@ -133,7 +135,7 @@ func TestGatewayLifecycle(t *testing.T) {
 	})
 	t.Run("DeprecatedWithoutSunset", func(t *testing.T) {
 		res, _ := get(t, gw.URL+"/undated")
-		if res.Header.Get("Deprecation") != "true" || len(res.Header.Values("Sunset")) != 0 {
+		if res.Header.Get("Deprecation") != "@0" || len(res.Header.Values("Sunset")) != 0 {
 			t.Errorf("Deprecation %q Sunset %q", res.Header.Get("Deprecation"), res.Header.Values("Sunset"))
 		}
 	})

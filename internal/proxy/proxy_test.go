@@ -285,7 +285,7 @@ func TestDeprecatedHeadersOnRefusals(t *testing.T) {
 	gw := serveGateway(t, g, api)
 	res, body := get(t, gw.URL+"/x")
 	decodeError(t, res, body, http.StatusUnauthorized)
-	if res.Header.Get("Deprecation") != "true" {
+	if res.Header.Get("Deprecation") != "@0" {
 		t.Errorf("Deprecation %q", res.Header.Get("Deprecation"))
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -27,6 +28,9 @@ type compiledAPI struct {
 	targets []*url.URL
 	policy  policy
 	sunset  string // RFC 8594 Sunset value, "" when not deprecated or no date
+	// deprecation is the RFC 9745 Deprecation value (@epoch-seconds), ""
+	// when not deprecated.
+	deprecation string
 }
 
 // tree routes the APIs of one host (or of any host).
@@ -125,6 +129,13 @@ func (c *compiler) addAPI(in *gatehouse.API) {
 	a := &ca.api
 	if a.Lifecycle == gatehouse.LifecycleDeprecated && !a.SunsetAt.IsZero() {
 		ca.sunset = a.SunsetAt.UTC().Format(http.TimeFormat)
+	}
+	if a.Lifecycle == gatehouse.LifecycleDeprecated {
+		// RFC 9745: a Structured Field Date. When the moment is unknown
+		// (an API deprecated before steps were recorded), the epoch says
+		// "deprecated, since some time in the past", which clients read
+		// the same way.
+		ca.deprecation = "@" + strconv.FormatInt(max(a.DeprecatedAt.Unix(), 0), 10)
 	}
 	var err error
 	if ca.policy, err = newPolicy(a.UpstreamPolicy); err != nil {
