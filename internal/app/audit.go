@@ -200,12 +200,12 @@ func verifyAudit(ctx context.Context, db *sqlite.DB, keys *token.Keyring, file, 
 		fmt.Fprintf(stderr, "gatehouse: %v\n", err)
 		return ExitError
 	}
-	var jwss []string
+	var cps audit.Checkpoints
 	for _, c := range stored {
-		jwss = append(jwss, c.JWS)
+		cps.Stored = append(cps.Stored, c.JWS)
 	}
 	fromFile, ferr := audit.ReadCheckpointFile(file)
-	jwss = append(jwss, fromFile...)
+	cps.File = fromFile
 	var r *audit.Report
 	if exportPath != "" {
 		f, ferr := os.Open(exportPath)
@@ -214,9 +214,9 @@ func verifyAudit(ctx context.Context, db *sqlite.DB, keys *token.Keyring, file, 
 			return ExitError
 		}
 		defer f.Close()
-		r, err = audit.VerifyNDJSON(f, jwss, keys)
+		r, err = audit.VerifyNDJSON(f, cps, keys)
 	} else {
-		r, err = audit.Verify(ctx, db, jwss, keys)
+		r, err = audit.Verify(ctx, db, cps, keys)
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "gatehouse: %v\n", err)
@@ -229,7 +229,7 @@ func verifyAudit(ctx context.Context, db *sqlite.DB, keys *token.Keyring, file, 
 		if bad := r.FirstBad(); bad > 0 {
 			fmt.Fprintf(stdout, "audit log NOT intact: first bad seq %d\n", bad)
 		} else {
-			fmt.Fprintln(stdout, "audit log NOT intact: the checkpoints are forged or damaged")
+			fmt.Fprintln(stdout, "audit log NOT intact: the checkpoints are forged, damaged or cannot be verified")
 		}
 		for _, p := range r.Problems {
 			fmt.Fprintf(stdout, "  %s\n", p)
@@ -247,7 +247,7 @@ func verifyAudit(ctx context.Context, db *sqlite.DB, keys *token.Keyring, file, 
 	}
 	fmt.Fprintln(stdout)
 	if r.Unverifiable > 0 {
-		fmt.Fprintf(stdout, "note: %d checkpoints were signed by keys no longer in the store and could not be checked\n", r.Unverifiable)
+		fmt.Fprintf(stdout, "note: %d checkpoints were signed by keys neither in the store nor recorded in the checkpoint file; their signatures could not be checked, the entries they name were\n", r.Unverifiable)
 	}
 	switch {
 	case r.Head.Seq > 0 && r.Checkpoints == 0:

@@ -285,7 +285,7 @@ func TestAuditLog(t *testing.T) {
 		if lines < len(all.Items) {
 			t.Fatalf("export has %d lines, want at least %d", lines, len(all.Items))
 		}
-		r, err := audit.VerifyNDJSON(bytes.NewReader(body), nil, n.Keyring)
+		r, err := audit.VerifyNDJSON(bytes.NewReader(body), audit.Checkpoints{}, n.Keyring)
 		if err != nil || !r.OK() {
 			t.Fatalf("the export does not verify: %+v %v", r, err)
 		}
@@ -400,7 +400,7 @@ func TestAuditCheckpointAtShutdown(t *testing.T) {
 	if err != nil || len(jwss) == 0 {
 		t.Fatalf("checkpoint file after shutdown: %d %v", len(jwss), err)
 	}
-	seq, _, _, err := audit.VerifyCheckpoint(jwss[len(jwss)-1], n.Keyring)
+	seq, _, _, err := audit.VerifyCheckpoint(jwss[len(jwss)-1].JWS, n.Keyring)
 	if err != nil || seq != head.Seq {
 		t.Fatalf("last checkpoint names seq %d (%v), want the head %d", seq, err, head.Seq)
 	}

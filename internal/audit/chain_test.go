@@ -5,12 +5,16 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/internal/audit"
+	"github.com/gatehouse/gatehouse/internal/jose"
+	"github.com/gatehouse/gatehouse/internal/token"
 )
 
 // TestHashFormat recomputes an entry's hash from the format documented in
@@ -104,7 +108,7 @@ func TestChainDetectsTampering(t *testing.T) {
 	keys := audit.Keys(kr)
 	run := func(t *testing.T, es []*gatehouse.AuditEntry, cps ...string) *audit.Report {
 		t.Helper()
-		r, err := audit.Verify(context.Background(), memSource(es), cps, keys)
+		r, err := audit.Verify(context.Background(), memSource(es), audit.Checkpoints{Stored: cps}, keys)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -211,10 +215,30 @@ func TestChainDetectsTampering(t *testing.T) {
 		}
 	})
 	t.Run("UnknownKeyCheckpoint", func(t *testing.T) {
+		// An older checkpoint whose key left the store cannot be checked,
+		// but the entry it names still must match.
 		gone := newKeyring(t, "k-removed")
-		r := run(t, clone(orig[:4]), signCheckpoint(t, gone, 6, orig[5].Hash))
-		if !r.OK() || r.Unverifiable != 1 || r.Checkpoints != 0 {
-			t.Errorf("checkpoint by a removed key: %+v", r)
+		r := run(t, clone(orig), signCheckpoint(t, gone, 3, orig[2].Hash), signCheckpoint(t, kr, 6, orig[5].Hash))
+		if !r.OK() || r.Unverifiable != 1 || r.Checkpoints != 1 {
+			t.Errorf("older checkpoint by a removed key: %+v", r)
+		}
+		es := clone(orig)
+		es[2].Actor = "mallory"
+		es[2].Hash = audit.Hash(es[2])
+		es[3].PrevHash = es[2].Hash
+		es[3].Hash = audit.Hash(es[3])
+		if r := run(t, es, signCheckpoint(t, gone, 3, orig[2].Hash)); r.FirstBad() != 3 {
+			t.Errorf("entry named by an unverifiable checkpoint altered: first bad %d, want 3: %v", r.FirstBad(), r.Problems)
+		}
+		// Naming entries past the head: cut off, whatever the key.
+		r = run(t, clone(orig[:4]), signCheckpoint(t, gone, 6, orig[5].Hash))
+		if r.FirstBad() != 5 || !strings.Contains(fmt.Sprint(r.Problems), "cut off") {
+			t.Errorf("unverifiable checkpoint past the head: first bad %d, want 5: %v", r.FirstBad(), r.Problems)
+		}
+		// The newest checkpoint must verify.
+		r = run(t, clone(orig), signCheckpoint(t, kr, 3, orig[2].Hash), signCheckpoint(t, gone, 6, orig[5].Hash))
+		if r.OK() || !strings.Contains(fmt.Sprint(r.Problems), "newest checkpoint (naming seq 6) cannot be verified") {
+			t.Errorf("newest checkpoint unverifiable: %v", r.Problems)
 		}
 	})
 	t.Run("CheckpointWrongType", func(t *testing.T) {
@@ -226,4 +250,90 @@ func TestChainDetectsTampering(t *testing.T) {
 			t.Errorf("a token of another type taken as a checkpoint: %+v", r)
 		}
 	})
+}
+
+// TestPinnedCheckpointKeys: the checkpoint file's recorded keys check its
+// checkpoints after the signing key has left the store, so that someone who
+// can write the database but not the master key cannot rewrite the log,
+// delete the keys and have it pass (finding H2).
+func TestPinnedCheckpointKeys(t *testing.T) {
+	old := newKeyring(t, "k1")   // rotated out, then deleted from the store
+	store := newKeyring(t, "k2") // what is left in the store
+	pin := func(kr *token.Keyring, kid string) *jose.PublicKey {
+		k, ok := kr.PublicKey(kid)
+		if !ok {
+			t.Fatal(kid)
+		}
+		return &k
+	}
+	orig := chain(t, 6)
+	cp3, cp6 := signCheckpoint(t, old, 3, orig[2].Hash), signCheckpoint(t, old, 6, orig[5].Hash)
+	file := []audit.FileCheckpoint{{JWS: cp3, Key: pin(old, "k1")}, {JWS: cp6, Key: pin(old, "k1")}}
+	run := func(t *testing.T, es []*gatehouse.AuditEntry, cps audit.Checkpoints, keys audit.Keys) *audit.Report {
+		t.Helper()
+		r, err := audit.Verify(context.Background(), memSource(es), cps, keys)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+
+	// The legitimate case: the key rotated and was deleted.
+	if r := run(t, clone(orig), audit.Checkpoints{Stored: []string{cp3, cp6}, File: file}, store); !r.OK() || r.Checkpoints != 2 || r.Unverifiable != 0 {
+		t.Fatalf("intact log, old key deleted: %+v", r)
+	}
+
+	// The attack: entry 3 altered, entries 5 on deleted, the rest re-chained
+	// as docs/AUDIT.md describes; the database's checkpoints deleted with
+	// the old key. The file's checkpoints still verify with the pinned key.
+	forged := clone(orig[:4])
+	forged[2].Actor = "mallory"
+	var head gatehouse.AuditHead
+	for i, e := range forged {
+		r := audit.Record{Actor: e.Actor, Action: e.Action, TargetType: e.TargetType, TargetID: e.TargetID, Outcome: e.Outcome}
+		if err := json.Unmarshal(e.Details, &r.Details); err != nil {
+			t.Fatal(err)
+		}
+		s, err := audit.Seal(head, r, e.Time)
+		if err != nil {
+			t.Fatal(err)
+		}
+		forged[i] = s
+		head = gatehouse.AuditHead{Seq: s.Seq, Hash: s.Hash}
+	}
+	if r := run(t, forged, audit.Checkpoints{}, store); !r.OK() {
+		t.Fatalf("the forged chain is not self-consistent: %v", r.Problems)
+	}
+	r := run(t, forged, audit.Checkpoints{File: file}, store)
+	if r.FirstBad() != 3 || r.Checkpoints != 2 || !strings.Contains(fmt.Sprint(r.Problems), "cut off") {
+		t.Errorf("rewritten log: first bad %d, want 3, and the cut named: %+v", r.FirstBad(), r)
+	}
+	// Old file lines without keys: unverifiable, but what they name is
+	// still checked.
+	r = run(t, forged, audit.Checkpoints{File: []audit.FileCheckpoint{{JWS: cp3}, {JWS: cp6}}}, store)
+	if r.FirstBad() != 3 || r.Unverifiable != 2 || !strings.Contains(fmt.Sprint(r.Problems), "cannot be verified") {
+		t.Errorf("rewritten log, file without keys: first bad %d, want 3: %+v", r.FirstBad(), r)
+	}
+
+	for _, tc := range []struct {
+		name string
+		cps  audit.Checkpoints
+		want string
+	}{
+		{"StoredUnknownKey", audit.Checkpoints{Stored: []string{signCheckpoint(t, newKeyring(t, "k9"), 6, orig[5].Hash)}, File: file},
+			`signed by key "k9", which is neither in the store nor recorded`},
+		{"FileSignatureFails", audit.Checkpoints{File: []audit.FileCheckpoint{{JWS: signCheckpoint(t, newKeyring(t, "k1"), 6, orig[5].Hash), Key: pin(old, "k1")}}},
+			"does not verify"},
+		{"PinnedDiffersFromStore", audit.Checkpoints{File: []audit.FileCheckpoint{{JWS: signCheckpoint(t, store, 6, orig[5].Hash), Key: pin(newKeyring(t, "k2"), "k2")}}},
+			"differs from the store's key"},
+		{"PinnedOtherKid", audit.Checkpoints{File: []audit.FileCheckpoint{{JWS: cp6, Key: pin(store, "k2")}}},
+			`records key "k2" for a checkpoint signed by "k1"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := run(t, clone(orig), tc.cps, store)
+			if r.OK() || !strings.Contains(fmt.Sprint(r.Problems), tc.want) {
+				t.Errorf("problems %v, want one with %q", r.Problems, tc.want)
+			}
+		})
+	}
 }

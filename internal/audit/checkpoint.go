@@ -30,10 +30,12 @@ const CheckpointFile = "audit/checkpoints.jsonl"
 // DefaultCheckpointInterval is how often the head is signed when it moved.
 const DefaultCheckpointInterval = 30 * time.Second
 
-// Signer signs with Gatehouse's current signing key (token.Keyring).
+// Signer signs with Gatehouse's current signing key and publishes its
+// public key, which the checkpoint file records (token.Keyring).
 type Signer interface {
 	Sign(typ string, payload []byte) (string, error)
 	SigningKeyID() string
+	Keys
 }
 
 // Keys finds a published verification key by kid (token.Keyring).
@@ -115,7 +117,15 @@ func (c *Checkpointer) Checkpoint(ctx context.Context) (*gatehouse.AuditCheckpoi
 		return nil, fmt.Errorf("audit: parse own checkpoint: %w", err)
 	}
 	cp := &gatehouse.AuditCheckpoint{Seq: head.Seq, Hash: head.Hash, At: now, KeyID: parsed.Header.Kid, JWS: jws}
-	if err := c.appendFile(cp); err != nil {
+	pub, ok := c.Signer.PublicKey(cp.KeyID)
+	if !ok {
+		return nil, fmt.Errorf("audit: checkpoint signed by key %q, which is not published", cp.KeyID)
+	}
+	jwk, err := jose.MarshalJWK(pub)
+	if err != nil {
+		return nil, fmt.Errorf("audit: checkpoint key: %w", err)
+	}
+	if err := c.appendFile(cp, jwk); err != nil {
 		return nil, err
 	}
 	if err := c.Store.CreateAuditCheckpoint(ctx, cp); err != nil {
@@ -130,24 +140,37 @@ func (c *Checkpointer) Checkpoint(ctx context.Context) (*gatehouse.AuditCheckpoi
 }
 
 // fileLine is one line of the checkpoint file. Seq, hash and time are for
-// people reading the file; verification trusts only the JWS.
+// people reading the file; verification trusts only the JWS, checked with
+// JWK: the signing key's public JWK, pinned outside the database so that the
+// checkpoint can still be checked once the key has left the store (or was
+// removed from it by someone rewriting the log). Lines written before keys
+// were recorded have no JWK.
 type fileLine struct {
-	Seq  int64  `json:"seq"`
-	Hash string `json:"hash"`
-	Time string `json:"time"`
-	JWS  string `json:"jws"`
+	Seq  int64           `json:"seq"`
+	Hash string          `json:"hash"`
+	Time string          `json:"time"`
+	JWS  string          `json:"jws"`
+	JWK  json.RawMessage `json:"jwk,omitempty"`
 }
 
-// appendFile appends cp to the checkpoint file (mode 0600, directory 0700)
-// and syncs it.
-func (c *Checkpointer) appendFile(cp *gatehouse.AuditCheckpoint) error {
+// FileCheckpoint is one checkpoint read from the checkpoint file.
+type FileCheckpoint struct {
+	JWS string
+	// Key is the signing key recorded with it; nil on lines written before
+	// keys were recorded.
+	Key *jose.PublicKey
+}
+
+// appendFile appends cp with its signing key's public JWK to the checkpoint
+// file (mode 0600, directory 0700) and syncs it.
+func (c *Checkpointer) appendFile(cp *gatehouse.AuditCheckpoint, jwk []byte) error {
 	if c.File == "" {
 		return nil
 	}
 	if err := os.MkdirAll(filepath.Dir(c.File), 0o700); err != nil {
 		return fmt.Errorf("audit: checkpoint file: %w", err)
 	}
-	line, err := json.Marshal(fileLine{Seq: cp.Seq, Hash: hex.EncodeToString(cp.Hash), Time: cp.At.UTC().Format(time.RFC3339), JWS: cp.JWS})
+	line, err := json.Marshal(fileLine{Seq: cp.Seq, Hash: hex.EncodeToString(cp.Hash), Time: cp.At.UTC().Format(time.RFC3339), JWS: cp.JWS, JWK: jwk})
 	if err != nil {
 		return fmt.Errorf("audit: checkpoint file: %w", err)
 	}
@@ -181,10 +204,12 @@ func (c *Checkpointer) Run(ctx context.Context, interval time.Duration) {
 	}
 }
 
-// ReadCheckpointFile returns the JWSs of the checkpoint file at path; none
-// if the file does not exist. A last line without its newline (a write cut
-// short by a crash) is ignored; any other malformed line is an error.
-func ReadCheckpointFile(path string) ([]string, error) {
+// ReadCheckpointFile returns the checkpoints of the checkpoint file at path,
+// with the keys recorded for them; none if the file does not exist. A last
+// line without its newline (a write cut short by a crash) is ignored; any
+// other malformed line, or a recorded key that is not a valid public JWK, is
+// an error.
+func ReadCheckpointFile(path string) ([]FileCheckpoint, error) {
 	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
@@ -195,9 +220,9 @@ func ReadCheckpointFile(path string) ([]string, error) {
 	return readCheckpointLines(f)
 }
 
-func readCheckpointLines(r io.Reader) ([]string, error) {
+func readCheckpointLines(r io.Reader) ([]FileCheckpoint, error) {
 	br := bufio.NewReader(r)
-	var out []string
+	var out []FileCheckpoint
 	for n := 1; ; n++ {
 		line, err := br.ReadBytes('\n')
 		if err == io.EOF {
@@ -212,12 +237,20 @@ func readCheckpointLines(r io.Reader) ([]string, error) {
 		if err := jose.DecodeJSON(line, &l); err != nil || l.JWS == "" {
 			return nil, fmt.Errorf("audit: checkpoint file line %d: not a checkpoint line", n)
 		}
-		out = append(out, l.JWS)
+		fc := FileCheckpoint{JWS: l.JWS}
+		if len(l.JWK) > 0 {
+			k, err := jose.ParseJWK(l.JWK)
+			if err != nil {
+				return nil, fmt.Errorf("audit: checkpoint file line %d: jwk: %w", n, err)
+			}
+			fc.Key = &k
+		}
+		out = append(out, fc)
 	}
 }
 
 // ErrUnknownKey marks a checkpoint signed by a key that is no longer
-// published: it can be neither trusted nor refuted.
+// published: its signature cannot be checked.
 var ErrUnknownKey = errors.New("signed by an unknown key")
 
 // VerifyCheckpoint checks jws's signature with keys and returns the seq and
@@ -226,12 +259,9 @@ var ErrUnknownKey = errors.New("signed by an unknown key")
 // must be strict JSON with exactly seq (positive), hash (64 lower-case hex
 // digits) and iat.
 func VerifyCheckpoint(jws string, keys Keys) (seq int64, hash []byte, at time.Time, err error) {
-	j, err := jose.Parse(jws)
+	j, seq, hash, at, err := parseCheckpoint(jws)
 	if err != nil {
-		return 0, nil, time.Time{}, fmt.Errorf("checkpoint: %w", err)
-	}
-	if j.Header.Typ != CheckpointType {
-		return 0, nil, time.Time{}, fmt.Errorf("checkpoint: typ %q, want %q", j.Header.Typ, CheckpointType)
+		return 0, nil, time.Time{}, err
 	}
 	k, ok := keys.PublicKey(j.Header.Kid)
 	if !ok {
@@ -240,25 +270,39 @@ func VerifyCheckpoint(jws string, keys Keys) (seq int64, hash []byte, at time.Ti
 	if err := j.Verify(k); err != nil {
 		return 0, nil, time.Time{}, fmt.Errorf("checkpoint: %w", err)
 	}
+	return seq, hash, at, nil
+}
+
+// parseCheckpoint decodes jws (typ and payload checked as VerifyCheckpoint
+// does) without verifying its signature: nothing it returns may be trusted
+// before j.Verify succeeds.
+func parseCheckpoint(jws string) (j *jose.JWS, seq int64, hash []byte, at time.Time, err error) {
+	j, err = jose.Parse(jws)
+	if err != nil {
+		return nil, 0, nil, time.Time{}, fmt.Errorf("checkpoint: %w", err)
+	}
+	if j.Header.Typ != CheckpointType {
+		return nil, 0, nil, time.Time{}, fmt.Errorf("checkpoint: typ %q, want %q", j.Header.Typ, CheckpointType)
+	}
 	var c struct {
 		Seq  *int64  `json:"seq"`
 		Hash *string `json:"hash"`
 		Iat  *int64  `json:"iat"`
 	}
 	if err := jose.DecodeJSON(j.Payload, &c); err != nil {
-		return 0, nil, time.Time{}, fmt.Errorf("checkpoint payload: %w", err)
+		return nil, 0, nil, time.Time{}, fmt.Errorf("checkpoint payload: %w", err)
 	}
 	dec := json.NewDecoder(bytes.NewReader(j.Payload))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&c); err != nil {
-		return 0, nil, time.Time{}, fmt.Errorf("checkpoint payload: %w", err)
+		return nil, 0, nil, time.Time{}, fmt.Errorf("checkpoint payload: %w", err)
 	}
 	if c.Seq == nil || c.Hash == nil || c.Iat == nil || *c.Seq < 1 {
-		return 0, nil, time.Time{}, fmt.Errorf("checkpoint payload: want seq (positive), hash and iat")
+		return nil, 0, nil, time.Time{}, fmt.Errorf("checkpoint payload: want seq (positive), hash and iat")
 	}
 	h, err := hashOf(*c.Hash)
 	if err != nil || len(h) != sha256.Size {
-		return 0, nil, time.Time{}, fmt.Errorf("checkpoint payload: hash: %v", err)
+		return nil, 0, nil, time.Time{}, fmt.Errorf("checkpoint payload: hash: %v", err)
 	}
-	return *c.Seq, h, time.Unix(*c.Iat, 0).UTC(), nil
+	return j, *c.Seq, h, time.Unix(*c.Iat, 0).UTC(), nil
 }

@@ -3,6 +3,7 @@ package audit_test
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/internal/audit"
+	"github.com/gatehouse/gatehouse/internal/token"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -38,7 +40,7 @@ func TestLogAppendsAChainThatVerifies(t *testing.T) {
 	if e.Seq != 21 || !e.Time.Equal(t0) || string(e.Details) != `{"k":"v"}` {
 		t.Errorf("last entry %+v", e)
 	}
-	r, err := audit.Verify(ctx, db, nil, newKeyring(t, "k1"))
+	r, err := audit.Verify(ctx, db, audit.Checkpoints{}, newKeyring(t, "k1"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +102,7 @@ func TestEventsFlowIntoTheLog(t *testing.T) {
 	if got, _ := db.FindAuditEntries(ctx, gatehouse.AuditFilter{}); len(got) != 2 {
 		t.Errorf("%d audit entries after a refused event, want 2", len(got))
 	}
-	if r, err := audit.Verify(ctx, db, nil, newKeyring(t, "k")); err != nil || !r.OK() {
+	if r, err := audit.Verify(ctx, db, audit.Checkpoints{}, newKeyring(t, "k")); err != nil || !r.OK() {
 		t.Errorf("chain after event syncs: %+v %v", r, err)
 	}
 }
@@ -170,7 +172,18 @@ func TestCheckpointer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := cmp.Diff(fromFile, []string{c1.JWS, c2.JWS, c3.JWS}); d != "" {
+	// Each line records its signing key, pinned outside the database.
+	var got []string
+	for i, f := range fromFile {
+		got = append(got, f.JWS)
+		want := []*token.Keyring{kr, kr, cp.Signer.(*token.Keyring)}
+		wantKid := []string{"k1", "k1", "k2"}[i]
+		pub, _ := want[i].PublicKey(wantKid)
+		if f.Key == nil || f.Key.ID != wantKid || !pub.Key.(ed25519.PublicKey).Equal(f.Key.Key) {
+			t.Errorf("line %d records key %+v, want %s's", i+1, f.Key, wantKid)
+		}
+	}
+	if d := cmp.Diff(got, []string{c1.JWS, c2.JWS, c3.JWS}); d != "" {
 		t.Errorf("checkpoint file (-got +want):\n%s", d)
 	}
 
@@ -179,7 +192,7 @@ func TestCheckpointer(t *testing.T) {
 		p := filepath.Join(t.TempDir(), "c.jsonl")
 		os.WriteFile(p, append(raw, `{"seq":5,"hash":"ab","jws":"ey`...), 0o600)
 		got, err := audit.ReadCheckpointFile(p)
-		if err != nil || len(got) != 3 {
+		if err != nil || len(got) != 3 || got[2].Key == nil {
 			t.Errorf("partial last line: %d checkpoints, %v", len(got), err)
 		}
 	})
@@ -188,6 +201,13 @@ func TestCheckpointer(t *testing.T) {
 		os.WriteFile(p, []byte("{\"jws\":\"a\"}\nnot json\n"), 0o600)
 		if _, err := audit.ReadCheckpointFile(p); err == nil || !strings.Contains(err.Error(), "line 2") {
 			t.Errorf("malformed line: %v", err)
+		}
+	})
+	t.Run("BadKeyRefused", func(t *testing.T) {
+		p := filepath.Join(t.TempDir(), "c.jsonl")
+		os.WriteFile(p, []byte("{\"jws\":\"a\"}\n{\"jws\":\"a\",\"jwk\":{\"kty\":\"OKP\"}}\n"), 0o600)
+		if _, err := audit.ReadCheckpointFile(p); err == nil || !strings.Contains(err.Error(), "line 2: jwk") {
+			t.Errorf("bad key: %v", err)
 		}
 	})
 	t.Run("MissingFileIsEmpty", func(t *testing.T) {

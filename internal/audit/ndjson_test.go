@@ -44,16 +44,16 @@ func TestNDJSONRoundTrip(t *testing.T) {
 		}
 	}
 	kr := newKeyring(t, "k1")
-	r, err := audit.VerifyNDJSON(bytes.NewReader(data), []string{signCheckpoint(t, kr, 5, es[4].Hash)}, kr)
+	r, err := audit.VerifyNDJSON(bytes.NewReader(data), audit.Checkpoints{Stored: []string{signCheckpoint(t, kr, 5, es[4].Hash)}}, kr)
 	if err != nil || !r.OK() || r.Entries != 5 || r.Checkpoints != 1 {
 		t.Fatalf("VerifyNDJSON: %+v %v", r, err)
 	}
 	edited := bytes.Replace(data, []byte(`"actor":"client-2"`), []byte(`"actor":"client-9"`), 1)
-	if r, _ := audit.VerifyNDJSON(bytes.NewReader(edited), nil, kr); r.FirstBad() != 3 {
+	if r, _ := audit.VerifyNDJSON(bytes.NewReader(edited), audit.Checkpoints{}, kr); r.FirstBad() != 3 {
 		t.Errorf("edited export: first bad %d, want 3: %v", r.FirstBad(), r.Problems)
 	}
 	cut := data[:bytes.Index(data, []byte(`{"seq":4`))]
-	if r, _ := audit.VerifyNDJSON(bytes.NewReader(cut), []string{signCheckpoint(t, kr, 5, es[4].Hash)}, kr); r.FirstBad() != 4 {
+	if r, _ := audit.VerifyNDJSON(bytes.NewReader(cut), audit.Checkpoints{Stored: []string{signCheckpoint(t, kr, 5, es[4].Hash)}}, kr); r.FirstBad() != 4 {
 		t.Errorf("cut export: first bad %d, want 4: %v", r.FirstBad(), r.Problems)
 	}
 }
@@ -144,7 +144,7 @@ func FuzzVerifyNDJSON(f *testing.F) {
 			data = bytes.Clone(data)
 			data[pos%len(data)] = b
 		}
-		r, err := audit.VerifyNDJSON(bytes.NewReader(data), cps, kr)
+		r, err := audit.VerifyNDJSON(bytes.NewReader(data), audit.Checkpoints{Stored: cps}, kr)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -192,7 +192,7 @@ func BenchmarkVerify(b *testing.B) {
 	b.ResetTimer()
 	start := time.Now()
 	for b.Loop() {
-		r, err := audit.Verify(ctx, db, nil, kr)
+		r, err := audit.Verify(ctx, db, audit.Checkpoints{}, kr)
 		if err != nil || !r.OK() {
 			b.Fatal(err, r)
 		}

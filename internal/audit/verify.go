@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/internal/jose"
 )
 
 // Problem is one break in the log, at the first Seq it affects.
@@ -26,12 +27,14 @@ type Report struct {
 	Entries int64               // entries read
 	Head    gatehouse.AuditHead // the last entry read
 	// Checkpoints counts the checkpoints whose signature verified; Latest
-	// is the highest Seq among them (0 if none).
+	// is the highest Seq among them (0 if none). Every checkpoint, verified
+	// or not, is also checked against the entries.
 	Checkpoints int
 	Latest      int64
 	LatestAt    time.Time
-	// Unverifiable counts checkpoints signed by keys no longer published:
-	// they neither prove nor disprove anything.
+	// Unverifiable counts checkpoints whose key is neither in the store nor
+	// recorded in the checkpoint file (lines written before keys were
+	// recorded); the entries they name are still checked.
 	Unverifiable int
 	// Problems, ordered by Seq; empty when the log is intact. At most
 	// maxProblems are kept.
@@ -61,46 +64,126 @@ func (r *Report) add(seq int64, format string, args ...any) {
 }
 
 // Chain checks entries fed in ascending Seq order, one at a time, against
-// each other and against the signed checkpoints given to NewChain.
+// each other and against the checkpoints given to NewChain.
 type Chain struct {
 	report *Report
 	next   int64  // the Seq expected next
 	prev   []byte // the previous entry's stored hash
 	marks  map[int64][]byte
+	// newest is the highest Seq a checkpoint names (verified or not), at
+	// the time it was signed; newestOK is whether a checkpoint naming it
+	// verified.
+	newest   int64
+	newestAt time.Time
+	newestOK bool
 }
 
-// NewChain verifies the checkpoints (JWS strings; duplicates are fine) with
-// keys and returns a chain ready for the entries. A checkpoint with a bad
-// signature or payload is a problem in itself; one signed by an unknown key
-// is counted as unverifiable.
-func NewChain(checkpoints []string, keys Keys) *Chain {
+// Checkpoints are the signed checkpoints a chain is checked against: those
+// of the database and those of the checkpoint file (duplicates are fine).
+type Checkpoints struct {
+	Stored []string
+	File   []FileCheckpoint
+}
+
+// NewChain checks the checkpoints' signatures and returns a chain ready for
+// the entries. A file checkpoint is checked with the key recorded next to it
+// (which must match the store's key of that kid, if any), else with the
+// store's key; a stored one with the store's key, else with the key the file
+// records for its kid. A checkpoint with a bad signature or payload is a
+// problem in itself, and so is a stored checkpoint whose key is known
+// neither to the store nor to a non-empty checkpoint file (a stored row
+// always has its line in the file). One that cannot be checked for want of a
+// key (a file line written before keys were recorded) is counted as
+// unverifiable. Every checkpoint that is not forged, checked or not, names
+// an entry the chain must have with that hash.
+func NewChain(cps Checkpoints, keys Keys) *Chain {
 	c := &Chain{report: &Report{}, next: 1, prev: Genesis, marks: map[int64][]byte{}}
+	type item struct {
+		jws    string
+		pinned *jose.PublicKey
+		inFile bool
+	}
+	var items []item
 	seen := map[string]bool{}
-	for _, jws := range checkpoints {
-		if seen[jws] {
+	pinned := map[string]jose.PublicKey{}
+	for _, f := range cps.File {
+		if f.Key != nil {
+			if old, ok := pinned[f.Key.ID]; ok && !sameKey(old, *f.Key) {
+				c.report.add(0, "the checkpoint file records two different keys for kid %q", f.Key.ID)
+			}
+			pinned[f.Key.ID] = *f.Key
+		}
+		if !seen[f.JWS] {
+			seen[f.JWS] = true
+			items = append(items, item{f.JWS, f.Key, true})
+		}
+	}
+	for _, jws := range cps.Stored {
+		if !seen[jws] {
+			seen[jws] = true
+			items = append(items, item{jws, nil, false})
+		}
+	}
+	for _, it := range items {
+		j, seq, hash, at, err := parseCheckpoint(it.jws)
+		if err != nil {
+			// Damaged or not ours: seq 0, since what it names cannot be
+			// trusted.
+			c.report.add(0, "a checkpoint does not verify: %v", err)
 			continue
 		}
-		seen[jws] = true
-		seq, hash, at, err := VerifyCheckpoint(jws, keys)
+		kid := j.Header.Kid
+		key, inStore := keys.PublicKey(kid)
+		have := inStore
 		switch {
-		case errors.Is(err, ErrUnknownKey):
-			c.report.Unverifiable++
-		case err != nil:
-			// Not signed by us: forged or damaged. Seq 0, since what it
-			// names cannot be trusted.
-			c.report.add(0, "a checkpoint does not verify: %v", err)
-		default:
-			c.report.Checkpoints++
-			if old, ok := c.marks[seq]; ok && !bytes.Equal(old, hash) {
-				c.report.add(seq, "two signed checkpoints name different hashes for this entry")
+		case it.pinned != nil && it.pinned.ID != kid:
+			c.report.add(0, "a checkpoint file line records key %q for a checkpoint signed by %q", it.pinned.ID, kid)
+			continue
+		case it.pinned != nil && inStore && !sameKey(key, *it.pinned):
+			c.report.add(0, "the checkpoint file records a key %q that differs from the store's key of that id", kid)
+			continue
+		case it.pinned != nil:
+			key, have = *it.pinned, true
+		case !inStore:
+			key, have = pinned[kid]
+		}
+		verified := false
+		switch {
+		case have:
+			if err := j.Verify(key); err != nil {
+				c.report.add(0, "a checkpoint naming seq %d does not verify: %v", seq, err)
+				continue
 			}
-			c.marks[seq] = hash
+			verified = true
+			c.report.Checkpoints++
 			if seq > c.report.Latest || (seq == c.report.Latest && at.After(c.report.LatestAt)) {
 				c.report.Latest, c.report.LatestAt = seq, at
 			}
+		case !it.inFile && len(cps.File) > 0:
+			c.report.add(0, "a checkpoint in the database naming seq %d is signed by key %q, which is neither in the store nor recorded in the checkpoint file", seq, kid)
+			continue
+		default:
+			c.report.Unverifiable++
+		}
+		if old, ok := c.marks[seq]; ok && !bytes.Equal(old, hash) {
+			c.report.add(seq, "two checkpoints name different hashes for this entry")
+		}
+		c.marks[seq] = hash
+		switch {
+		case seq > c.newest:
+			c.newest, c.newestAt, c.newestOK = seq, at, verified
+		case seq == c.newest:
+			c.newestOK = c.newestOK || verified
 		}
 	}
 	return c
+}
+
+// sameKey reports whether a and b are the same public key.
+func sameKey(a, b jose.PublicKey) bool {
+	ta, err1 := jose.Thumbprint(a)
+	tb, err2 := jose.Thumbprint(b)
+	return err1 == nil && err2 == nil && ta == tb && a.Alg == b.Alg
 }
 
 // Add checks the next entry.
@@ -119,7 +202,7 @@ func (c *Chain) Add(e *gatehouse.AuditEntry) {
 		}
 		for s := c.next; s < e.Seq; s++ {
 			if _, ok := c.marks[s]; ok {
-				r.add(s, "a signed checkpoint names this entry, which is missing")
+				r.add(s, "a checkpoint names this entry, which is missing")
 			}
 		}
 	case !bytes.Equal(e.PrevHash, c.prev):
@@ -129,19 +212,23 @@ func (c *Chain) Add(e *gatehouse.AuditEntry) {
 		r.add(e.Seq, "hash does not match the entry's content: the entry was altered")
 	}
 	if want, ok := c.marks[e.Seq]; ok && !bytes.Equal(want, e.Hash) {
-		r.add(e.Seq, "the signed checkpoint names a different hash for this entry: it was altered")
+		r.add(e.Seq, "a checkpoint names a different hash for this entry: it was altered")
 	}
 	c.next, c.prev = e.Seq+1, e.Hash
 	r.Head = gatehouse.AuditHead{Seq: e.Seq, Hash: e.Hash}
 }
 
-// Finish checks that no signed checkpoint names an entry after the last one
-// (the newest entries cut off) and returns the report, problems by Seq.
+// Finish checks that no checkpoint names an entry after the last one (the
+// newest entries cut off) and that the newest checkpoint verified, and
+// returns the report, problems by Seq.
 func (c *Chain) Finish() *Report {
 	r := c.report
-	if r.Latest >= c.next {
+	if c.newest >= c.next {
 		r.add(c.next, "entries %d to at least %d are gone: a checkpoint signed at %s names entry %d (the newest entries were cut off)",
-			c.next, r.Latest, r.LatestAt.Format(time.RFC3339), r.Latest)
+			c.next, c.newest, c.newestAt.Format(time.RFC3339), c.newest)
+	}
+	if c.newest > 0 && !c.newestOK {
+		r.add(0, "the newest checkpoint (naming seq %d) cannot be verified: its signing key is neither in the store nor recorded in the checkpoint file", c.newest)
 	}
 	slices.SortStableFunc(r.Problems, func(a, b Problem) int {
 		switch {
@@ -166,7 +253,7 @@ const pageSize = 1000
 // Verify recomputes the whole chain from src, page by page, and checks it
 // against the checkpoints. The error is for failures to read; what is wrong
 // with the log is in the report.
-func Verify(ctx context.Context, src Source, checkpoints []string, keys Keys) (*Report, error) {
+func Verify(ctx context.Context, src Source, checkpoints Checkpoints, keys Keys) (*Report, error) {
 	c := NewChain(checkpoints, keys)
 	var after int64
 	for {
@@ -186,7 +273,7 @@ func Verify(ctx context.Context, src Source, checkpoints []string, keys Keys) (*
 
 // VerifyNDJSON checks an export read from r as Verify checks the store: a
 // line that does not parse is a problem at the Seq expected there.
-func VerifyNDJSON(r io.Reader, checkpoints []string, keys Keys) (*Report, error) {
+func VerifyNDJSON(r io.Reader, checkpoints Checkpoints, keys Keys) (*Report, error) {
 	c := NewChain(checkpoints, keys)
 	br := bufio.NewReaderSize(r, MaxLineLen+1)
 	for {
