@@ -21,6 +21,7 @@ import (
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/internal/audit"
+	"github.com/gatehouse/gatehouse/internal/sqlite"
 )
 
 // adminCall makes an admin API request and returns the status and body.
@@ -467,4 +468,177 @@ func TestCLICommandsAudited(t *testing.T) {
 	if code, out, _ := runCLI(t, n.dataDir, "audit", "verify"); code != ExitOK {
 		t.Errorf("verify: %d\n%s", code, out)
 	}
+}
+
+// copyDataDir makes a consistent copy of n's data directory (the database,
+// the master key and the checkpoint file) for an attack.
+func copyDataDir(t *testing.T, n *testNode) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "data")
+	os.MkdirAll(filepath.Join(dir, "audit"), 0o700)
+	mustExec(t, attacker(t, filepath.Join(n.dataDir, "gatehouse.db")), `VACUUM INTO ?`, filepath.Join(dir, "gatehouse.db"))
+	for _, f := range []string{"master.key", audit.CheckpointFile} {
+		b, err := os.ReadFile(filepath.Join(n.dataDir, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(dir, f), b, 0o600)
+	}
+	return dir
+}
+
+// rechain rewrites the chain of the database at path from entry from on, as
+// an attacker following docs/AUDIT.md would: every hash and link recomputed
+// with the audit package's own hash function.
+func rechain(t *testing.T, path string, from int64) {
+	t.Helper()
+	store, err := sqlite.Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	es, err := store.FindAuditEntries(context.Background(), gatehouse.AuditFilter{})
+	store.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := attacker(t, path)
+	prev := audit.Genesis
+	for _, e := range es {
+		if e.Seq >= from {
+			e.PrevHash = prev
+			e.Hash = audit.Hash(e)
+			mustExec(t, db, `UPDATE audit_log SET prev_hash = ?, hash = ? WHERE seq = ?`, e.PrevHash, e.Hash, e.Seq)
+		}
+		prev = e.Hash
+	}
+}
+
+// TestAuditVerifyRewrittenLog (finding H2): someone who can write the
+// database but not read the master key rewrites the log, re-chains it,
+// deletes the signing keys that signed the checkpoints and leaves the
+// checkpoint file alone; verify must still fail, because every checkpoint
+// is checked against the chain and the file records the keys. A legitimate
+// rotation with the old keys deleted still verifies.
+func TestAuditVerifyRewrittenLog(t *testing.T) {
+	n := startNode(t)
+	ctx := context.Background()
+	tok := n.adminToken(t)
+	// Entries up to seq upto, a checkpoint at every multiple of 5.
+	appendTo := func(upto int64) {
+		t.Helper()
+		for {
+			head, err := n.Store.AuditHead(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if head.Seq%5 == 0 {
+				if _, err := n.AuditCheckpoints.Checkpoint(ctx); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if head.Seq >= upto {
+				return
+			}
+			if _, err := n.Audit.Append(ctx, audit.Record{Actor: "tester", Action: "test", Outcome: gatehouse.AuditSuccess}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	rotate := func() int64 {
+		t.Helper()
+		if status, body, _ := n.adminCall(t, http.MethodPost, "/admin/v1/keys/rotate", tok, ""); status != 200 {
+			t.Fatalf("rotate: %d %s", status, body)
+		}
+		head, _ := n.Store.AuditHead(ctx)
+		if _, err := n.AuditCheckpoints.Checkpoint(ctx); err != nil { // re-signs with the new key
+			t.Fatal(err)
+		}
+		return head.Seq
+	}
+	appendTo(30)
+	rotated := rotate() // the rotation's own entry
+	appendTo(50)
+	if code, out, errs := runCLI(t, n.dataDir, "audit", "verify"); code != ExitOK {
+		t.Fatalf("intact log: %d\n%s%s", code, out, errs)
+	}
+
+	t.Run("RewrittenAndKeysDeleted", func(t *testing.T) {
+		dir := copyDataDir(t, n)
+		path := filepath.Join(dir, "gatehouse.db")
+		db := attacker(t, path)
+		mustExec(t, db, `DROP TRIGGER audit_log_no_update`)
+		mustExec(t, db, `DROP TRIGGER audit_log_no_delete`)
+		mustExec(t, db, `UPDATE audit_log SET actor = 'mallory' WHERE seq = 25`)
+		mustExec(t, db, `DELETE FROM audit_log WHERE seq >= 41`)
+		rechain(t, path, 25)
+		mustExec(t, db, `DELETE FROM signing_keys WHERE state <> 'next'`)
+		mustExec(t, db, `UPDATE signing_keys SET state = 'current'`)
+		code, out, errs := runCLI(t, dir, "audit", "verify")
+		t.Log(out)
+		if code != ExitTampered || !strings.Contains(out, "first bad seq 25") || !strings.Contains(out, "cut off") {
+			t.Fatalf("verify of a rewritten log: %d, want %d naming seq 25 and the cut\n%s%s", code, ExitTampered, out, errs)
+		}
+	})
+	t.Run("SinceRotationHidden", func(t *testing.T) {
+		// Delete the current and next keys, promote the retired one, and
+		// cut everything since the rotation.
+		dir := copyDataDir(t, n)
+		db := attacker(t, filepath.Join(dir, "gatehouse.db"))
+		mustExec(t, db, `DROP TRIGGER audit_log_no_delete`)
+		mustExec(t, db, `DROP TRIGGER audit_checkpoints_no_delete`)
+		mustExec(t, db, `DELETE FROM audit_log WHERE seq >= ?`, rotated)
+		mustExec(t, db, `DELETE FROM audit_checkpoints WHERE seq >= ?`, rotated)
+		mustExec(t, db, `DELETE FROM signing_keys WHERE state IN ('current', 'next')`)
+		mustExec(t, db, `UPDATE signing_keys SET state = 'current'`)
+		code, out, errs := runCLI(t, dir, "audit", "verify")
+		t.Log(out)
+		if code != ExitTampered || !strings.Contains(out, fmt.Sprintf("first bad seq %d", rotated)) || !strings.Contains(out, "cut off") {
+			t.Fatalf("verify with everything since the rotation cut: %d, want %d naming seq %d\n%s%s", code, ExitTampered, rotated, out, errs)
+		}
+	})
+	t.Run("FileWithoutKeys", func(t *testing.T) {
+		// File lines written before keys were recorded, the signing keys
+		// gone from the store: the newest checkpoint must verify.
+		dir := copyDataDir(t, n)
+		file := filepath.Join(dir, audit.CheckpointFile)
+		raw, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var stripped []byte
+		for _, line := range bytes.SplitAfter(raw, []byte("\n")) {
+			if len(line) == 0 {
+				continue
+			}
+			var l map[string]any
+			if err := json.Unmarshal(line, &l); err != nil {
+				t.Fatal(err)
+			}
+			delete(l, "jwk")
+			b, _ := json.Marshal(l)
+			stripped = append(append(stripped, b...), '\n')
+		}
+		os.WriteFile(file, stripped, 0o600)
+		db := attacker(t, filepath.Join(dir, "gatehouse.db"))
+		mustExec(t, db, `DELETE FROM signing_keys WHERE state <> 'next'`)
+		mustExec(t, db, `UPDATE signing_keys SET state = 'current'`)
+		code, out, _ := runCLI(t, dir, "audit", "verify")
+		t.Log(out)
+		if code != ExitTampered || !strings.Contains(out, "newest checkpoint (naming seq 50) cannot be verified") {
+			t.Fatalf("verify with the signing keys gone and no key in the file: %d\n%s", code, out)
+		}
+	})
+	t.Run("RotationAndOldKeysDeleted", func(t *testing.T) {
+		rotate()
+		appendTo(55)
+		removed, err := n.Store.DeleteRemovedKeys(ctx, n.clock.Now().Add(100*365*24*time.Hour))
+		if err != nil || removed != 2 {
+			t.Fatalf("deleted %d retired keys, want 2: %v", removed, err)
+		}
+		code, out, errs := runCLI(t, n.dataDir, "audit", "verify")
+		t.Log(out)
+		if code != ExitOK || !strings.Contains(out, "audit log intact") || strings.Contains(out, "could not be checked") {
+			t.Fatalf("verify after a rotation and the old keys deleted: %d\n%s%s", code, out, errs)
+		}
+	})
 }
