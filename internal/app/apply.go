@@ -10,9 +10,11 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/internal/audit"
 	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/seal"
 	"github.com/gatehouse/gatehouse/internal/sqlite"
@@ -128,12 +130,38 @@ func runApply(ctx context.Context, args []string, env func(string) (string, bool
 		fmt.Fprintf(stdout, "%d changes (dry run: nothing was changed)\n", n)
 		return ExitChanges
 	}
-	if err := run(ctx, changes); err != nil {
+	if err := runAudited(ctx, db, changes, stderr); err != nil {
 		fmt.Fprintf(stderr, "gatehouse apply: %v\nthe changes listed before it were made; run apply again once fixed\n", err)
 		return ExitError
 	}
 	fmt.Fprintf(stdout, "%d changes applied\n", n)
 	return ExitOK
+}
+
+// runAudited makes the changes in order like run, appending one audit
+// entry per change made (actor "cli apply", action "cli apply <op>", the
+// object's kind and id as target), and one with outcome failure for the
+// change that failed, after which it stops.
+func runAudited(ctx context.Context, db *sqlite.DB, cs []change, stderr io.Writer) error {
+	for _, c := range cs {
+		if c.do == nil {
+			continue
+		}
+		err := c.do(ctx)
+		r := audit.Record{Actor: "cli apply", Action: "cli apply " + c.Op, TargetType: c.Kind, TargetID: audit.Clean(c.ID),
+			Outcome: gatehouse.AuditSuccess, Details: map[string]string{}}
+		if len(c.Fields) > 0 {
+			r.Details["fields"] = audit.CleanN(strings.Join(c.Fields, ", "), 1024)
+		}
+		if err != nil {
+			r.Outcome = gatehouse.AuditFailure
+		}
+		appendCLIAudit(ctx, db, r, stderr)
+		if err != nil {
+			return fmt.Errorf("%s: %w", c, err)
+		}
+	}
+	return nil
 }
 
 // runExport writes the store's catalog, teams, apps and subscriptions as a

@@ -85,10 +85,19 @@ func cliAudit(ctx context.Context, db audit.Store, action, targetType, targetID 
 		outcome = gatehouse.AuditFailure
 	}
 	d := map[string]string{"exit_code": strconv.Itoa(code)}
-	if u, err := user.Current(); err == nil {
-		d["os_user"] = u.Username
+	appendCLIAudit(ctx, db, audit.Record{Actor: "cli", Action: "cli " + action, TargetType: targetType,
+		TargetID: audit.Clean(targetID), Outcome: outcome, Details: d}, stderr)
+}
+
+// appendCLIAudit appends r with the operating system user added to its
+// details; a failure to record is reported on stderr.
+func appendCLIAudit(ctx context.Context, db audit.Store, r audit.Record, stderr io.Writer) {
+	if r.Details == nil {
+		r.Details = map[string]string{}
 	}
-	r := audit.Record{Actor: "cli", Action: "cli " + action, TargetType: targetType, TargetID: audit.Clean(targetID), Outcome: outcome, Details: d}
+	if u, err := user.Current(); err == nil {
+		r.Details["os_user"] = u.Username
+	}
 	if _, err := (&audit.Log{Store: db}).Append(ctx, r); err != nil {
 		fmt.Fprintf(stderr, "gatehouse: audit log: %v\n", err)
 	}

@@ -710,3 +710,31 @@ func flushCalls(t *testing.T, n *testNode) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestCallLogRedactsHiddenTokens: a live token hidden mid-value, behind
+// "Bearer", in a percent-encoded nested URL or in a matrix parameter, and
+// short secret names, never reach the call log, its API or its exports.
+func TestCallLogRedactsHiddenTokens(t *testing.T) {
+	n := gatewayNode(t, newWatchUpstream(t), nil)
+	tok := n.ordersToken(t, "orders:read")
+	s, id := do(t, n, "GET", "/orders/x;token=SEMITOKEN123?q=Bearer%20"+tok+"&next=%2Fcb%3Faccess_token%3D"+tok+
+		"&cs=ghs_abc&pw=hunter2&p=s3cret&page=3", "", bearer(tok))
+	if s != 200 || id == "" {
+		t.Fatalf("request: %d %q", s, id)
+	}
+	flushCalls(t, n)
+	want := "/orders/REDACTED?q=REDACTED&next=REDACTED&cs=REDACTED&pw=REDACTED&p=REDACTED&page=3"
+	admin := n.adminToken(t)
+	for _, p := range []string{"/admin/v1/calls", "/admin/v1/calls/export?format=ndjson", "/admin/v1/calls/export?format=csv"} {
+		status, raw := adminGet(t, n, admin, p)
+		body := strings.ReplaceAll(string(raw), `\u0026`, "&") // JSON escapes '&'
+		if status != 200 || !strings.Contains(body, want) {
+			t.Errorf("%s: %d, lacks %q:\n%s", p, status, want, body)
+		}
+		for _, secret := range []string{tok, "SEMITOKEN123", "ghs_abc", "hunter2", "s3cret"} {
+			if strings.Contains(body, secret) {
+				t.Errorf("%s holds %q", p, secret)
+			}
+		}
+	}
+}

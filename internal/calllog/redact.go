@@ -3,7 +3,6 @@ package calllog
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"net/url"
 	"strings"
 )
 
@@ -13,21 +12,21 @@ const Redacted = "REDACTED"
 // maxPath caps the logged path and query.
 const maxPath = 2048
 
-// secretNames are query parameter names (lower case) whose values are
-// never logged; secretParts are substrings that make a name secret.
+// secretNames are parameter names (lower case) whose values are never
+// logged; secretParts are substrings that make a name secret.
 var (
 	secretNames = map[string]bool{
-		"code": true, "key": true, "sig": true, "pwd": true, "pass": true, "jwt": true,
-		"assertion": true, "client_assertion": true, "otp": true, "pin": true,
-		"x-amz-security-token": true, "sid": true, "auth": true, "authorization": true,
+		"code": true, "key": true, "sig": true, "sign": true, "p": true, "pw": true, "pwd": true,
+		"pass": true, "passwd": true, "cs": true, "tok": true, "cred": true, "creds": true,
+		"bearer": true, "jwt": true, "assertion": true, "client_assertion": true, "otp": true,
+		"pin": true, "x-amz-security-token": true, "sid": true, "auth": true, "authorization": true,
 	}
 	secretParts = []string{"token", "secret", "passw", "signature", "credential", "apikey", "api_key", "api-key", "session", "private"}
 )
 
-// secretName reports whether a query parameter called name carries a
-// secret.
+// secretName reports whether a parameter called name carries a secret.
 func secretName(name string) bool {
-	n := strings.ToLower(name)
+	n := strings.ToLower(strings.TrimSpace(name))
 	if secretNames[n] {
 		return true
 	}
@@ -40,36 +39,179 @@ func secretName(name string) bool {
 }
 
 // tokenPrefixes are the prefixes of Gatehouse's generated secrets (access,
-// refresh, API key, registration, client secret).
-var tokenPrefixes = []string{"gha_", "ghr_", "ghk_", "ghi_", "ghs_"}
+// refresh, API key, initial access, client secret, registration
+// management, authorization code).
+var tokenPrefixes = []string{"gha_", "ghr_", "ghk_", "ghi_", "ghs_", "ghm_", "ghc_"}
 
-// looksLikeToken reports whether v looks like a Gatehouse token or a JWT.
-func looksLikeToken(v string) bool {
+// maxDecode bounds how many times a value is percent-decoded in search of
+// a token hidden under several layers of encoding.
+const maxDecode = 3
+
+// isB64 reports whether c may appear in a base64url run (a token's body,
+// a JWT's parts).
+func isB64(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_'
+}
+
+// b64Run returns the length of the base64url run at the start of s.
+func b64Run(s string) int {
+	i := 0
+	for i < len(s) && isB64(s[i]) {
+		i++
+	}
+	return i
+}
+
+// containsToken reports whether s holds, anywhere, a Gatehouse token (a
+// prefix and more than 8 characters), a JWT-looking run (eyJ... with two
+// dots) or a "Bearer <x>" credential.
+func containsToken(s string) bool {
 	for _, p := range tokenPrefixes {
-		if strings.HasPrefix(v, p) && len(v) > len(p)+8 {
-			return true
+		for rest := s; ; {
+			i := strings.Index(rest, p)
+			if i < 0 {
+				break
+			}
+			rest = rest[i+len(p):]
+			if b64Run(rest) > 8 {
+				return true
+			}
 		}
 	}
 	// A JWT: a base64url JSON header ("eyJ" is `{"`) and two dots.
-	return strings.HasPrefix(v, "eyJ") && strings.Count(v, ".") >= 2
+	for rest := s; ; {
+		i := strings.Index(rest, "eyJ")
+		if i < 0 {
+			break
+		}
+		rest = rest[i+3:]
+		r := rest[b64Run(rest):]
+		if strings.HasPrefix(r, ".") {
+			r = r[1:]
+			if strings.HasPrefix(r[b64Run(r):], ".") {
+				return true
+			}
+		}
+	}
+	return hasBearer(s)
 }
 
-// mayHoldToken is the cheap test for the common case: a path and query
-// with nothing that could be a token.
-func mayHoldToken(s string) bool {
-	return strings.Contains(s, "gh") || strings.Contains(s, "eyJ")
+// hasBearer reports whether s holds "bearer" (any case) followed by
+// spaces or '+' and something more.
+func hasBearer(s string) bool {
+	for i := 0; i+6 < len(s); i++ {
+		if s[i] != 'b' && s[i] != 'B' || !strings.EqualFold(s[i:i+6], "bearer") {
+			continue
+		}
+		j := i + 6
+		for j < len(s) && (s[j] == ' ' || s[j] == '+' || s[j] == '\t') {
+			j++
+		}
+		if j > i+6 && j < len(s) {
+			return true
+		}
+	}
+	return false
 }
 
-// RedactPath returns path?rawQuery as logged: query values with secret
-// names and path segments or values that look like tokens replaced by
+// unescape decodes the valid %XX escapes of s and keeps the rest as is.
+func unescape(s string) string {
+	if !strings.Contains(s, "%") {
+		return s
+	}
+	b := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		if s[i] == '%' && i+2 < len(s) && ishex(s[i+1]) && ishex(s[i+2]) {
+			b = append(b, unhex(s[i+1])<<4|unhex(s[i+2]))
+			i += 2
+			continue
+		}
+		b = append(b, s[i])
+	}
+	return string(b)
+}
+
+func ishex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+func unhex(c byte) byte {
+	switch {
+	case c <= '9':
+		return c - '0'
+	case c <= 'F':
+		return c - 'A' + 10
+	}
+	return c - 'a' + 10
+}
+
+// secretText reports whether s, as sent or percent-decoded up to
+// maxDecode times, holds a token, or parameters (after '?', '&' or ';')
+// of which one has a secret name and a value: a query value carrying a
+// URL with a token in its query, a path segment with matrix parameters.
+func secretText(s string) bool {
+	return anyDecoded(s, func(d string) bool { return containsToken(d) || nestedSecret(d) })
+}
+
+// anyDecoded reports whether f holds for s or one of its first maxDecode
+// percent-decodings.
+func anyDecoded(s string, f func(string) bool) bool {
+	for i := 0; ; i++ {
+		if f(s) {
+			return true
+		}
+		d := unescape(s)
+		if i == maxDecode || d == s {
+			return false
+		}
+		s = d
+	}
+}
+
+// nestedSecret reports whether s holds a name=value pair, delimited by
+// '?', '&' or ';', with a secret name and a non-empty value.
+func nestedSecret(s string) bool {
+	if !strings.Contains(s, "=") {
+		return false
+	}
+	for _, part := range strings.FieldsFunc(s, func(r rune) bool { return r == '?' || r == '&' || r == ';' }) {
+		if name, value, ok := strings.Cut(part, "="); ok && value != "" && secretName(name) {
+			return true
+		}
+	}
+	return false
+}
+
+// secretParam reports whether the query pair rawName=rawValue is logged
+// with its value REDACTED: a secret name (percent-decoded up to maxDecode
+// times) with a value, or a value holding a token anywhere.
+func secretParam(rawName, rawValue string) bool {
+	if rawValue == "" {
+		return false
+	}
+	return anyDecoded(plus(rawName), secretName) || secretText(plus(rawValue))
+}
+
+// plus decodes '+' in a query name or value as a space.
+func plus(s string) string { return strings.ReplaceAll(s, "+", " ") }
+
+// mayHoldSecret is the cheap test for the common case: text with nothing
+// that could be a token, a parameter or an escape.
+func mayHoldSecret(s string) bool {
+	return strings.ContainsAny(s, "%;=?&+ \t") || strings.Contains(s, "gh") || strings.Contains(s, "eyJ")
+}
+
+// RedactPath returns path?rawQuery as logged: the whole of each query value
+// with a secret name or holding a token, and the whole of each path
+// segment holding a token or a secret matrix parameter, replaced by
 // REDACTED, the rest kept as sent (order included), capped at 2 KiB.
 func RedactPath(path, rawQuery string) string {
 	out := path
-	if mayHoldToken(path) {
+	if mayHoldSecret(path) {
 		segs := strings.Split(path, "/")
 		changed := false
 		for i, s := range segs {
-			if looksLikeToken(s) {
+			if secretText(s) {
 				segs[i], changed = Redacted, true
 			}
 		}
@@ -86,59 +228,52 @@ func RedactPath(path, rawQuery string) string {
 	return out
 }
 
-func redactQuery(q string) string {
-	if !querySecret(q) {
-		return q
+// redactPair returns the query pair as logged: REDACTED for a pair whose
+// name holds a token (a bare ?gha_... included), name=REDACTED for a
+// secret value, the pair as sent otherwise.
+func redactPair(pair string) string {
+	if !mayHoldSecret(pair) {
+		return pair // no '=', no escape, no token
 	}
-	var b strings.Builder
-	b.Grow(len(q))
-	for i := 0; q != ""; i++ {
-		var pair string
-		pair, q, _ = strings.Cut(q, "&")
-		if i > 0 {
-			b.WriteByte('&')
-		}
-		rawName, rawValue, hasValue := strings.Cut(pair, "=")
-		name, err := url.QueryUnescape(rawName)
-		if err != nil {
-			name = rawName
-		}
-		value, err := url.QueryUnescape(rawValue)
-		if err != nil {
-			value = rawValue
-		}
-		switch {
-		case hasValue && rawValue != "" && (secretName(name) || looksLikeToken(value)):
-			b.WriteString(rawName)
-			b.WriteString("=" + Redacted)
-		case !hasValue && looksLikeToken(name):
-			// A bare token as the whole query (?gha_...).
-			b.WriteString(Redacted)
-		default:
-			b.WriteString(pair)
-		}
+	rawName, rawValue, hasValue := strings.Cut(pair, "=")
+	switch {
+	case anyDecoded(plus(rawName), containsToken):
+		return Redacted
+	case !hasValue:
+		return pair
+	case secretParam(rawName, rawValue):
+		return rawName + "=" + Redacted
 	}
-	return b.String()
+	return pair
 }
 
-// querySecret reports whether any pair of q would be redacted; most
-// queries have none and are then logged without a copy.
-func querySecret(q string) bool {
-	for q != "" {
+func redactQuery(q string) string {
+	var b strings.Builder
+	changed := false
+	for rest := q; rest != ""; {
 		var pair string
-		pair, q, _ = strings.Cut(q, "&")
-		rawName, rawValue, hasValue := strings.Cut(pair, "=")
-		if strings.ContainsAny(pair, "%+") {
-			return true // decoding needed: take the careful path
+		var more bool
+		start := len(q) - len(rest)
+		pair, rest, more = strings.Cut(rest, "&")
+		logged := redactPair(pair)
+		switch {
+		case changed:
+			b.WriteByte('&')
+			b.WriteString(logged)
+		case logged != pair:
+			changed = true
+			b.Grow(len(q))
+			b.WriteString(q[:start])
+			b.WriteString(logged)
 		}
-		if hasValue && rawValue != "" && (secretName(rawName) || looksLikeToken(rawValue)) {
-			return true
-		}
-		if !hasValue && looksLikeToken(rawName) {
-			return true
+		if changed && more && rest == "" {
+			b.WriteByte('&') // a trailing '&' kept
 		}
 	}
-	return false
+	if !changed {
+		return q
+	}
+	return b.String()
 }
 
 // CredentialID names a credential without revealing it: the first 16 hex

@@ -26,6 +26,28 @@ func TestRedactPath(t *testing.T) {
 		{"EmptyValueKept", "/x", "token=&a", "/x?token=&a"},
 		{"ShortPrefixNotToken", "/gha_x", "v=ghr_1", "/gha_x?v=ghr_1"},
 		{"BadEscapes", "/x", "%zz=1&token=%zz", "/x?%zz=1&token=REDACTED"},
+		// Tokens anywhere in a value, under one or more layers of
+		// percent-encoding, and behind "Bearer".
+		{"BearerJWT", "/b/x", "q=Bearer%20" + jwt, "/b/x?q=REDACTED"},
+		{"BearerOpaque", "/b/x", "q=bearer+abc123&r=1", "/b/x?q=REDACTED&r=1"},
+		{"NestedURLWithJWT", "/b/x", "next=%2Fcb%3Faccess_token%3D" + jwt, "/b/x?next=REDACTED"},
+		{"NestedURLWithOpaque", "/b/x", "next=%2Fcb%3Fcode%3Dabc%26state%3Dx&y=2", "/b/x?next=REDACTED&y=2"},
+		{"DoubleEncoded", "/b/x", "q=gha%255F" + strings.Repeat("C", 43), "/b/x?q=REDACTED"},
+		{"DoubleEncodedName", "/b/x", "access%255Ftoken=abc", "/b/x?access%255Ftoken=REDACTED"},
+		{"TokenMidValue", "/b/x", "q=see:" + gha + ",ok", "/b/x?q=REDACTED"},
+		{"JWTMidValue", "/b/x", "q=x" + jwt + "y", "/b/x?q=REDACTED"},
+		{"OtherPrefixes", "/b/x", "a=ghm_" + strings.Repeat("D", 20) + "&b=ghc_" + strings.Repeat("E", 20), "/b/x?a=REDACTED&b=REDACTED"},
+		{"ShortSecretNames", "/b/x", "cs=ghs_abc&pw=hunter2&p=s3cret&pass=x&pwd=y&sig=z&secret=w&token=v&key=u&page=2",
+			"/b/x?cs=REDACTED&pw=REDACTED&p=REDACTED&pass=REDACTED&pwd=REDACTED&sig=REDACTED&secret=REDACTED&token=REDACTED&key=REDACTED&page=2"},
+		{"TokenInName", "/b/x", gha + "=1&a=2", "/b/x?REDACTED&a=2"},
+		{"TrailingAmpersand", "/b/x", "a=1&token=t&", "/b/x?a=1&token=REDACTED&"},
+		// Path segments: matrix parameters, tokens mid-segment, Bearer.
+		{"MatrixToken", "/b/x;token=SEMITOKEN123/y", "", "/b/REDACTED/y"},
+		{"MatrixSecondParam", "/b/x;v=1;pw=abc", "", "/b/REDACTED"},
+		{"MatrixPlain", "/b/x;v=1", "", "/b/x;v=1"},
+		{"TokenMidSegment", "/b/key-" + gha + ".json", "", "/b/REDACTED"},
+		{"EncodedSegment", "/b/gha%5F" + strings.Repeat("F", 43), "", "/b/REDACTED"},
+		{"BearerSegment", "/b/Bearer " + jwt, "", "/b/REDACTED"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := RedactPath(tc.path, tc.query); got != tc.want {
@@ -48,31 +70,49 @@ func TestCredentialID(t *testing.T) {
 	}
 }
 
-// FuzzRedactPath: never panics, never lets a token-looking query value or
-// path segment through, and keeps a query without secrets as it was.
+// FuzzRedactPath: never panics, never lets a token-looking query value,
+// a secret-named one or a path segment holding a token through, and keeps
+// a query without secrets as it was.
 func FuzzRedactPath(f *testing.F) {
-	for _, s := range []string{"token=abc&x=1", "q=gha_AAAAAAAAAAAAAAAA", "%zz=&&=x", "a=eyJ.x.y", ""} {
+	jwt := "eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJ4In0.c2ln"
+	for _, s := range []string{"token=abc&x=1", "q=gha_AAAAAAAAAAAAAAAA", "%zz=&&=x", "a=eyJ.x.y", "",
+		"q=Bearer%20" + jwt, "next=%2Fcb%3Faccess_token%3D" + jwt, "cs=ghs_abc", "pw=x&p=y",
+		"q=gha%255FAAAAAAAAAAAAA", "a=1&"} {
 		f.Add("/orders/1", s)
 	}
 	f.Add("/gha_AAAAAAAAAAAAAAAAAAA/x", "")
+	f.Add("/b/x;token=SEMITOKEN123", "")
+	f.Add("/b/x"+jwt+"y", "")
 	f.Fuzz(func(t *testing.T, path, query string) {
 		got := RedactPath(path, query)
 		if len(got) > maxPath {
 			t.Fatalf("%d bytes, over the cap", len(got))
 		}
-		p, q, _ := strings.Cut(got, "?")
+		if len(got) == maxPath {
+			return // cut: the checks below would see partial pairs
+		}
+		// The path may hold '?' itself: split where the query starts.
+		p := RedactPath(path, "")
+		if !strings.HasPrefix(got, p) {
+			t.Fatalf("%q does not start with its path %q", got, p)
+		}
+		q := strings.TrimPrefix(got[len(p):], "?")
 		for _, seg := range strings.Split(p, "/") {
-			if looksLikeToken(seg) && len(got) < maxPath {
-				t.Fatalf("token-looking segment %q kept in %q", seg, got)
+			if secretText(seg) {
+				t.Fatalf("segment %q kept in %q", seg, got)
 			}
 		}
-		if len(got) < maxPath && query != "" {
-			for _, pair := range strings.Split(q, "&") {
-				_, v, _ := strings.Cut(pair, "=")
-				if looksLikeToken(v) {
-					t.Fatalf("token-looking value %q kept in %q", v, got)
-				}
+		if query == "" {
+			return
+		}
+		for _, pair := range strings.Split(q, "&") {
+			name, v, _ := strings.Cut(pair, "=")
+			if anyDecoded(plus(name), containsToken) || v != Redacted && secretParam(name, v) {
+				t.Fatalf("pair %q kept in %q", pair, got)
 			}
+		}
+		if !strings.Contains(got, Redacted) && q != query {
+			t.Fatalf("query %q changed to %q with nothing redacted", query, q)
 		}
 	})
 }
