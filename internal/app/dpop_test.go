@@ -971,3 +971,58 @@ func TestDPoPOverHTTPS(t *testing.T) {
 		t.Fatalf("proof for the https URL: %d", got)
 	}
 }
+
+// TestDPoPProofUsedAfterClientAuth: the token endpoint checks a proof
+// before the client authenticates (so a nonce retry does not burn a client
+// assertion) but records it as used only after: a proof first sent without
+// or with wrong credentials still works with the right ones, and fills
+// nothing; a proof that got a token is refused when replayed. The token
+// endpoint's replay cache is its own, apart from the gateway's.
+func TestDPoPProofUsedAfterClientAuth(t *testing.T) {
+	up := newUpstream(t)
+	n := gatewayNode(t, up, nil)
+	key := newDPoPKey(t, jose.ES256, n.clock.Now)
+	tokenURL := n.Issuer + oauth.PathToken
+	p := key.proof(t, "POST", tokenURL, "", "")
+	post := func(user, secret string) (int, map[string]any) {
+		status, body, _ := postForm(t, tokenURL, url.Values{"grant_type": {"client_credentials"}, "resource": {"https://orders.example.test"}},
+			func(r *http.Request) {
+				if user != "" {
+					r.SetBasicAuth(user, url.QueryEscape(secret))
+				}
+				r.Header.Set("DPoP", p)
+			})
+		return status, body
+	}
+	if status, body := post("", ""); status != 401 || body["error"] != "invalid_client" {
+		t.Fatalf("without credentials: %d %v, want 401 invalid_client", status, body)
+	}
+	if status, body := post("svc-basic", "wrong-secret"); status != 401 || body["error"] != "invalid_client" {
+		t.Fatalf("wrong secret: %d %v, want 401 invalid_client", status, body)
+	}
+	if got := n.dpop.token.Replay.Len(); got != 0 {
+		t.Errorf("token endpoint replay cache holds %d entries after refused requests, want 0", got)
+	}
+	status, body := post("svc-basic", basicSecret)
+	if status != 200 || body["token_type"] != "DPoP" {
+		t.Fatalf("with credentials after refused attempts: %d %v, want 200 DPoP", status, body)
+	}
+	if status, body := post("svc-basic", basicSecret); status != 400 || body["error"] != "invalid_dpop_proof" ||
+		!strings.Contains(body["error_description"].(string), "already used") {
+		t.Fatalf("replayed proof: %d %v, want 400 invalid_dpop_proof (already used)", status, body)
+	}
+	if n.dpop.token.Replay == n.dpop.gateway.Replay || n.dpop.gateway.Replay != n.dpop.gatewayNonce.Replay {
+		t.Error("the token endpoint must have its own replay cache, the gateway's two verifiers one")
+	}
+	if got, gw := n.dpop.token.Replay.Len(), n.dpop.gateway.Replay.Len(); got != 1 || gw != 0 {
+		t.Errorf("replay caches: token endpoint %d, gateway %d entries; want 1 and 0", got, gw)
+	}
+	// The gateway still refuses a replayed proof in its own cache.
+	at := body["access_token"].(string)
+	gp := key.proof(t, "GET", n.PublicURL+"/orders/1", at, "")
+	if resp, _ := n.callAPI(t, "GET", "/orders/1", "DPoP "+at, gp); resp.StatusCode != 200 {
+		t.Fatalf("gateway: %d", resp.StatusCode)
+	}
+	resp, gbody := n.callAPI(t, "GET", "/orders/1", "DPoP "+at, gp)
+	wantDPoPRefusal(t, resp, gbody, "invalid_dpop_proof")
+}

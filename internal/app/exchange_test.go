@@ -11,6 +11,7 @@ import (
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/oauth"
+	"golang.org/x/oauth2"
 )
 
 const (
@@ -23,9 +24,14 @@ const (
 // exchangeNode is a gateway node with two more APIs and the services that
 // exchange tokens between them: orders-svc may exchange orders tokens for
 // inventory tokens, inventory-svc inventory tokens for warehouse tokens.
-func exchangeNode(t *testing.T, up *upstream) *testNode {
+func exchangeNode(t *testing.T, up *upstream, more ...func(*config.Config)) *testNode {
 	t.Helper()
 	return gatewayNode(t, up, func(c *config.Config) {
+		defer func() {
+			for _, f := range more {
+				f(c)
+			}
+		}()
 		for _, a := range []gatehouse.API{
 			{Name: "inventory", Audience: inventoryAud, Scopes: []string{"orders:read", "orders:write", "inventory:audit"},
 				Routes: []gatehouse.Route{{Path: "/inventory/*", Scopes: []string{"orders:read"}, Credential: gatehouse.CredentialBearer}}},
@@ -170,8 +176,9 @@ func TestTokenExchange(t *testing.T) {
 		{"SubjectTokenTypeMissing", "orders-svc", url.Values{"subject_token_type": {""}}, "invalid_request", ""},
 		{"RequestedRefreshToken", "orders-svc", url.Values{"requested_token_type": {"urn:ietf:params:oauth:token-type:refresh_token"}}, "invalid_request", ""},
 		{"ActorTokenWithoutType", "orders-svc", url.Values{"actor_token": {subject}}, "invalid_request", ""},
-		{"ActorTokenOfAnotherClient", "orders-svc", url.Values{"actor_token": {subject}, "actor_token_type": {typeAccessToken}}, "invalid_grant", ""},
-		{"SubjectTokenGarbage", "orders-svc", url.Values{"subject_token": {"eyJhbGciOiJub25lIn0.e30."}}, "invalid_grant", ""},
+		{"ActorTokenOfAnotherClient", "orders-svc", url.Values{"actor_token": {subject}, "actor_token_type": {typeAccessToken}}, "invalid_request", ""},
+		{"ActorTokenGarbage", "orders-svc", url.Values{"actor_token": {"eyJhbGciOiJub25lIn0.e30."}, "actor_token_type": {typeAccessToken}}, "invalid_request", ""},
+		{"SubjectTokenGarbage", "orders-svc", url.Values{"subject_token": {"eyJhbGciOiJub25lIn0.e30."}}, "invalid_request", ""},
 		{"SubjectTokenMissing", "orders-svc", url.Values{"subject_token": {""}}, "invalid_request", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -255,8 +262,73 @@ func TestTokenExchange(t *testing.T) {
 			t.Errorf("expires_in %v, beyond the subject token's remaining life", exp)
 		}
 		n.clock.Advance(3 * time.Minute)
-		if status, body := n.exchange(t, "orders-svc", subject, nil); status != 400 || body["error"] != "invalid_grant" {
+		// RFC 8693 section 2.2.2: an invalid subject token is invalid_request.
+		if status, body := n.exchange(t, "orders-svc", subject, nil); status != 400 || body["error"] != "invalid_request" {
 			t.Errorf("expired subject token: %d %v", status, body)
+		}
+	})
+}
+
+// TestTokenExchangeActorIsTheClient: the actor token must be the exchanging
+// client's own client credentials token. An exchanged token issued to the
+// client (its sub is someone else, and it carries act) or a user's token
+// issued to it would otherwise put another identity into act.
+func TestTokenExchangeActorIsTheClient(t *testing.T) {
+	up := newUpstream(t)
+	n := exchangeNode(t, up, func(c *config.Config) {
+		for i := range c.Clients {
+			if cl := &c.Clients[i]; cl.ID == "web-app" {
+				cl.GrantTypes = append(cl.GrantTypes, grantExchange)
+				cl.Access = append(cl.Access, gatehouse.Access{API: "inventory", Scopes: []string{"orders:read"}})
+				cl.TokenExchange = []gatehouse.ExchangeRule{{From: "orders", To: []string{"inventory"}}}
+			}
+		}
+	})
+	n.addUser(t, "alice")
+	subject := n.ordersToken(t, "orders:read")
+	actorToken := func(tok string) url.Values {
+		return url.Values{"resource": {inventoryAud}, "actor_token": {tok}, "actor_token_type": {typeAccessToken}}
+	}
+
+	t.Run("ExchangedTokenOfTheClient", func(t *testing.T) {
+		status, body := n.exchange(t, "orders-svc", subject, url.Values{"resource": {inventoryAud}})
+		if status != 200 {
+			t.Fatalf("%d %v", status, body)
+		}
+		e1 := body["access_token"].(string) // client orders-svc, sub svc-basic
+		if status, body := n.exchange(t, "orders-svc", subject, actorToken(e1)); status != 400 || body["error"] != "invalid_request" {
+			t.Errorf("exchanged token as actor: %d %v, want 400 invalid_request", status, body)
+		}
+	})
+
+	t.Run("UserTokenOfTheClient", func(t *testing.T) {
+		cfg := n.webApp() // web-app now has two APIs: name the resource
+		v := oauth2.GenerateVerifier()
+		code := n.codeFor(t, n.browser(t), cfg, v, oauth2.SetAuthURLParam("resource", "https://orders.example.test"))
+		user, err := cfg.Exchange(t.Context(), code, oauth2.VerifierOption(v), oauth2.SetAuthURLParam("resource", "https://orders.example.test"))
+		if err != nil { // client web-app, sub alice
+			t.Fatal(err)
+		}
+		status, body, _ := postForm(t, n.Issuer+oauth.PathToken, url.Values{"grant_type": {grantExchange},
+			"subject_token": {subject}, "subject_token_type": {typeAccessToken}, "resource": {inventoryAud},
+			"actor_token": {user.AccessToken}, "actor_token_type": {typeAccessToken}}, func(r *http.Request) {
+			r.SetBasicAuth("web-app", url.QueryEscape(webSecret))
+		})
+		if status != 400 || body["error"] != "invalid_request" {
+			t.Errorf("user token as actor: %d %v, want 400 invalid_request", status, body)
+		}
+		// Without the actor token, web-app exchanges and is the actor.
+		status, body, _ = postForm(t, n.Issuer+oauth.PathToken, url.Values{"grant_type": {grantExchange},
+			"subject_token": {subject}, "subject_token_type": {typeAccessToken}, "resource": {inventoryAud}}, func(r *http.Request) {
+			r.SetBasicAuth("web-app", url.QueryEscape(webSecret))
+		})
+		if status != 200 {
+			t.Fatalf("%d %v", status, body)
+		}
+		var c exchangedClaims
+		n.claimsOf(t, body["access_token"].(string), &c)
+		if got := strings.Join(chainOf(c.Act), ","); got != "web-app" {
+			t.Errorf("act chain %s, want web-app", got)
 		}
 	})
 }
@@ -288,7 +360,7 @@ func TestTokenExchangeRevokedWithGrant(t *testing.T) {
 	if resp, _ := n.call(t, "GET", "/inventory/1", exchanged, nil); resp.StatusCode != 401 {
 		t.Errorf("exchanged token after its grant was revoked: %d", resp.StatusCode)
 	}
-	if status, body := n.exchange(t, "orders-svc", user.AccessToken, url.Values{"resource": {inventoryAud}}); status != 400 || body["error"] != "invalid_grant" {
+	if status, body := n.exchange(t, "orders-svc", user.AccessToken, url.Values{"resource": {inventoryAud}}); status != 400 || body["error"] != "invalid_request" {
 		t.Errorf("exchanging a revoked token: %d %v", status, body)
 	}
 }

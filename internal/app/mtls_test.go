@@ -13,7 +13,9 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"io"
+	"maps"
 	"math/big"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -279,6 +281,54 @@ func TestMutualTLSClientAuth(t *testing.T) {
 			t.Errorf("metadata: methods %s, bound tokens %v", methods, md.TLSClientCertificateBoundAccessTokens)
 		}
 	})
+	t.Run("MetadataAliases", func(t *testing.T) {
+		// The issuer is the plain HTTP listener: RFC 8705 section 5 names
+		// the HTTPS listener's endpoints, and a client finds them there.
+		resp, err := http.Get(s.n.Issuer + oauth.PathMetadata)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var raw map[string]any
+		if err := json.NewDecoder(resp.Body).Decode(&raw); err != nil {
+			t.Fatal(err)
+		}
+		aliases, _ := raw["mtls_endpoint_aliases"].(map[string]any)
+		want := map[string]any{"token_endpoint": s.n.TLSURL + oauth.PathToken,
+			"revocation_endpoint": s.n.TLSURL + oauth.PathRevoke, "introspection_endpoint": s.n.TLSURL + oauth.PathIntrospect}
+		if !maps.Equal(aliases, want) {
+			t.Fatalf("mtls_endpoint_aliases %v, want %v", raw["mtls_endpoint_aliases"], want)
+		}
+		cfg := &clientcredentials.Config{ClientID: "mtls-dn", TokenURL: aliases["token_endpoint"].(string),
+			AuthStyle: oauth2.AuthStyleInParams, EndpointParams: url.Values{"resource": {"https://orders.example.test"}}}
+		if _, err := cfg.Token(context.WithValue(context.Background(), oauth2.HTTPClient, tlsClient(s.dnCert))); err != nil {
+			t.Errorf("token at the aliased endpoint: %v", err)
+		}
+	})
+}
+
+// TestMTLSBaseURL: the aliases are published only when the HTTPS
+// listener is not the issuer's origin, and name it by the issuer's host.
+func TestMTLSBaseURL(t *testing.T) {
+	ln := func(ip string, port int) net.Addr { return &net.TCPAddr{IP: net.ParseIP(ip), Port: port} }
+	for _, tc := range []struct {
+		name, issuer string
+		addr         net.Addr
+		want         string
+	}{
+		{"PlainIssuer", "http://127.0.0.1:8080", ln("127.0.0.1", 8443), "https://127.0.0.1:8443"},
+		{"IssuerHostName", "https://gw.example.com", ln("0.0.0.0", 8443), "https://gw.example.com:8443"},
+		{"IssuerWithPath", "https://gw.example.com/auth", ln("::", 8443), "https://gw.example.com:8443"},
+		{"SameOriginDefaultPort", "https://gw.example.com", ln("0.0.0.0", 443), ""},
+		{"SameOriginExplicitPort", "https://gw.example.com:8443", ln("10.0.0.5", 8443), ""},
+		{"IPv6Issuer", "http://[::1]:8080", ln("::1", 8443), "https://[::1]:8443"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := mtlsBaseURL(tc.issuer, tc.addr); got != tc.want {
+				t.Errorf("mtlsBaseURL(%q, %v) = %q, want %q", tc.issuer, tc.addr, got, tc.want)
+			}
+		})
+	}
 }
 
 func TestCertificateBoundTokenAtGateway(t *testing.T) {

@@ -12,9 +12,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -297,6 +299,7 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 		// negotiate HTTP/2 and fill in r.TLS.
 		tlsLn = tls.NewListener(limitConns(raw, maxConns), serverTLSConfig(cert))
 		n.TLSURL = "https://" + displayAddr(raw.Addr())
+		n.OAuth.MTLSBaseURL = mtlsBaseURL(n.Issuer, raw.Addr())
 		n.tls = newHTTPServer(pub, o.Log)
 		n.tls.ReadTimeout, n.tls.WriteTimeout = 0, 0
 		n.tls.TLSConfig = serverTLSConfig(cert)
@@ -531,6 +534,24 @@ func (n *Node) closeStore() {
 
 // displayAddr turns a bound address into one a client can dial: an
 // unspecified host (0.0.0.0, ::) becomes localhost.
+// mtlsBaseURL is where clients reach the HTTPS listener for mutual TLS,
+// published in the metadata's mtls_endpoint_aliases (RFC 8705 section 5):
+// the issuer's host name (which clients know, and the certificate names)
+// with the listener's port; "" when that is the issuer's own origin, whose
+// endpoints then take certificates already.
+func mtlsBaseURL(issuer string, ln net.Addr) string {
+	u, err := url.Parse(issuer)
+	tcp, ok := ln.(*net.TCPAddr)
+	if err != nil || !ok || u.Hostname() == "" {
+		return ""
+	}
+	port := strconv.Itoa(tcp.Port)
+	if u.Scheme == "https" && cmp.Or(u.Port(), "443") == port {
+		return ""
+	}
+	return "https://" + net.JoinHostPort(u.Hostname(), port)
+}
+
 func displayAddr(a net.Addr) string {
 	tcp, ok := a.(*net.TCPAddr)
 	if !ok {

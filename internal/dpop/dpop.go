@@ -81,6 +81,8 @@ type Proof struct {
 	JTI        string    // the proof's unique identifier
 	IssuedAt   time.Time // iat
 	Nonce      string    // the server nonce, empty if none
+
+	until time.Time // set by CheckAny: how long the proof stays acceptable
 }
 
 // Verify checks a DPoP proof for a request with this method and target URI
@@ -115,6 +117,25 @@ func (v *Verifier) Verify(proof, method, htu, accessToken string) (*Proof, error
 // to accept both the endpoint its metadata advertises and the URL the
 // request actually came in on.
 func (v *Verifier) VerifyAny(proof, method string, htus []string, accessToken string) (*Proof, error) {
+	p, err := v.CheckAny(proof, method, htus, accessToken)
+	if err != nil {
+		return nil, err
+	}
+	if err := v.Use(p); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// CheckAny is VerifyAny without the last step: every check passes, but the
+// (thumbprint, jti) pair is neither looked up nor recorded, so the proof can
+// still be accepted once. A caller that must first see who sends the proof
+// (the token endpoint authenticates the client after checking the proof,
+// so that a use_dpop_nonce round trip does not consume a client
+// assertion) calls Use once that has succeeded, and only then relies on
+// the proof: a request that fails before Use does not use the proof up,
+// nor fill the replay cache.
+func (v *Verifier) CheckAny(proof, method string, htus []string, accessToken string) (*Proof, error) {
 	if v.NonceRequired && v.Nonces == nil {
 		return nil, errors.New("dpop: NonceRequired without Nonces")
 	}
@@ -184,16 +205,32 @@ func (v *Verifier) VerifyAny(proof, method string, htus []string, accessToken st
 		}
 	}
 
-	thumb := c.hdr.thumb
-	// The proof stays acceptable until iat + window; remember it that long.
-	if err := v.cache().Use(thumb, cl.jti, cl.iat.Add(window), t); err != nil {
+	// The proof stays acceptable until iat + window; Use remembers it that
+	// long.
+	return &Proof{Thumbprint: c.hdr.thumb, JTI: cl.jti, IssuedAt: cl.iat, Nonce: cl.nonce, until: cl.iat.Add(window)}, nil
+}
+
+// Use records that a proof returned by CheckAny was accepted (RFC 9449
+// §11.1). It fails with ErrReplayed if the proof's (thumbprint, jti) pair
+// was accepted before, and with ErrReplayCacheFull if the replay cache has
+// no room; the caller must then refuse the request. A Proof not made by
+// CheckAny is refused.
+func (v *Verifier) Use(p *Proof) error {
+	if p == nil || p.until.IsZero() {
+		return errors.New("dpop: Use of a proof CheckAny did not return")
+	}
+	now := time.Now
+	if v.Now != nil {
+		now = v.Now
+	}
+	if err := v.cache().Use(p.Thumbprint, p.JTI, p.until, now()); err != nil {
 		msg := "proof was already used"
 		if errors.Is(err, ErrReplayCacheFull) {
 			msg = "server busy; retry later"
 		}
-		return nil, invalidCause(msg, err)
+		return invalidCause(msg, err)
 	}
-	return &Proof{Thumbprint: thumb, JTI: cl.jti, IssuedAt: cl.iat, Nonce: cl.nonce}, nil
+	return nil
 }
 
 // NextNonce returns the nonce a response to an accepted proof should carry

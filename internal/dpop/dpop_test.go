@@ -291,6 +291,44 @@ func TestReplay(t *testing.T) {
 	}
 }
 
+// TestCheckThenUse: CheckAny accepts a proof without recording it, so a
+// request that fails after the check does not use the proof up; Use then
+// accepts it once.
+func TestCheckThenUse(t *testing.T) {
+	k := newKey(t, gojose.ES256)
+	v := &Verifier{Now: func() time.Time { return testNow }}
+	proof := makeProof(t, k, proofOpts{claims: map[string]any{"jti": "check-use"}})
+	htus := []string{testHTU}
+	for i := range 2 {
+		if _, err := v.CheckAny(proof, "POST", htus, ""); err != nil {
+			t.Fatalf("CheckAny #%d: %v", i+1, err)
+		}
+	}
+	if got := v.cache().Len(); got != 0 {
+		t.Fatalf("cache Len = %d after CheckAny, want 0: a check records nothing", got)
+	}
+	p, err := v.CheckAny(proof, "POST", htus, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := v.Use(p); err != nil {
+		t.Fatalf("first Use: %v", err)
+	}
+	if err := v.Use(p); !errors.Is(err, ErrReplayed) {
+		t.Fatalf("second Use: %v, want ErrReplayed", err)
+	}
+	if _, err := v.VerifyAny(proof, "POST", htus, ""); !errors.Is(err, ErrReplayed) {
+		t.Fatalf("VerifyAny after Use: %v, want ErrReplayed", err)
+	}
+	var de *Error
+	if err := v.Use(&Proof{Thumbprint: p.Thumbprint, JTI: "forged"}); err == nil || errors.As(err, &de) {
+		t.Errorf("Use of a Proof CheckAny did not make: %v, want a plain error", err)
+	}
+	if _, err := v.CheckAny(makeProof(t, k, proofOpts{claims: map[string]any{"htm": "GET"}}), "POST", htus, ""); err == nil {
+		t.Error("CheckAny accepted a proof for another method")
+	}
+}
+
 func TestReplayCache(t *testing.T) {
 	c := NewReplayCache(2)
 	until := testNow.Add(time.Minute)

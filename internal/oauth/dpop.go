@@ -19,10 +19,13 @@ func errInvalidDPoPProof(desc string) *Error {
 }
 
 // tokenDPoP checks the DPoP header of a token request (RFC 9449 §5) and
-// returns the thumbprint of the proof's key, which the new tokens are bound
-// to, or "" when the request has no proof. It runs before the client
+// returns the proof, whose key's thumbprint the new tokens are bound to, or
+// nil when the request has no proof. It runs before the client
 // authenticates, so that a use_dpop_nonce round trip does not consume a
-// client assertion.
+// client assertion, but it does not record the proof: the token endpoint
+// calls useDPoP once the client has authenticated, so a request refused
+// before that (no or bad credentials, the failure limiter) neither uses up
+// a proof its legitimate sender will retry with nor fills the replay cache.
 //
 // The proof's htu must name the token endpoint as the client used it
 // (RFC 9449 §4.3 step 9): the one the metadata advertises (the issuer's
@@ -31,26 +34,40 @@ func errInvalidDPoPProof(desc string) *Error {
 // listener directly under another name, such as the HTTPS listener. A
 // proof's htu only stops its replay at another server; here a replayed
 // proof could only get a token bound to its owner's key.
-func (s *Server) tokenDPoP(w http.ResponseWriter, r *http.Request) (string, *Error) {
+func (s *Server) tokenDPoP(w http.ResponseWriter, r *http.Request) (*dpop.Proof, *Error) {
 	proofs := r.Header.Values("DPoP")
 	switch {
 	case len(proofs) == 0:
-		return "", nil
+		return nil, nil
 	case len(proofs) > 1:
-		return "", errInvalidDPoPProof("send exactly one DPoP header")
+		return nil, errInvalidDPoPProof("send exactly one DPoP header")
 	case s.DPoP == nil:
-		return "", errInvalidDPoPProof("DPoP is not enabled on this server")
+		return nil, errInvalidDPoPProof("DPoP is not enabled on this server")
 	}
 	scheme := "http"
 	if r.TLS != nil {
 		scheme = "https"
 	}
-	p, err := s.DPoP.VerifyAny(proofs[0], http.MethodPost, []string{s.Issuer + PathToken, scheme + "://" + r.Host + PathToken}, "")
+	p, err := s.DPoP.CheckAny(proofs[0], http.MethodPost, []string{s.Issuer + PathToken, scheme + "://" + r.Host + PathToken}, "")
 	if err != nil {
-		return "", s.dpopError(r, err)
+		return nil, s.dpopError(r, err)
 	}
 	if n := s.DPoP.NextNonce(p); n != "" {
 		w.Header().Set("DPoP-Nonce", n)
+	}
+	return p, nil
+}
+
+// useDPoP records the checked proof of an authenticated token request as
+// used (RFC 9449 §11.1): a proof accepted once is refused after, "proof was
+// already used". It returns the thumbprint the new tokens are bound to, ""
+// without a proof.
+func (s *Server) useDPoP(r *http.Request, p *dpop.Proof) (string, *Error) {
+	if p == nil {
+		return "", nil
+	}
+	if err := s.DPoP.Use(p); err != nil {
+		return "", s.dpopError(r, err)
 	}
 	return p.Thumbprint, nil
 }

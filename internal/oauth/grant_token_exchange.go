@@ -64,30 +64,40 @@ func (g *TokenExchange) Handle(ctx context.Context, req *TokenRequest) (*TokenRe
 	}
 	from := s.Catalog.APIByAudience(sub.Audience)
 	if from == nil || !servable(from) {
-		return nil, errInvalidGrant("subject_token is not for an available API of this server")
+		return nil, errInvalidRequest("subject_token is not for an available API of this server")
 	}
 	if sub.GrantID != "" {
 		// A user's grant: the user must still be active, as for a refresh.
 		if e := s.checkSubject(ctx, sub.Subject); e != nil {
+			if e.Code == "invalid_grant" {
+				// An unacceptable subject token is invalid_request
+				// here (RFC 8693 section 2.2.2).
+				e = errInvalidRequest("subject_token: " + e.Description)
+			}
 			return nil, e
 		}
 	}
 	if sub.Act.Depth() >= gatehouse.MaxActorDepth {
-		return nil, errInvalidGrant("subject_token's delegation chain is already as long as allowed")
+		return nil, errInvalidRequest("subject_token's delegation chain is already as long as allowed")
 	}
-	actorSubject := client.ID
 	expires := sub.ExpiresAt
 	if f.has("actor_token") {
 		// The actor token shows who acts; it must be the exchanging
-		// client's own token, so nobody can name another party as actor.
+		// client's own client credentials token (sub is the client, no
+		// grant, no act), so nobody can name another party as actor: a
+		// user's token or an exchanged one carries someone else's sub.
 		act, e := g.verify(ctx, f.get("actor_token"), req, "actor_token")
 		if e != nil {
 			return nil, e
 		}
-		if act.ClientID != client.ID {
-			return nil, errInvalidGrant("actor_token was not issued to this client")
+		switch {
+		case act.ClientID != client.ID:
+			return nil, errInvalidRequest("actor_token was not issued to this client")
+		case act.Act != nil:
+			return nil, errInvalidRequest("actor_token is an exchanged token; send the client's own client credentials token")
+		case act.Subject != client.ID || act.GrantID != "":
+			return nil, errInvalidRequest("actor_token must be the client's own client credentials token")
 		}
-		actorSubject = act.Subject
 		if act.ExpiresAt.Before(expires) {
 			expires = act.ExpiresAt
 		}
@@ -118,7 +128,7 @@ func (g *TokenExchange) Handle(ctx context.Context, req *TokenRequest) (*TokenRe
 		return nil, e
 	}
 
-	chain := &gatehouse.Actor{Subject: actorSubject, Actor: sub.Act}
+	chain := &gatehouse.Actor{Subject: client.ID, Actor: sub.Act}
 	shape := func(c *gatehouse.AccessClaims) {
 		c.Act = chain
 		if expires.Before(c.ExpiresAt) {
@@ -130,12 +140,12 @@ func (g *TokenExchange) Handle(ctx context.Context, req *TokenRequest) (*TokenRe
 		return nil, e
 	}
 	if ttl <= 0 {
-		return nil, errInvalidGrant("subject_token expires too soon to be exchanged")
+		return nil, errInvalidRequest("subject_token expires too soon to be exchanged")
 	}
 	rec.CredentialID = req.CredentialID
 	err := s.Tokens.CreateToken(ctx, rec)
 	if gatehouse.ErrorCode(err) == gatehouse.CodeConflict && sub.GrantID != "" {
-		return nil, errInvalidGrant("subject_token was revoked") // its grant, meanwhile
+		return nil, errInvalidRequest("subject_token was revoked") // its grant, meanwhile
 	} else if err != nil {
 		return nil, s.internalError(ctx, "record exchanged token", err)
 	}
@@ -152,16 +162,18 @@ func (g *TokenExchange) Handle(ctx context.Context, req *TokenRequest) (*TokenRe
 
 // verify checks a subject or actor token: an active access token of this
 // server (revocation included), not expired without the verifier's leeway.
+// A token that fails is invalid_request (RFC 8693 section 2.2.2), not
+// invalid_grant.
 func (g *TokenExchange) verify(ctx context.Context, tok string, req *TokenRequest, param string) (*gatehouse.AccessClaims, *Error) {
 	c, err := g.Server.Verifier.Verify(ctx, tok)
 	if err != nil {
 		if token.ReasonOf(err) == "" {
 			return nil, g.Server.internalError(ctx, "verify "+param, err)
 		}
-		return nil, errInvalidGrant(param + " is invalid, expired or revoked")
+		return nil, errInvalidRequest(param + " is invalid, expired or revoked")
 	}
 	if !req.Now.Before(c.ExpiresAt) {
-		return nil, errInvalidGrant(param + " is invalid, expired or revoked")
+		return nil, errInvalidRequest(param + " is invalid, expired or revoked")
 	}
 	return c, nil
 }

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/gatehouse/gatehouse"
@@ -138,6 +139,11 @@ type Server struct {
 	// for client certificates, so the RFC 8705 methods are advertised.
 	ClientCAs *x509.CertPool
 	MutualTLS bool
+	// MTLSBaseURL is the HTTPS listener's URL when it is not the issuer's
+	// (scheme, host and port): clients reach the mutual-TLS endpoints there,
+	// so the metadata lists them in mtls_endpoint_aliases (RFC 8705 §5).
+	// Empty: no aliases. Set before the server handles requests.
+	MTLSBaseURL string
 	// LoginLimiter slows down failed logins per account and per IP.
 	LoginLimiter *FailureLimiter
 	Metrics      *Metrics       // optional
@@ -288,6 +294,17 @@ type Metadata struct {
 
 	// RFC 8705 section 3.3.
 	TLSClientCertificateBoundAccessTokens bool `json:"tls_client_certificate_bound_access_tokens,omitempty"`
+	// RFC 8705 section 5: where the endpoints are for mutual TLS, when
+	// that is not where the endpoints above are.
+	MTLSEndpointAliases *MTLSEndpointAliases `json:"mtls_endpoint_aliases,omitempty"`
+}
+
+// MTLSEndpointAliases are the endpoints on the HTTPS listener (RFC 8705
+// section 5) that take client certificates.
+type MTLSEndpointAliases struct {
+	TokenEndpoint         string `json:"token_endpoint"`
+	RevocationEndpoint    string `json:"revocation_endpoint"`
+	IntrospectionEndpoint string `json:"introspection_endpoint"`
 }
 
 // Metadata returns what this server supports, and only that.
@@ -336,6 +353,14 @@ func (s *Server) Metadata() Metadata {
 		DPoPSigningAlgs:                      s.dpopAlgs(),
 	}
 	md.TLSClientCertificateBoundAccessTokens = s.MutualTLS
+	if s.MutualTLS && s.MTLSBaseURL != "" {
+		base := strings.TrimSuffix(s.MTLSBaseURL, "/")
+		md.MTLSEndpointAliases = &MTLSEndpointAliases{
+			TokenEndpoint:         base + PathToken,
+			RevocationEndpoint:    base + PathRevoke,
+			IntrospectionEndpoint: base + PathIntrospect,
+		}
+	}
 	if _, ok := s.grants[gatehouse.GrantAuthorizationCode]; ok {
 		md.AuthorizationEndpoint = s.Issuer + PathAuthorize
 		md.ResponseTypesSupported = []string{"code"}

@@ -43,11 +43,15 @@ func (s *Server) token(ctx context.Context, w http.ResponseWriter, r *http.Reque
 	if !ok {
 		return nil, gt, errUnsupportedGrantType("grant_type " + quoteParam(gt) + " is not supported")
 	}
-	jkt, err := s.tokenDPoP(w, r)
+	proof, err := s.tokenDPoP(w, r)
 	if err != nil {
 		return nil, gt, err
 	}
 	client, credID, err := s.authenticateClientCred(ctx, r, f, g.PublicClients())
+	if err != nil {
+		return nil, gt, err
+	}
+	jkt, err := s.useDPoP(r, proof)
 	if err != nil {
 		return nil, gt, err
 	}
