@@ -116,3 +116,20 @@ func TestApproveWithEmptyScopes(t *testing.T) {
 		t.Errorf("approved %v", got)
 	}
 }
+
+// TestAPIKeyForHiddenAPI: to a developer a draft API does not exist, so
+// an API key for it is refused exactly like one for an unknown name.
+func TestAPIKeyForHiddenAPI(t *testing.T) {
+	f := newFixture(t)
+	devA, _, appA, _ := f.seed()
+	f.must(201, f.do("POST", "/admin/v1/apis", f.adminToken(), `{"name":"secret-draft","audience":"https://draft.test","scopes":["r"]}`))
+	hidden := f.do("POST", "/admin/v1/apps/"+appA+"/credentials", devA, `{"kind":"api_key","api":"secret-draft"}`)
+	unknown := f.do("POST", "/admin/v1/apps/"+appA+"/credentials", devA, `{"kind":"api_key","api":"no-such-api"}`)
+	if hidden.status != 422 || string(hidden.body) != string(unknown.body) {
+		t.Errorf("a key for a hidden draft: %d %s; for an unknown name: %d %s", hidden.status, hidden.body, unknown.status, unknown.body)
+	}
+	creds, _ := f.db.FindCredentials(t.Context(), gatehouse.CredentialFilter{ClientID: appA})
+	if len(creds) != 0 {
+		t.Errorf("credentials stored: %d", len(creds))
+	}
+}

@@ -63,3 +63,41 @@ func TestKeyBoundAdminTokenRefused(t *testing.T) {
 		t.Errorf("register with a bearer token: %d %v", status, m)
 	}
 }
+
+// TestAPIKeyCredentialFromAdminAPI: an api_key credential made through the
+// admin API is issued like every API key (Node.IssueAPIKey): refused
+// without an approved subscription, and once issued it authenticates at
+// the gateway.
+func TestAPIKeyCredentialFromAdminAPI(t *testing.T) {
+	n, _ := ledgerNode(t)
+	adm := n.adminToken(t)
+	call := func(method, path, body string, want int) map[string]any {
+		t.Helper()
+		status, b, _ := n.adminCall(t, method, path, adm, body)
+		if status != want {
+			t.Fatalf("%s %s: %d, want %d: %s", method, path, status, want, b)
+		}
+		var m map[string]any
+		_ = json.Unmarshal(b, &m)
+		return m
+	}
+	app := call("POST", "/admin/v1/apps", `{"name":"Keys","team":"blue"}`, 201)["id"].(string)
+	if p := call("POST", "/admin/v1/apps/"+app+"/credentials", `{"kind":"api_key","api":"ledger"}`, 422); p["field"] != "api" {
+		t.Errorf("a key without a subscription: %v", p)
+	}
+	sub := call("POST", "/admin/v1/subscriptions", `{"app_id":"`+app+`","api":"ledger"}`, 201)["id"].(string)
+	call("POST", "/admin/v1/subscriptions/"+sub+"/approve", `{"scopes":["ledger:read"]}`, 200)
+	c := call("POST", "/admin/v1/apps/"+app+"/credentials", `{"kind":"api_key","api":"ledger","label":"ci"}`, 201)
+	key, _ := c["secret"].(string)
+	if !strings.HasPrefix(key, "ghk_") || c["kind"] != "api_key" || c["expires_at"] == nil {
+		t.Fatalf("credential %v", c)
+	}
+	resp, _ := n.call(t, "GET", "/ledger-key/1", "", map[string]string{"X-API-Key": key})
+	if resp.StatusCode != 200 {
+		t.Fatalf("the key at the gateway: %d", resp.StatusCode)
+	}
+	call("POST", "/admin/v1/apps/"+app+"/credentials/"+c["id"].(string)+"/revoke", `{"reason":"test"}`, 200)
+	if resp, _ := n.call(t, "GET", "/ledger-key/1", "", map[string]string{"X-API-Key": key}); resp.StatusCode != 401 {
+		t.Errorf("the revoked key at the gateway: %d", resp.StatusCode)
+	}
+}
