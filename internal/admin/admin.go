@@ -76,6 +76,12 @@ type Handler struct {
 	// ValidateOpenAPI checks an imported OpenAPI document (JSON or YAML).
 	ValidateOpenAPI func(doc []byte) error
 	Calls           CallStore // the call log; nil when it is disabled
+	// IssueAPIKey issues an API key credential for an app on an API with
+	// its token record, as (*app.Node).IssueAPIKey does (scopes nil: every
+	// scope the app may use there). Errors: CodeNotFound for an unknown
+	// API, CodeForbidden without an active subscription, CodeInvalid or
+	// CodeConflict for a key that cannot be issued. Nil: no API keys.
+	IssueAPIKey func(ctx context.Context, clientID, api string, scopes []string, ttl time.Duration, label string) (string, *gatehouse.Credential, error)
 	// APIByName resolves an API of the catalog.
 	APIByName func(name string) *gatehouse.API
 	// Revocations is updated before a revoking call returns, so the
@@ -196,6 +202,9 @@ func (h *Handler) revokeUserGrants(w http.ResponseWriter, r *http.Request, _ *Pr
 // maxAPIKeyTTL bounds an API key's life; keys are rotated, not eternal.
 const maxAPIKeyTTL = 366 * 24 * time.Hour
 
+// defaultAPIKeyTTL is an API key's life when none is asked for.
+const defaultAPIKeyTTL = 90 * 24 * time.Hour
+
 // createAPIKey issues an API key for one client on one API with some of the
 // scopes the client may have there. The key is shown once; only its hash is
 // kept, and it is revoked like a token (RFC 7009 by its client, or here).
@@ -228,7 +237,7 @@ func (h *Handler) createAPIKey(w http.ResponseWriter, r *http.Request, _ *Princi
 	}
 	ttl := time.Duration(req.ExpiresIn) * time.Second
 	if req.ExpiresIn == 0 {
-		ttl = 90 * 24 * time.Hour
+		ttl = defaultAPIKeyTTL
 	}
 	if ttl <= 0 || ttl > maxAPIKeyTTL {
 		return invalidField("expires_in", "must be between 1 and 31622400 seconds (366 days)")

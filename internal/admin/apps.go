@@ -265,6 +265,12 @@ func (h *Handler) updateApp(w http.ResponseWriter, r *http.Request, p *Principal
 	if req.AuthMethod != nil && gatehouse.AuthMethod(*req.AuthMethod) != c.AuthMethod {
 		return invalidField("auth_method", "is fixed when the app is created; create a new app")
 	}
+	if p.IsDeveloper() && req.Disabled != nil && *req.Disabled != c.Disabled {
+		// Disabling is an administrator's decision; a developer could
+		// otherwise undo it.
+		return &Problem{Type: typeForbidden, Title: "forbidden", Status: http.StatusForbidden,
+			Detail: "only an administrator enables or disables an app", Field: "disabled", Reason: "administrators only"}
+	}
 	if err := req.apply(c); err != nil {
 		return err
 	}
@@ -471,11 +477,15 @@ func (h *Handler) createCredential(w http.ResponseWriter, r *http.Request, p *Pr
 	if err := changeableApp(app); err != nil {
 		return err
 	}
-	cr, secret, err := h.newCredential(r, app, gatehouse.CredentialKind(req.Kind), req.Label, req.API, req.ExpiresAt, req.JWK)
+	cr, secret, err := h.newCredential(r, p, app, gatehouse.CredentialKind(req.Kind), req.Label, req.API, req.ExpiresAt, req.JWK)
 	if err != nil {
 		return err
 	}
-	if err := h.Apps.CreateCredential(r.Context(), cr); err != nil {
+	if cr.Kind == gatehouse.CredentialKey {
+		if cr, secret, err = h.issueAPIKey(r, cr); err != nil {
+			return err
+		}
+	} else if err := h.Apps.CreateCredential(r.Context(), cr); err != nil {
 		return err
 	}
 	if err := h.changed(r.Context()); err != nil {
@@ -490,7 +500,36 @@ func (h *Handler) createCredential(w http.ResponseWriter, r *http.Request, p *Pr
 	return nil
 }
 
-func (h *Handler) newCredential(r *http.Request, app *gatehouse.Client, kind gatehouse.CredentialKind, label, api, expires string, jwk jsonRaw) (*gatehouse.Credential, string, error) {
+// issueAPIKey issues the API key credential cr describes the way the node
+// issues every API key (IssueAPIKey): under the app's subscription, with
+// the token record the gateway checks it by, every scope the app may use
+// on the API. Without expires_at it lives defaultAPIKeyTTL, and never
+// longer than the subscription.
+func (h *Handler) issueAPIKey(r *http.Request, cr *gatehouse.Credential) (*gatehouse.Credential, string, error) {
+	if h.IssueAPIKey == nil {
+		return nil, "", &Problem{Type: typeConflict, Title: "conflict", Status: http.StatusConflict,
+			Detail: "this node does not issue API keys", Field: "kind", Reason: "not available"}
+	}
+	ttl := defaultAPIKeyTTL
+	if !cr.ExpiresAt.IsZero() {
+		ttl = cr.ExpiresAt.Sub(h.now())
+	}
+	if ttl > maxAPIKeyTTL {
+		return nil, "", invalidField("expires_at", "an API key lives at most 366 days")
+	}
+	secret, issued, err := h.IssueAPIKey(r.Context(), cr.ClientID, cr.API, nil, ttl, cr.Label)
+	switch gatehouse.ErrorCode(err) {
+	case "":
+		return issued, secret, nil
+	case gatehouse.CodeNotFound:
+		return nil, "", invalidField("api", "no such API")
+	case gatehouse.CodeForbidden, gatehouse.CodeInvalid, gatehouse.CodeConflict:
+		return nil, "", invalidField("api", gatehouse.ErrorMessage(err))
+	}
+	return nil, "", err
+}
+
+func (h *Handler) newCredential(r *http.Request, p *Principal, app *gatehouse.Client, kind gatehouse.CredentialKind, label, api, expires string, jwk jsonRaw) (*gatehouse.Credential, string, error) {
 	if err := checkText("label", label, 200); err != nil {
 		return nil, "", err
 	}
@@ -515,7 +554,10 @@ func (h *Handler) newCredential(r *http.Request, app *gatehouse.Client, kind gat
 		if api == "" {
 			return nil, "", invalidField("api", "an API key is for one API")
 		}
-		if _, err := h.APIs.FindAPI(r.Context(), api); gatehouse.ErrorCode(err) == gatehouse.CodeNotFound {
+		// An API the caller may not see (a draft, for a developer) is
+		// answered like one that does not exist.
+		if a, err := h.APIs.FindAPI(r.Context(), api); gatehouse.ErrorCode(err) == gatehouse.CodeNotFound ||
+			(err == nil && (a.Name == gatehouse.AdminAPIName || !visibleAPI(p, a))) {
 			return nil, "", invalidField("api", "no such API")
 		} else if err != nil {
 			return nil, "", err

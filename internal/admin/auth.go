@@ -70,6 +70,14 @@ func (h *Handler) authenticate(r *http.Request) (*Principal, *Problem) {
 		return nil, problem(http.StatusUnauthorized, typeUnauthorized, "unauthorized", "the access token is not valid")
 	}
 	noteActor(r, claims.Subject, claims.ClientID)
+	// The admin API checks no DPoP proof nor client certificate, so a
+	// key-bound token used here as a plain bearer token would drop its
+	// binding: a stolen DPoP token would work without the key. Refused.
+	if claims.Cnf.Bound() {
+		h.authFailed(r, "key-bound token")
+		return nil, problem(http.StatusUnauthorized, typeUnauthorized, "unauthorized",
+			"key-bound tokens are not accepted here; use a bearer token")
+	}
 	forbidden := problem(http.StatusForbidden, typeForbidden, "forbidden",
 		"the token is not an admin token (audience "+gatehouse.AdminAudience+", scope admin, admin:read or developer)")
 	if claims.Audience != gatehouse.AdminAudience {

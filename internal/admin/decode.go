@@ -69,6 +69,11 @@ func decodeJSON(data []byte, v any) error {
 		return &Problem{Type: typeWrongType, Title: "wrong type", Status: http.StatusBadRequest,
 			Detail: "the body must be a JSON object", Reason: "must be an object"}
 	}
+	// encoding/json matches member names without regard to case; ours
+	// must match exactly, so {"NAME":…} is an unknown member, not name.
+	if name, ok := inexactMember(raw, reflect.TypeOf(v)); !ok {
+		return unknownField(name)
+	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	err := dec.Decode(v)
@@ -89,11 +94,7 @@ func decodeJSON(data []byte, v any) error {
 		if s, err := strconv.Unquote(name); err == nil {
 			name = s
 		}
-		if len(name) > 100 {
-			name = name[:100]
-		}
-		return &Problem{Type: typeUnknownField, Title: "unknown field", Status: http.StatusBadRequest,
-			Detail: "member " + strconv.Quote(name) + " is not part of this resource", Field: name, Reason: "unknown field"}
+		return unknownField(name)
 	}
 	// Strict JSON already passed, so what is left is a value encoding/json
 	// cannot hold (a number too large for its field, say).
@@ -151,3 +152,101 @@ func article(jsonKind string) string {
 // jsonRaw is a JSON value kept as it came (a JWK Set, a JWK), after the
 // strict check of the whole body.
 type jsonRaw = json.RawMessage
+
+func unknownField(name string) *Problem {
+	if len(name) > 100 {
+		name = name[:100]
+	}
+	return &Problem{Type: typeUnknownField, Title: "unknown field", Status: http.StatusBadRequest,
+		Detail: "member " + strconv.Quote(name) + " is not part of this resource", Field: name, Reason: "unknown field"}
+}
+
+var (
+	rawType         = reflect.TypeFor[json.RawMessage]()
+	unmarshalerType = reflect.TypeFor[json.Unmarshaler]()
+)
+
+// inexactMember walks data along t and returns the first object member
+// whose name matches no field of its struct exactly. Values of the wrong
+// type are left to the decoder, which names them.
+func inexactMember(data []byte, t reflect.Type) (string, bool) {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == rawType || reflect.PointerTo(t).Implements(unmarshalerType) {
+		return "", true // its own decoder judges it
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		var obj map[string]json.RawMessage
+		if json.Unmarshal(data, &obj) != nil {
+			return "", true
+		}
+		fields := jsonFields(t)
+		for name, val := range obj {
+			ft, ok := fields[name]
+			if !ok {
+				return name, false
+			}
+			if n, ok := inexactMember(val, ft); !ok {
+				return n, false
+			}
+		}
+	case reflect.Slice, reflect.Array:
+		var arr []json.RawMessage
+		if json.Unmarshal(data, &arr) != nil {
+			return "", true
+		}
+		for _, val := range arr {
+			if n, ok := inexactMember(val, t.Elem()); !ok {
+				return n, false
+			}
+		}
+	case reflect.Map:
+		var obj map[string]json.RawMessage
+		if json.Unmarshal(data, &obj) != nil {
+			return "", true
+		}
+		for _, val := range obj {
+			if n, ok := inexactMember(val, t.Elem()); !ok {
+				return n, false
+			}
+		}
+	}
+	return "", true
+}
+
+// jsonFields maps the JSON member names of struct t (tags as encoding/json
+// reads them, embedded structs promoted) to their types.
+func jsonFields(t reflect.Type) map[string]reflect.Type {
+	out := map[string]reflect.Type{}
+	for f := range t.Fields() {
+		tag := f.Tag.Get("json")
+		if tag == "-" {
+			continue
+		}
+		name, _, _ := strings.Cut(tag, ",")
+		if f.Anonymous && name == "" {
+			et := f.Type
+			if et.Kind() == reflect.Pointer {
+				et = et.Elem()
+			}
+			if et.Kind() == reflect.Struct {
+				for n, ft := range jsonFields(et) {
+					if _, ok := out[n]; !ok {
+						out[n] = ft
+					}
+				}
+				continue
+			}
+		}
+		if !f.IsExported() {
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		out[name] = f.Type
+	}
+	return out
+}

@@ -67,6 +67,25 @@ func newFixture(t testing.TB) *fixture {
 		Changed: func(context.Context) error { f.changes.Add(1); return nil },
 		Log:     slog.New(slog.NewJSONHandler(&f.logs, nil)), Now: now,
 	}
+	// The node issues API keys with (*app.Node).IssueAPIKey, tested in
+	// internal/app; this stand-in stores a key the same way, without the
+	// subscription check.
+	f.h.IssueAPIKey = func(ctx context.Context, clientID, api string, scopes []string, ttl time.Duration, label string) (string, *gatehouse.Credential, error) {
+		a, err := db.FindAPI(ctx, api)
+		if err != nil {
+			return "", nil, err
+		}
+		now := time.Unix(0, f.now.Load())
+		key := gatehouse.NewSecret(token.PrefixAPIKey)
+		cred := &gatehouse.Credential{ID: token.NewID(), ClientID: clientID, Kind: gatehouse.CredentialKey, Hash: gatehouse.HashSecret(key),
+			API: api, Label: label, ExpiresAt: now.Add(ttl), CreatedAt: now}
+		rec := &gatehouse.Token{ID: token.NewID(), Hash: cred.Hash, Kind: gatehouse.KindAPIKey, Format: gatehouse.FormatOpaque,
+			ClientID: clientID, Subject: clientID, Audience: a.Audience, Scopes: scopes, IssuedAt: now, ExpiresAt: now.Add(ttl), CredentialID: cred.ID}
+		if err := db.CreateAPIKey(ctx, cred, rec); err != nil {
+			return "", nil, err
+		}
+		return key, cred, nil
+	}
 	f.srv = httptest.NewServer(f.h.Routes())
 	t.Cleanup(f.srv.Close)
 	return f

@@ -322,6 +322,7 @@ func TestProblems(t *testing.T) {
 		{"Malformed", "POST", "/admin/v1/teams", `{"name":`, "", 400, "malformed-json", ""},
 		{"Duplicate", "POST", "/admin/v1/teams", `{"name":"a","name":"b"}`, "", 400, "malformed-json", ""},
 		{"UnknownField", "POST", "/admin/v1/teams", `{"name":"a","owner":"me"}`, "", 400, "unknown-field", "owner"},
+		{"MemberNameCase", "POST", "/admin/v1/teams", `{"NAME":"x3"}`, "", 400, "unknown-field", "NAME"},
 		{"WrongType", "POST", "/admin/v1/teams", `{"name":42}`, "", 400, "wrong-type", "name"},
 		{"NestedWrongType", "POST", "/admin/v1/apis", `{"name":"x","audience":"https://x.test","routes":[{"path":5}]}`, "", 400, "wrong-type", "routes.path"},
 		{"NotObject", "POST", "/admin/v1/teams", `"team"`, "", 400, "wrong-type", ""},

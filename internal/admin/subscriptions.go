@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 
@@ -136,6 +137,20 @@ func (h *Handler) createSubscription(w http.ResponseWriter, r *http.Request, p *
 			return invalidField("scopes."+strconv.Itoa(i), "is not a scope of API "+api.Name)
 		}
 	}
+	if p.IsDeveloper() && api.Approval != gatehouse.ApprovalManual {
+		overruled, err := h.overruled(r, p, app, api.Name)
+		if err != nil {
+			return err
+		}
+		if overruled {
+			// An administrator stopped this app's access to the API: the
+			// developer's new request waits for an administrator again,
+			// rather than undoing the decision through auto-approval.
+			manual := *api
+			manual.Approval = gatehouse.ApprovalManual
+			api = &manual
+		}
+	}
 	s, change, err := gatehouse.NewSubscription(token.NewID(), app.ID, api, req.Scopes, exp, p.actor(), now)
 	if err != nil {
 		if gatehouse.ErrorCode(err) == gatehouse.CodeConflict {
@@ -183,6 +198,11 @@ func (h *Handler) subscriptionAction(action string) func(http.ResponseWriter, *h
 		}
 		if req.Scopes != nil && action != gatehouse.ActionApprove {
 			return invalidField("scopes", "only an approval takes scopes")
+		}
+		if req.Scopes != nil && len(req.Scopes) == 0 {
+			// The domain reads no scopes as "every scope asked for"; an
+			// explicit empty list more likely meant none, so it is refused.
+			return invalidField("scopes", "must name at least one scope; leave it out to approve every scope asked for")
 		}
 		if err := checkText("reason", req.Reason, 500); err != nil {
 			return err
@@ -235,4 +255,64 @@ func (h *Handler) subscriptionHistory(w http.ResponseWriter, r *http.Request, p 
 		return err
 	}
 	return h.history(w, r, gatehouse.ObjectSubscription, s.ID)
+}
+
+// overruled reports whether an earlier subscription of app to the API was
+// suspended, rejected or revoked by an administrator: any suspension
+// (only administrators suspend), and a rejection or revocation by anyone
+// but a developer of the app's team.
+func (h *Handler) overruled(r *http.Request, p *Principal, app *gatehouse.Client, api string) (bool, error) {
+	ctx := r.Context()
+	f := gatehouse.SubscriptionFilter{ClientID: app.ID, API: api, Page: gatehouse.Page{Limit: gatehouse.MaxPageLimit}}
+	for {
+		subs, next, err := h.Subscriptions.FindSubscriptions(ctx, f)
+		if err != nil {
+			return false, err
+		}
+		for _, s := range subs {
+			cf := gatehouse.StateChangeFilter{Kind: gatehouse.ObjectSubscription, ID: s.ID, Page: gatehouse.Page{Limit: gatehouse.MaxPageLimit}}
+			for {
+				steps, nextStep, err := h.APIs.FindStateChanges(ctx, cf)
+				if err != nil {
+					return false, err
+				}
+				for _, st := range steps {
+					switch gatehouse.SubscriptionState(st.To) {
+					case gatehouse.SubSuspended:
+						return true, nil
+					case gatehouse.SubRejected, gatehouse.SubRevoked:
+						dev, err := h.teamDeveloper(ctx, st.Actor, app.Team)
+						if err != nil {
+							return false, err
+						}
+						if !dev {
+							return true, nil
+						}
+					}
+				}
+				if nextStep == "" {
+					break
+				}
+				cf.Cursor = nextStep
+			}
+		}
+		if next == "" {
+			return false, nil
+		}
+		f.Cursor = next
+	}
+}
+
+// teamDeveloper reports whether actor is a developer account of team.
+func (h *Handler) teamDeveloper(ctx context.Context, actor, team string) (bool, error) {
+	if h.Accounts == nil {
+		return false, nil
+	}
+	u, err := h.Accounts.FindUserByID(ctx, actor)
+	if gatehouse.ErrorCode(err) == gatehouse.CodeNotFound {
+		return false, nil
+	} else if err != nil {
+		return false, err
+	}
+	return u.Role == gatehouse.RoleDeveloper && u.Team == team, nil
 }

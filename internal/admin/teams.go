@@ -259,7 +259,7 @@ func (h *Handler) updateAccount(w http.ResponseWriter, r *http.Request, p *Princ
 	if err != nil {
 		return err
 	}
-	before := u.Role
+	before, wasDisabled, wasTeam := u.Role, u.Disabled, u.Team
 	if req.Role != nil {
 		role := gatehouse.Role(*req.Role)
 		if role != "" && !role.Valid() {
@@ -283,6 +283,9 @@ func (h *Handler) updateAccount(w http.ResponseWriter, r *http.Request, p *Princ
 	powerful := func(r gatehouse.Role) bool { return r == gatehouse.RoleOwner || r == gatehouse.RoleAdmin }
 	if (powerful(before) || powerful(u.Role)) && before != u.Role && p.Role != gatehouse.RoleOwner && p.Role != "" {
 		return problem(http.StatusForbidden, typeForbidden, "forbidden", "only an owner grants or removes the owner and admin roles")
+	}
+	if powerful(before) && (u.Disabled != wasDisabled || u.Team != wasTeam) && p.Role != gatehouse.RoleOwner && p.Role != "" {
+		return problem(http.StatusForbidden, typeForbidden, "forbidden", "only an owner disables, enables or moves an owner or admin account")
 	}
 	if u.ID == p.Subject && (before != u.Role || u.Disabled) {
 		return invalidField("role", "an account cannot change its own role or disable itself")

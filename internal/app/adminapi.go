@@ -22,6 +22,7 @@ func (n *Node) adminHandler(policy gatehouse.TokenPolicy, cat *catalog, metrics 
 		Clients: n.Store, APIByName: cat.API, Accounts: n.Store, Audit: n.Audit,
 		Teams: n.Store, AccountsStore: n.Store, APIs: n.Store, Apps: n.Store, Subscriptions: n.Store,
 		Changed:     n.GovernanceChanged,
+		IssueAPIKey: n.IssueAPIKey,
 		ValidateAPI: func(a *gatehouse.API) error { return validateAPI(cat, a) },
 		ValidateOpenAPI: func(doc []byte) error {
 			if _, err := config.CheckOpenAPI(doc); err != nil {

@@ -320,7 +320,8 @@ func (n *Node) expireSubscriptions(ctx context.Context) (int, error) {
 
 // IssueAPIKey issues an API key for the app on one API, as an api_key
 // credential of the app (so it can be listed, rotated with overlap and
-// revoked alone) and the token record the gateway checks it by. The app
+// revoked alone) and the token record the gateway checks it by; no scopes
+// means every scope the app may use on the API. The app
 // needs an approved, unexpired subscription to the API (or direct access
 // without one) covering scopes. The key is returned once; only its hash is
 // stored. It never outlives the subscription.
@@ -367,6 +368,13 @@ func (n *Node) IssueAPIKey(ctx context.Context, clientID, apiName string, scopes
 		allowed = acc.Scopes
 	default:
 		return "", nil, gatehouse.Errorf(gatehouse.CodeForbidden, "the app has no subscription to api %s", apiName)
+	}
+	if len(scopes) == 0 { // every scope the app may use there
+		for _, sc := range allowed {
+			if api.HasScope(sc) {
+				scopes = append(scopes, sc)
+			}
+		}
 	}
 	for _, sc := range scopes {
 		if !slices.Contains(allowed, sc) || !api.HasScope(sc) {

@@ -171,6 +171,12 @@ func (s *Server) checkInitialAccessToken(ctx context.Context, r *http.Request) *
 		}
 		return bad
 	}
+	// No proof of possession is checked here, so a key-bound (DPoP or
+	// certificate) token would lose its binding: refused.
+	if claims.Cnf.Bound() {
+		return &Error{Status: http.StatusUnauthorized, Code: "invalid_token",
+			Description: "key-bound tokens are not accepted here; use a bearer token"}
+	}
 	if claims.Audience != gatehouse.AdminAudience || !claims.HasScope(gatehouse.AdminScope) {
 		return &Error{Status: http.StatusForbidden, Code: "insufficient_scope", Description: "registration needs an admin token"}
 	}
