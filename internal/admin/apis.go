@@ -25,7 +25,7 @@ type apiView struct {
 	SunsetAt       string      `json:"sunset_at,omitempty"`
 	TokenFormat    string      `json:"token_format,omitempty"`
 	AccessTokenTTL int64       `json:"access_token_ttl,omitempty"` // seconds
-	Upstream       *[]string   `json:"upstream,omitempty"` // omitted for developers
+	Upstream       *[]string   `json:"upstream,omitempty"`         // omitted for developers
 	Routes         []routeView `json:"routes"`
 	HasOpenAPI     bool        `json:"has_openapi"`
 	Source         string      `json:"source"`
