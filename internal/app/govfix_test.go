@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/internal/config"
+	"github.com/gatehouse/gatehouse/internal/sqlite"
 )
 
 // approvedLedgerToken gives ledger-app an approved subscription to ledger
@@ -196,5 +198,48 @@ func TestStartPortInUse(t *testing.T) {
 	}
 	if n != nil || !strings.Contains(err.Error(), "public listener") {
 		t.Fatalf("Start on a port in use: %v %v", n, err)
+	}
+}
+
+// TestStartOnAStoreThatDoesNotCompile: a store whose catalog has a route
+// conflict (written before the admin API checked) makes Start return an
+// error naming the conflict, without panicking or showing credentials.
+func TestStartOnAStoreThatDoesNotCompile(t *testing.T) {
+	ctx := context.Background()
+	cfg := config.Default()
+	cfg.DataDir = filepath.Join(t.TempDir(), "data")
+	cfg.Public.Addr, cfg.Admin.Addr = "127.0.0.1:0", "127.0.0.1:0"
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sqlite.Open(ctx, filepath.Join(cfg.DataDir, "gatehouse.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	for _, name := range []string{"one", "two"} {
+		if err := db.CreateAPI(ctx, &gatehouse.API{Name: name, Audience: "https://" + name + ".local", Scopes: []string{"d"},
+			Lifecycle: gatehouse.LifecyclePublished, Approval: gatehouse.ApprovalAuto, Source: gatehouse.SourceAdmin,
+			Upstream: gatehouse.Upstream{Targets: []string{"http://127.0.0.1:29000"}}, Routes: []gatehouse.Route{{Path: "/b/*"}},
+			CreatedAt: now, UpdatedAt: now}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	env := func(k string) (string, bool) {
+		if k == "GATEHOUSE_BOOTSTRAP_SECRET" {
+			return adminSecret, true
+		}
+		return "", false
+	}
+	n, err := Start(ctx, Options{Config: cfg, Env: env})
+	if err == nil {
+		_ = n.Shutdown(ctx)
+		t.Fatal("Start on a catalog with a route conflict succeeded")
+	}
+	if !strings.Contains(err.Error(), "route conflict") {
+		t.Fatalf("Start: %v, want the route conflict named", err)
 	}
 }
