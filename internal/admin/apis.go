@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gatehouse/gatehouse"
@@ -24,7 +25,7 @@ type apiView struct {
 	SunsetAt       string      `json:"sunset_at,omitempty"`
 	TokenFormat    string      `json:"token_format,omitempty"`
 	AccessTokenTTL int64       `json:"access_token_ttl,omitempty"` // seconds
-	Upstream       []string    `json:"upstream"`
+	Upstream       *[]string   `json:"upstream,omitempty"`         // omitted for developers
 	Routes         []routeView `json:"routes"`
 	HasOpenAPI     bool        `json:"has_openapi"`
 	Source         string      `json:"source"`
@@ -40,11 +41,13 @@ type routeView struct {
 	Credential string   `json:"credential,omitempty"`
 }
 
-func viewAPI(a *gatehouse.API) apiView {
+// viewAPI shows a to p; developers do not see where the gateway sends
+// the API's traffic (upstream is omitted for them).
+func viewAPI(p *Principal, a *gatehouse.API) apiView {
 	v := apiView{Name: a.Name, Family: a.FamilyName(), Version: a.Version, Audience: a.Audience, Scopes: a.Scopes,
 		Description: a.Description, Approval: string(a.Approval), Lifecycle: string(a.Lifecycle), SunsetAt: rfc3339(a.SunsetAt),
 		TokenFormat: string(a.TokenFormat), AccessTokenTTL: int64(a.AccessTokenTTL / time.Second),
-		Upstream: a.Upstream.Targets, HasOpenAPI: len(a.OpenAPI) > 0, Source: string(a.Source), Revision: a.Revision,
+		HasOpenAPI: len(a.OpenAPI) > 0, Source: string(a.Source), Revision: a.Revision,
 		CreatedAt: rfc3339(a.CreatedAt), UpdatedAt: rfc3339(a.UpdatedAt), Routes: []routeView{}}
 	if v.Approval == "" {
 		v.Approval = string(gatehouse.ApprovalAuto)
@@ -55,8 +58,12 @@ func viewAPI(a *gatehouse.API) apiView {
 	if v.Scopes == nil {
 		v.Scopes = []string{}
 	}
-	if v.Upstream == nil {
-		v.Upstream = []string{}
+	if !p.IsDeveloper() {
+		up := a.Upstream.Targets
+		if up == nil {
+			up = []string{}
+		}
+		v.Upstream = &up
 	}
 	for _, rt := range a.Routes {
 		v.Routes = append(v.Routes, routeView{Path: rt.Path, Methods: rt.Methods, Scopes: rt.Scopes, Credential: rt.Credential})
@@ -64,9 +71,9 @@ func viewAPI(a *gatehouse.API) apiView {
 	return v
 }
 
-func writeAPI(w http.ResponseWriter, status int, a *gatehouse.API) {
+func writeAPI(w http.ResponseWriter, status int, p *Principal, a *gatehouse.API) {
 	w.Header().Set("ETag", revTag(a.Revision))
-	writeJSON(w, status, viewAPI(a))
+	writeJSON(w, status, viewAPI(p, a))
 }
 
 // visibleAPI reports whether p may see a: developers see what can be
@@ -112,7 +119,7 @@ func (h *Handler) listAPIs(w http.ResponseWriter, r *http.Request, p *Principal)
 	views := []apiView{}
 	for _, a := range apis {
 		if a.Name != gatehouse.AdminAPIName && visibleAPI(p, a) {
-			views = append(views, viewAPI(a))
+			views = append(views, viewAPI(p, a))
 		}
 	}
 	writeJSON(w, http.StatusOK, storeList(views, next))
@@ -124,7 +131,7 @@ func (h *Handler) getAPI(w http.ResponseWriter, r *http.Request, p *Principal) e
 	if err != nil {
 		return err
 	}
-	writeAPI(w, http.StatusOK, a)
+	writeAPI(w, http.StatusOK, p, a)
 	return nil
 }
 
@@ -221,9 +228,16 @@ func (req *apiRequest) apply(a *gatehouse.API) error {
 	}
 	if req.Upstream != nil {
 		for i, t := range *req.Upstream {
+			// The reasons never echo the URL: its user info or query
+			// may be a secret.
 			u, err := url.Parse(t)
-			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			switch {
+			case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Opaque != "":
 				return invalidField("upstream."+strconv.Itoa(i), "must be an http or https base URL")
+			case u.User != nil:
+				return invalidField("upstream."+strconv.Itoa(i), "must not contain user info; credentials do not belong in a target URL (use upstream_auth)")
+			case u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || strings.Contains(t, "#"):
+				return invalidField("upstream."+strconv.Itoa(i), "must not have a query or fragment; give a base URL such as http://10.0.0.5:9000/base")
 			}
 		}
 		a.Upstream.Targets = *req.Upstream
@@ -293,7 +307,7 @@ func (h *Handler) createAPI(w http.ResponseWriter, r *http.Request, p *Principal
 		return err
 	}
 	w.Header().Set("Location", "/admin/v1/apis/"+a.Name)
-	writeAPI(w, http.StatusCreated, a)
+	writeAPI(w, http.StatusCreated, p, a)
 	return nil
 }
 
@@ -329,7 +343,7 @@ func (h *Handler) updateAPI(w http.ResponseWriter, r *http.Request, p *Principal
 	if err := h.changed(r.Context()); err != nil {
 		return err
 	}
-	writeAPI(w, http.StatusOK, a)
+	writeAPI(w, http.StatusOK, p, a)
 	return nil
 }
 
@@ -395,6 +409,12 @@ func (h *Handler) lifecycleAction(to gatehouse.Lifecycle) func(http.ResponseWrit
 			}
 			return err
 		}
+		// The catalog with the API in its new state must still compile
+		// into a routing table: a draft's routes are checked only when it
+		// is published.
+		if err := h.validateAPI(a); err != nil {
+			return err
+		}
 		a.Revision = rev
 		if err := h.APIs.UpdateAPI(r.Context(), a, &change); err != nil {
 			return err
@@ -402,7 +422,7 @@ func (h *Handler) lifecycleAction(to gatehouse.Lifecycle) func(http.ResponseWrit
 		if err := h.changed(r.Context()); err != nil {
 			return err
 		}
-		writeAPI(w, http.StatusOK, a)
+		writeAPI(w, http.StatusOK, p, a)
 		return nil
 	}
 }
@@ -463,7 +483,7 @@ func (h *Handler) putAPIDoc(w http.ResponseWriter, r *http.Request, p *Principal
 	if err := h.changed(r.Context()); err != nil {
 		return err
 	}
-	writeAPI(w, http.StatusOK, a)
+	writeAPI(w, http.StatusOK, p, a)
 	return nil
 }
 

@@ -73,12 +73,21 @@ type SubscriptionStore interface {
 
 // changed tells the node the management plane changed, so that the
 // catalog, the routing table and the refusal state are rebuilt before the
-// response goes out: the very next request sees the change.
+// response goes out: the very next request sees the change. The change is
+// already stored, so a failure to apply it is never reported as a
+// problem with the request (no 4xx, and its message, which may name
+// internals, is only logged): it is an opaque 500 saying so, and the
+// node's store poll retries.
 func (h *Handler) changed(ctx context.Context) error {
 	if h.Changed == nil {
 		return nil
 	}
-	return h.Changed(ctx)
+	if err := h.Changed(ctx); err != nil {
+		h.Log.Error("a stored admin change was not applied on this node yet; the store poll retries", "err", err)
+		return problem(http.StatusInternalServerError, typeInternal, "internal error",
+			"the change was stored but this node could not apply it yet; it retries on its own")
+	}
+	return nil
 }
 
 // actor names who made a change in the recorded history.

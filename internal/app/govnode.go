@@ -101,7 +101,10 @@ func (n *Node) deprecatedAt(ctx context.Context, api string) (time.Time, error) 
 // cutoffs, revocations). Call it after changing the store (the admin API
 // does, after every change); when it returns, the very next request on
 // this node sees the change. A catalog whose routes do not compile is
-// refused and the running one stays.
+// not loaded (a warning is logged and the running catalog and routing
+// table stay), but the enforcement state is loaded all the same: a
+// suspension or revocation never waits for the catalog. It returns an
+// error only when the enforcement state could not be loaded.
 func (n *Node) GovernanceChanged(ctx context.Context) error {
 	n.govMu.Lock()
 	defer n.govMu.Unlock()
@@ -109,17 +112,17 @@ func (n *Node) GovernanceChanged(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("store change counter: %w", err)
 	}
-	apis, err := n.storeAPIs(ctx)
-	if err != nil {
-		return err
-	}
-	if !sameAPIs(n.catalog.APIs(), apis) {
-		// Only when the catalog changed: most changes are to apps and
-		// subscriptions, and the routing table need not be rebuilt.
-		if err := n.gateway.load(apis); err != nil {
+	if err := n.reloadCatalog(ctx); err != nil {
+		if ctx.Err() != nil {
 			return err
 		}
-		n.catalog.set(apis)
+		// The admin API validates every change that alters the routing
+		// table before storing it, so this is another writer's doing
+		// (or two admin changes that conflict only together).
+		n.log.Warn("catalog from the store not loaded; the running catalog and routing table stay", "err", err)
+	}
+	if err := n.loadEnforcement(ctx); err != nil {
+		return err
 	}
 	clients, err := n.Store.FindClients(ctx, gatehouse.ClientFilter{})
 	if err != nil {
@@ -128,10 +131,26 @@ func (n *Node) GovernanceChanged(ctx context.Context) error {
 	if err := n.gateway.setClients(clients); err != nil {
 		return err
 	}
-	if err := n.loadEnforcement(ctx); err != nil {
+	n.seenChanges = counter
+	return nil
+}
+
+// reloadCatalog loads the catalog and the routing table from the store,
+// both or neither.
+func (n *Node) reloadCatalog(ctx context.Context) error {
+	apis, err := n.storeAPIs(ctx)
+	if err != nil {
 		return err
 	}
-	n.seenChanges = counter
+	if sameAPIs(n.catalog.APIs(), apis) {
+		// Most changes are to apps and subscriptions: the routing table
+		// need not be rebuilt.
+		return nil
+	}
+	if err := n.gateway.load(apis); err != nil {
+		return err
+	}
+	n.catalog.set(apis)
 	return nil
 }
 
@@ -227,7 +246,7 @@ func (n *Node) watchStore(ctx context.Context, every time.Duration) {
 				continue
 			}
 			if err := n.GovernanceChanged(ctx); err != nil && ctx.Err() == nil {
-				n.log.Error("reload from the store; the running catalog stays", "err", err)
+				n.log.Error("reload from the store failed; retried at the next poll", "err", err)
 			}
 		}
 	}

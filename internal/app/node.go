@@ -127,10 +127,13 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 	}
 	policy := cfg.Tokens.WithDefaults()
 	n = &Node{log: o.Log}
+	// The cleanup holds the node in its own variable: every failure path
+	// returns nil for n.
+	started := n
 	defer func() {
 		if err != nil {
-			n.closeWatch(context.Background())
-			n.closeStore()
+			started.closeWatch(context.Background())
+			started.closeStore()
 		}
 	}()
 

@@ -139,7 +139,7 @@ func (d *decoder) api(n *yaml.Node, path string, ext externals) (gatehouse.API, 
 	targets, targetsOK := d.strList(up.get("targets"), key("upstream.targets"), "absolute http(s) URLs such as http://127.0.0.1:9000")
 	for _, t := range targets {
 		if msg := checkTarget(t.val); msg != "" {
-			d.report(t.line, t.key, "%q %s", t.val, msg)
+			d.report(t.line, t.key, "%q %s", gatehouse.RedactedTarget(t.val), msg)
 		}
 	}
 	d.unique(targets)

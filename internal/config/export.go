@@ -216,7 +216,7 @@ func (e *Export) Marshal() ([]byte, error) {
 			fa.Sunset = a.SunsetAt.UTC().Format(time.RFC3339)
 		}
 		if p := a.UpstreamPolicy; len(a.Upstream.Targets) > 0 || p.HealthPath != "" {
-			up := &fileUpstream{Targets: a.Upstream.Targets, Balance: p.Balance, ConnectTimeout: durationOut(p.ConnectTimeout),
+			up := &fileUpstream{Targets: exportTargets(a.Upstream.Targets), Balance: p.Balance, ConnectTimeout: durationOut(p.ConnectTimeout),
 				ReadTimeout: durationOut(p.ReadTimeout), HealthPath: p.HealthPath, HealthInterval: durationOut(p.HealthInterval)}
 			switch {
 			case p.Retries == NoRetries:
@@ -300,4 +300,18 @@ func (e *Export) Marshal() ([]byte, error) {
 
 // literal escapes text so that reading the file back does not interpolate
 // it: $$ is a literal $.
+// exportTargets never writes a target's user info or query (a store from
+// before they were refused may hold some): they are written REDACTED,
+// which loading the file refuses, so the operator sees what to fix.
+func exportTargets(ts []string) []string {
+	out := make([]string, len(ts))
+	for i, t := range ts {
+		if strings.ContainsAny(t, "@?#") {
+			t = gatehouse.RedactedTarget(t)
+		}
+		out[i] = t
+	}
+	return out
+}
+
 func literal(s string) string { return strings.ReplaceAll(s, "$", "$$") }

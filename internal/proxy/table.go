@@ -147,7 +147,7 @@ func (c *compiler) addAPI(in *gatehouse.API) {
 	for _, s := range a.Upstream.Targets {
 		u, err := parseTarget(s)
 		if err != nil {
-			c.report("API %q: upstream target %q %v", a.Name, s, err)
+			c.report("API %q: upstream target %q %v", a.Name, gatehouse.RedactedTarget(s), err)
 			continue
 		}
 		ca.targets = append(ca.targets, u)

@@ -269,6 +269,9 @@ func TestCompileErrors(t *testing.T) {
 		{"NoTargets", bad(func(a *gatehouse.API) { a.Upstream.Targets = nil }), "no upstream targets"},
 		{"BadTarget", bad(func(a *gatehouse.API) { a.Upstream.Targets = []string{"ftp://x"} }), "http or https"},
 		{"TargetWithQuery", bad(func(a *gatehouse.API) { a.Upstream.Targets = []string{"http://x/?a=b"} }), "query"},
+		// The message never shows a target's user info or query.
+		{"TargetWithUserInfo", bad(func(a *gatehouse.API) { a.Upstream.Targets = []string{"http://svc:S3cretPass@x/"} }), `"http://REDACTED@x/" must not contain user info`},
+		{"TargetWithSecretQuery", bad(func(a *gatehouse.API) { a.Upstream.Targets = []string{"http://x/?key=S3cretPass"} }), `"http://x/?REDACTED" must not have a query`},
 		{"BadBalance", bad(func(a *gatehouse.API) { a.UpstreamPolicy.Balance = "random" }), "unknown balance"},
 		{"BadLifecycle", bad(func(a *gatehouse.API) { a.Lifecycle = "gone" }), "unknown lifecycle"},
 		{"BadMethod", bad(func(a *gatehouse.API) { a.Routes[0].Methods = []string{"GET POST"} }), "not an HTTP method"},
