@@ -170,7 +170,7 @@ func (e *Engine) apply(r *ruleState, o Observation) (Hit, bool) {
 	return Hit{
 		Rule: r.Name, Kind: r.Kind, Action: r.Action, At: o.At, Key: key,
 		ClientID: o.ClientID, Subject: o.Subject, CredentialID: o.CredentialID, APIKey: o.APIKey, GrantID: o.GrantID,
-		ExpiresAt: o.ExpiresAt, Addr: o.Addr, Count: n, Threshold: r.Threshold, Window: r.Window,
+		ExpiresAt: o.ExpiresAt, Addr: o.Addr, External: o.External, Refusal: o.Refusal, Count: n, Threshold: r.Threshold, Window: r.Window,
 	}, true
 }
 

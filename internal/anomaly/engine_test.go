@@ -398,3 +398,39 @@ func TestMemoryPerKey(t *testing.T) {
 	}
 	runtime.KeepAlive(e)
 }
+
+// TestHitCarriesWhatDecidesRevocation: the hit says whether the credential
+// was external and why the firing observation was refused, which decides
+// whether the revoke action may act on it.
+func TestHitCarriesWhatDecidesRevocation(t *testing.T) {
+	replay := Rule{Kind: KindTokenReplay, Threshold: 0, Window: time.Hour, Grace: time.Minute, Action: ActionRevoke}
+	nets := Rule{Kind: KindTokenNetworks, Threshold: 1, Window: time.Hour, Action: ActionRevoke}
+	tests := []struct {
+		name         string
+		rule         Rule
+		obs          []Observation
+		wantExternal bool
+		wantRefusal  Refusal
+	}{
+		{"ExpiredReplay", replay, []Observation{{At: t0, CredentialID: "j", GrantID: "g", Refusal: RefusalExpired, ExpiredAt: t0.Add(-time.Hour)}}, false, RefusalExpired},
+		{"RevokedReplay", replay, []Observation{{At: t0, CredentialID: "j", GrantID: "g", Refusal: RefusalRevoked}}, false, RefusalRevoked},
+		{"ExternalNetworks", nets, []Observation{
+			{At: t0, CredentialID: "ext", Addr: addr("192.0.2.1"), Status: 200, External: true},
+			{At: t0, CredentialID: "ext", Addr: addr("198.51.100.1"), Status: 200, External: true},
+		}, true, RefusalNone},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRecorder(t, tc.rule)
+			for _, o := range tc.obs {
+				r.see(o)
+			}
+			if len(r.hits) != 1 {
+				t.Fatalf("got %d hits, want 1", len(r.hits))
+			}
+			if h := r.hits[0]; h.External != tc.wantExternal || h.Refusal != tc.wantRefusal {
+				t.Errorf("hit External=%v Refusal=%v, want %v %v", h.External, h.Refusal, tc.wantExternal, tc.wantRefusal)
+			}
+		})
+	}
+}

@@ -150,6 +150,9 @@ type Observation struct {
 	Refusal      Refusal
 	ExpiredAt    time.Time // RefusalExpired: the credential's exp
 	ExpiresAt    time.Time // when the credential expires (for revocation), zero if unknown
+	// External: the credential was issued by another party (a configured
+	// external issuer); Gatehouse cannot revoke it.
+	External bool
 }
 
 // Hit is one rule firing.
@@ -166,7 +169,9 @@ type Hit struct {
 	GrantID      string
 	ExpiresAt    time.Time
 	Addr         netip.Addr
-	Count        int // the count that exceeded the threshold
+	External     bool    // the credential was issued by another party
+	Refusal      Refusal // of the observation that fired the rule
+	Count        int     // the count that exceeded the threshold
 	Threshold    int
 	Window       time.Duration
 }

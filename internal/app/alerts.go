@@ -32,6 +32,9 @@ type alerting struct {
 	tracer *tracing.Tracer
 	events eventRecorder
 	revoke func(ctx context.Context, tokenID, grantID string) error
+	// issuer is the node's own issuer: a token whose iss differs was issued
+	// by an external identity provider, which alone can revoke it.
+	issuer string
 	log    *slog.Logger
 	now    func() time.Time
 	hits   *prometheus.CounterVec
@@ -107,10 +110,28 @@ func (w *alerting) shutdown(ctx context.Context) error {
 
 // onHit runs on the engine's goroutine for every rule hit: revoke when the
 // rule says so, record a security event, log, and alert the webhooks.
+//
+// Two hits are never revoked, whatever the rule's action: a token of an
+// external issuer (Gatehouse's revocations do not apply to it, and its jti
+// is the issuer's, not ours), and an expired token replayed (anyone holding
+// an old token from a log could otherwise end a live grant). Both are sent
+// as action "alert" with the reason in the detail.
 func (w *alerting) onHit(ctx context.Context, h anomaly.Hit) {
 	w.hits.WithLabelValues(h.Rule).Inc()
+	action, kept := h.Action, ""
+	if action == anomaly.ActionRevoke {
+		switch {
+		case h.External:
+			kept = "external token: revoke it at its issuer"
+		case h.Kind == anomaly.KindTokenReplay && h.Refusal != anomaly.RefusalRevoked:
+			kept = "expired token: alert only"
+		}
+		if kept != "" {
+			action = anomaly.ActionAlert
+		}
+	}
 	revoked := ""
-	if h.Action == anomaly.ActionRevoke && w.revoke != nil {
+	if action == anomaly.ActionRevoke && w.revoke != nil {
 		what, tokenID, grantID := "token "+h.CredentialID, h.CredentialID, h.GrantID
 		if h.APIKey {
 			what = "api key " + h.CredentialID
@@ -132,6 +153,9 @@ func (w *alerting) onHit(ctx context.Context, h anomaly.Hit) {
 	if revoked != "" {
 		detail += "; revoked " + revoked
 	}
+	if kept != "" {
+		detail += "; not revoked (" + kept + ")"
+	}
 	ev := &gatehouse.SecurityEvent{ID: token.NewID(), Type: gatehouse.EventAnomalyPrefix + string(h.Kind),
 		ClientID: h.ClientID, Subject: h.Subject, GrantID: h.GrantID, Detail: detail, At: h.At}
 	if err := w.events.RecordEvent(ctx, ev); err != nil {
@@ -140,7 +164,7 @@ func (w *alerting) onHit(ctx context.Context, h anomaly.Hit) {
 	w.log.Warn("anomaly detected", "rule", h.Rule, "kind", string(h.Kind), "client_id", h.ClientID,
 		"credential_id", h.CredentialID, "grant_id", h.GrantID, "count", h.Count, "revoked", revoked)
 	if w.hooks != nil {
-		p := &webhook.Payload{ID: ev.ID, Type: ev.Type, At: h.At, Rule: h.Rule, Action: string(h.Action), Revoked: revoked,
+		p := &webhook.Payload{ID: ev.ID, Type: ev.Type, At: h.At, Rule: h.Rule, Action: string(action), Revoked: revoked,
 			ClientID: h.ClientID, Subject: h.Subject, GrantID: h.GrantID, Count: h.Count, Threshold: h.Threshold,
 			Window: h.Window.String(), Detail: detail}
 		if h.APIKey {
@@ -229,7 +253,7 @@ func (w *alerting) wrap(h http.Handler) http.Handler {
 				if !n.addr.IsValid() {
 					n.addr = peerOf(r.RemoteAddr)
 				}
-				w.engine.Observe(observation(w.now(), n, status))
+				w.engine.Observe(observation(w.now(), n, status, w.issuer))
 			}
 		}()
 		h.ServeHTTP(sw, r.WithContext(ctx))
@@ -239,11 +263,13 @@ func (w *alerting) wrap(h http.Handler) http.Handler {
 // watching reports whether requests are watched at all.
 func (w *alerting) watching() bool { return w != nil && (w.engine != nil || w.tracer != nil) }
 
-// observation turns what a request taught into what the rules read.
-func observation(at time.Time, n *note, status int) anomaly.Observation {
+// observation turns what a request taught into what the rules read;
+// issuer is the node's own, to tell external tokens apart.
+func observation(at time.Time, n *note, status int, issuer string) anomaly.Observation {
 	o := anomaly.Observation{At: at, Addr: n.addr, Status: status, APIKey: n.out.APIKey}
 	if c := n.out.Claims; c != nil {
 		o.CredentialID, o.ClientID, o.Subject, o.GrantID, o.ExpiresAt = c.ID, c.ClientID, c.Subject, c.GrantID, c.ExpiresAt
+		o.External = !o.APIKey && c.Issuer != issuer
 	}
 	switch n.out.Refusal {
 	case "":

@@ -259,7 +259,7 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 			n.watch.usage.Use(gatehouse.UsageGrant, grantID, clientID, api, "", at)
 		},
 	}
-	n.alerting.revoke = n.OAuth.RevokeByID
+	n.alerting.revoke, n.alerting.issuer = n.OAuth.RevokeByID, n.Issuer
 	n.idle = newIdleJob(cfg, n, n.alerting.eventsTo(events))
 	adminH := n.adminHandler(policy, cat, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), o.Log, now, events)
 	adminH.Calls = n.watch.callStore()
