@@ -738,3 +738,84 @@ func TestCallLogRedactsHiddenTokens(t *testing.T) {
 		}
 	}
 }
+
+// TestLogsTableEscapesClientBytes: paths crafted to clear the screen, set
+// the terminal title and forge a row are stored as sent (escaped) and
+// printed by `gatehouse logs` with no control byte from the client; a
+// token in the User-Agent is redacted in the stored record.
+func TestLogsTableEscapesClientBytes(t *testing.T) {
+	n := gatewayNode(t, newUpstream(t), nil)
+	tok := n.ordersToken(t, "orders:read")
+	jwt := "eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJ4In0.c2ln"
+	paths := []string{"/zz%1b%5b2Jx", "/v1/%1b%5d0;PWNED%07%1b%5b31mRED%0d%0aFAKE-LINE"}
+	ids := map[string]string{}
+	for _, p := range paths {
+		_, id := do(t, n, "GET", p, "", map[string]string{"User-Agent": "evil/1 " + jwt + " " + tok})
+		ids[id] = p
+	}
+	flushCalls(t, n)
+	calls, err := n.watch.calls.FindCalls(context.Background(), gatehouse.CallFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range calls {
+		p, ok := ids[c.RequestID]
+		if !ok {
+			continue
+		}
+		delete(ids, c.RequestID)
+		if c.Path != p {
+			t.Errorf("stored path %q, want %q as sent", c.Path, p)
+		}
+		if c.UserAgent != "evil/1 REDACTED REDACTED" {
+			t.Errorf("stored user agent %q", c.UserAgent)
+		}
+	}
+	if len(ids) != 0 {
+		t.Fatalf("requests without a call: %v", ids)
+	}
+	// A record holding raw control bytes in every string column (one
+	// written before paths were stored escaped).
+	raw := "\x1b]0;PWNED\a\x1b[2J\r\nFAKE\t\x7f\u202e\xff"
+	if err := n.watch.calls.InsertCalls(context.Background(), []gatehouse.Call{{Time: n.clock.Now(), Method: "GET" + raw,
+		API: raw, Path: "/old/" + raw, Status: 200, ClientID: raw, TokenID: raw, ClientAddr: raw, Reason: raw}}); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb strings.Builder
+	if code := Main(context.Background(), []string{"logs", "--data", n.dataDir}, mapEnv(nil), nil, &out, &errb); code != ExitOK {
+		t.Fatalf("logs: exit %d: %s", code, errb.String())
+	}
+	for i, b := range []byte(out.String()) {
+		if b < 0x20 && b != '\n' || b == 0x7f {
+			t.Fatalf("table output holds byte %#x at %d:\n%q", b, i, out.String())
+		}
+	}
+	if lines := strings.Count(out.String(), "\n"); lines != 4 {
+		t.Errorf("table has %d lines, want a header and 3 rows:\n%s", lines, out.String())
+	}
+	if strings.Count(out.String(), `\x1b]0;PWNED\a\x1b[2J\r\nFAKE\t\x7f\u202e\xff`) != 7 {
+		t.Errorf("table does not show the raw record's 7 string columns escaped:\n%s", out.String())
+	}
+	for _, p := range paths {
+		if !strings.Contains(out.String(), p) {
+			t.Errorf("table lacks %q:\n%s", p, out.String())
+		}
+	}
+}
+
+// TestTermSafe: what reaches the terminal from a stored string that holds
+// raw control bytes (a record written before paths were stored escaped).
+func TestTermSafe(t *testing.T) {
+	for in, want := range map[string]string{
+		"/orders/1":                    "/orders/1",
+		"/zz\x1b[2Jx":                  `/zz\x1b[2Jx`,
+		"\x1b]0;PWNED\a\r\nFAKE\t\x7f": `\x1b]0;PWNED\a\r\nFAKE\t\x7f`,
+		"/caf\u00e9/\u202egnp.exe":     `/caf` + "\u00e9" + `/\u202egnp.exe`,
+		"/bad\xff\xfe/\ufffd":          `/bad\xff\xfe/` + "\ufffd",
+		"/c1\u009b31m":                 `/c1\u009b31m`,
+	} {
+		if got := termSafe(in); got != want {
+			t.Errorf("termSafe(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

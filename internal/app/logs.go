@@ -9,8 +9,11 @@ import (
 	"net/url"
 	"os"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/gatehouse/gatehouse/internal/admin"
 	"github.com/gatehouse/gatehouse/internal/calllog"
@@ -127,14 +130,44 @@ func runLogs(ctx context.Context, args []string, env func(string) (string, bool)
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TIME\tSTATUS\tMETHOD\tAPI\tPATH\tCLIENT\tTOKEN\tADDRESS\tTOTAL\tREASON")
 	for _, c := range calls {
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.Time.UTC().Format(time.RFC3339Nano), c.Status, c.Method,
-			dash(c.API), c.Path, dash(c.ClientID), dash(c.TokenID), dash(c.ClientAddr),
-			strconv.FormatFloat(float64(c.Total.Microseconds())/1000, 'f', 1, 64)+"ms", dash(c.Reason))
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.Time.UTC().Format(time.RFC3339Nano), c.Status, termSafe(c.Method),
+			termSafe(dash(c.API)), termSafe(c.Path), termSafe(dash(c.ClientID)), termSafe(dash(c.TokenID)), termSafe(dash(c.ClientAddr)),
+			strconv.FormatFloat(float64(c.Total.Microseconds())/1000, 'f', 1, 64)+"ms", termSafe(dash(c.Reason)))
 	}
 	if err := tw.Flush(); err != nil {
 		return ExitError
 	}
 	return ExitOK
+}
+
+// termSafe returns s for a terminal: every control character and other
+// non-printable rune (ESC, BEL, CR, LF, tab, DEL, bidi overrides) written
+// as a Go escape (\x1b, \a, \u202e) and every invalid UTF-8 byte as \xNN,
+// so no byte a client sent reaches the terminal raw.
+func termSafe(s string) string {
+	plain := true
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] >= 0x7f {
+			plain = false
+			break
+		}
+	}
+	if plain {
+		return s
+	}
+	var b strings.Builder
+	for i, r := range s {
+		switch {
+		case r == utf8.RuneError && !strings.HasPrefix(s[i:], "\uFFFD"):
+			fmt.Fprintf(&b, `\x%02x`, s[i])
+		case unicode.IsPrint(r):
+			b.WriteRune(r)
+		default:
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+		}
+	}
+	return b.String()
 }
 
 func dash(s string) string {

@@ -229,9 +229,9 @@ func (rec *Recorder) finish(e *Exchange, r *http.Request) {
 	c := gatehouse.Call{
 		Time:      e.at,
 		Method:    r.Method,
-		Path:      RedactPath(r.URL.Path, r.URL.RawQuery),
+		Path:      RedactPath(r.URL.EscapedPath(), r.URL.RawQuery),
 		Status:    status,
-		UserAgent: capString(r.UserAgent(), maxUserAgent),
+		UserAgent: capString(RedactText(capString(r.UserAgent(), 8<<10)), maxUserAgent),
 		BytesIn:   e.in.Load(),
 		BytesOut:  e.out.Load(),
 		Upstream:  e.upDone,

@@ -20,6 +20,7 @@ var (
 		"pass": true, "passwd": true, "cs": true, "tok": true, "cred": true, "creds": true,
 		"bearer": true, "jwt": true, "assertion": true, "client_assertion": true, "otp": true,
 		"pin": true, "x-amz-security-token": true, "sid": true, "auth": true, "authorization": true,
+		"passphrase": true, "hmac": true, "auth_code": true,
 	}
 	secretParts = []string{"token", "secret", "passw", "signature", "credential", "apikey", "api_key", "api-key", "session", "private"}
 )
@@ -65,7 +66,11 @@ func b64Run(s string) int {
 // containsToken reports whether s holds, anywhere, a Gatehouse token (a
 // prefix and more than 8 characters), a JWT-looking run (eyJ... with two
 // dots) or a "Bearer <x>" credential.
-func containsToken(s string) bool {
+func containsToken(s string) bool { return hasTokenRun(s) || hasBearer(s) }
+
+// hasTokenRun reports whether s holds a Gatehouse token or a JWT-looking
+// run.
+func hasTokenRun(s string) bool {
 	for _, p := range tokenPrefixes {
 		for rest := s; ; {
 			i := strings.Index(rest, p)
@@ -93,7 +98,7 @@ func containsToken(s string) bool {
 			}
 		}
 	}
-	return hasBearer(s)
+	return false
 }
 
 // hasBearer reports whether s holds "bearer" (any case) followed by
@@ -112,6 +117,79 @@ func hasBearer(s string) bool {
 		}
 	}
 	return false
+}
+
+// RedactText returns free text (a User-Agent) as logged: each Gatehouse
+// token (prefix and more than 8 characters), each JWT-looking run and the
+// word after "Bearer" replaced by REDACTED; the whole text REDACTED when a
+// token, or a "Bearer <x>", is still found in it percent-decoded up to
+// maxDecode times.
+func RedactText(s string) string {
+	if !mayHoldSecret(s) && !strings.Contains(strings.ToLower(s), "bearer") {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		if n := tokenAt(s[i:]); n > 0 {
+			b.WriteString(Redacted)
+			i += n
+			continue
+		}
+		if n := bearerAt(s[i:]); n > 0 {
+			b.WriteString(s[i : i+n])
+			i += n
+			for i < len(s) && !strings.ContainsRune(" \t,;()", rune(s[i])) {
+				i++
+			}
+			b.WriteString(Redacted)
+			continue
+		}
+		b.WriteByte(s[i])
+		i++
+	}
+	out := b.String()
+	if d := unescape(out); anyDecoded(out, hasTokenRun) || d != out && anyDecoded(d, hasBearer) {
+		return Redacted
+	}
+	return out
+}
+
+// tokenAt returns the length of the Gatehouse token or JWT-looking run at
+// the start of s, or 0.
+func tokenAt(s string) int {
+	for _, p := range tokenPrefixes {
+		if strings.HasPrefix(s, p) {
+			if n := b64Run(s[len(p):]); n > 8 {
+				return len(p) + n
+			}
+		}
+	}
+	if strings.HasPrefix(s, "eyJ") {
+		n := b64Run(s)
+		if n < len(s) && s[n] == '.' {
+			m := n + 1 + b64Run(s[n+1:])
+			if m < len(s) && s[m] == '.' {
+				return m + 1 + b64Run(s[m+1:])
+			}
+		}
+	}
+	return 0
+}
+
+// bearerAt returns the length of "bearer" (any case) and the spaces or
+// '+' after it at the start of s, when something follows them, or 0.
+func bearerAt(s string) int {
+	if len(s) < 7 || !strings.EqualFold(s[:6], "bearer") {
+		return 0
+	}
+	j := 6
+	for j < len(s) && (s[j] == ' ' || s[j] == '+' || s[j] == '\t') {
+		j++
+	}
+	if j == 6 || j == len(s) {
+		return 0
+	}
+	return j
 }
 
 // unescape decodes the valid %XX escapes of s and keeps the rest as is.

@@ -48,6 +48,13 @@ func TestRedactPath(t *testing.T) {
 		{"TokenMidSegment", "/b/key-" + gha + ".json", "", "/b/REDACTED"},
 		{"EncodedSegment", "/b/gha%5F" + strings.Repeat("F", 43), "", "/b/REDACTED"},
 		{"BearerSegment", "/b/Bearer " + jwt, "", "/b/REDACTED"},
+		// The path as sent (escaped): control characters stay escaped,
+		// tokens under escapes are still found.
+		{"EscapedControls", "/v1/%1b%5d0;PWNED%07%1b%5b31mRED%0d%0aFAKE-LINE", "", "/v1/%1b%5d0;PWNED%07%1b%5b31mRED%0d%0aFAKE-LINE"},
+		{"EscapedTokenSegment", "/b/gh%61_" + strings.Repeat("G", 43) + "/x", "", "/b/REDACTED/x"},
+		{"EscapedBearerSegment", "/b/Bearer%20" + jwt, "", "/b/REDACTED"},
+		{"EscapedSlashToken", "/b/a%2F" + gha, "", "/b/REDACTED"},
+		{"MoreSecretNames", "/b/x", "passphrase=a&HMAC=b&auth_code=c&authx=d", "/b/x?passphrase=REDACTED&HMAC=REDACTED&auth_code=REDACTED&authx=d"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := RedactPath(tc.path, tc.query); got != tc.want {
@@ -57,6 +64,28 @@ func TestRedactPath(t *testing.T) {
 	}
 	if got := RedactPath("/"+strings.Repeat("a", 5000), ""); len(got) != maxPath {
 		t.Fatalf("long path kept %d bytes, want %d", len(got), maxPath)
+	}
+}
+
+func TestRedactText(t *testing.T) {
+	jwt := "eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJ4In0.c2ln"
+	gha := "gha_" + strings.Repeat("A", 43)
+	for _, tc := range []struct{ name, in, want string }{
+		{"Plain", "curl/8.5.0", "curl/8.5.0"},
+		{"Browser", "Mozilla/5.0 (X11; Linux x86_64) Gecko/20100101 Firefox/128.0", "Mozilla/5.0 (X11; Linux x86_64) Gecko/20100101 Firefox/128.0"},
+		{"JWT", "app/1 " + jwt, "app/1 REDACTED"},
+		{"JWTUnsigned", "app/1 eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0. x", "app/1 REDACTED x"},
+		{"GatehouseTokens", "x " + gha + " ghr_" + strings.Repeat("b", 20) + ";y", "x REDACTED REDACTED;y"},
+		{"ShortPrefixKept", "ghk_1 v2", "ghk_1 v2"},
+		{"Bearer", "tool (Bearer s3cretvalue) v1", "tool (Bearer REDACTED) v1"},
+		{"Encoded", "x gh%61_" + strings.Repeat("C", 20), Redacted},
+		{"EncodedBearer", "x Bearer%20s3cret", Redacted},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := RedactText(tc.in); got != tc.want {
+				t.Fatalf("RedactText(%q) = %q, want %q", tc.in, got, tc.want)
+			}
+		})
 	}
 }
 
@@ -113,6 +142,24 @@ func FuzzRedactPath(f *testing.F) {
 		}
 		if !strings.Contains(got, Redacted) && q != query {
 			t.Fatalf("query %q changed to %q with nothing redacted", query, q)
+		}
+	})
+}
+
+// FuzzRedactText: never panics and never keeps a token or JWT-looking run,
+// as sent or percent-decoded.
+func FuzzRedactText(f *testing.F) {
+	for _, s := range []string{"curl/8", "a eyJhbGciOiJub25lIn0.eyJ4IjoxfQ.c2ln b", "gha_AAAAAAAAAAAA", "Bearer x",
+		"gh%61_AAAAAAAAAAAA", "bearer+", "eyJ.eyJ."} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got := RedactText(s)
+		if anyDecoded(got, hasTokenRun) {
+			t.Fatalf("RedactText(%q) = %q keeps a token", s, got)
+		}
+		if !mayHoldSecret(s) && !strings.Contains(strings.ToLower(s), "bearer") && got != s {
+			t.Fatalf("RedactText(%q) = %q changed plain text", s, got)
 		}
 	})
 }
