@@ -424,7 +424,7 @@ func (c *adminCLI) show(ctx context.Context, method, path string, body any) erro
 	sort.Strings(keys)
 	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
 	for _, k := range keys {
-		fmt.Fprintf(tw, "%s:\t%s\n", k, cell(obj[k]))
+		fmt.Fprintf(tw, "%s:\t%s\n", termSafe(k), cell(obj[k]))
 	}
 	return tw.Flush()
 }
@@ -444,7 +444,9 @@ func cell(v any) string {
 		if v == "" {
 			return "-"
 		}
-		return v
+		// Names and reasons come from developers and clients: no byte
+		// of theirs reaches the operator's terminal raw.
+		return termSafe(v)
 	case float64:
 		return strconv.FormatFloat(v, 'f', -1, 64)
 	case bool:

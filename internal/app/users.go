@@ -147,7 +147,7 @@ func runUsers(ctx context.Context, args []string, env func(string) (string, bool
 			if u.Disabled {
 				status = "disabled"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", u.Username, u.ID, status, u.CreatedAt.UTC().Format(time.RFC3339))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", termSafe(u.Username), u.ID, status, u.CreatedAt.UTC().Format(time.RFC3339))
 		}
 		_ = tw.Flush()
 		return ExitOK
