@@ -646,11 +646,15 @@ func TestAPIKeysAndClientNetworks(t *testing.T) {
 func TestStreamsEndWithTheirToken(t *testing.T) {
 	up := newUpstream(t)
 	n := gatewayNode(t, up, nil)
-	open := func(t *testing.T, tok string) (*bufio.Reader, func()) {
+	open := func(t *testing.T, tok string, accept ...string) (*bufio.Reader, func()) {
 		t.Helper()
 		req, _ := http.NewRequest("GET", n.PublicURL+"/events/long", nil)
 		req.Header.Set("Authorization", "Bearer "+tok)
 		req.Header.Set("Accept", "text/event-stream")
+		if len(accept) > 0 {
+			// The client does not say it wants a stream; the upstream sends one anyway.
+			req.Header.Set("Accept", accept[0])
+		}
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -685,6 +689,15 @@ func TestStreamsEndWithTheirToken(t *testing.T) {
 				t.Fatalf("stream ended early: %v", err)
 			}
 		}
+		postForm(t, n.Issuer+oauth.PathRevoke, url.Values{"token": {tok}}, func(r *http.Request) {
+			r.SetBasicAuth("svc-basic", basicSecret)
+		})
+		ends(t, rd)
+	})
+	t.Run("RevokedUnannounced", func(t *testing.T) {
+		tok := n.ordersToken(t)
+		rd, closeFn := open(t, tok, "text/html")
+		defer closeFn()
 		postForm(t, n.Issuer+oauth.PathRevoke, url.Values{"token": {tok}}, func(r *http.Request) {
 			r.SetBasicAuth("svc-basic", basicSecret)
 		})

@@ -202,7 +202,7 @@ func (rec *Recorder) Wrap(next http.Handler) http.Handler {
 // route.
 func (rec *Recorder) Matched(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if e, ok := w.(*Exchange); ok {
+		if e := exchangeOf(w); e != nil {
 			e.info, e.matched = rec.Info(r)
 		}
 		next.ServeHTTP(w, r)
@@ -212,11 +212,26 @@ func (rec *Recorder) Matched(next http.Handler) http.Handler {
 // Upstream is the last middleware: what passes it goes to the upstream.
 func (rec *Recorder) Upstream(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if e, ok := w.(*Exchange); ok {
+		if e := exchangeOf(w); e != nil {
 			e.upStart = time.Now()
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// exchangeOf finds the Exchange under w, through writers that wrap it
+// (the gateway's stream watch) and say so with Unwrap.
+func exchangeOf(w http.ResponseWriter) *Exchange {
+	for {
+		switch v := w.(type) {
+		case *Exchange:
+			return v
+		case interface{ Unwrap() http.ResponseWriter }:
+			w = v.Unwrap()
+		default:
+			return nil
+		}
+	}
 }
 
 // finish builds the call and hands it on.

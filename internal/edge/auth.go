@@ -94,9 +94,9 @@ func (c *Checks) Authenticate(next http.Handler) http.Handler {
 				return
 			}
 		}
-		r, done := c.Streams.watch(r.WithContext(context.WithValue(r.Context(), ctxKey{}, claims)), claims)
-		defer done()
-		next.ServeHTTP(w, r)
+		w, ctx, sw := c.Streams.watch(context.WithValue(r.Context(), ctxKey{}, claims), w, r, claims)
+		defer sw.end()
+		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
 

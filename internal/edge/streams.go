@@ -1,7 +1,9 @@
 package edge
 
 import (
+	"bufio"
 	"context"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -18,11 +20,11 @@ import (
 // context, which makes ReverseProxy close both the client's and the
 // upstream's side.
 //
-// Only requests that announce a stream are watched (an Upgrade header, or
-// Accept: text/event-stream, as EventSource sends): watching every request
-// would cost a context and a map entry each. A client that streams a
-// response without announcing it keeps its stream until the token is next
-// checked, on its next request.
+// Requests with an Upgrade header are watched from the start; any other
+// authenticated request is watched once its response header shows a
+// stream (text/event-stream, or no Content-Length), whatever the client
+// asked for: the client chooses its request headers, so they cannot
+// decide. A response of known length is not watched (it ends by itself).
 type StreamGuard struct {
 	// Refused reports whether claims must now be refused (revocation,
 	// suspension). Expiry is checked by the guard.
@@ -48,41 +50,122 @@ type errorString string
 
 func (e errorString) Error() string { return string(e) }
 
-// announcesStream reports whether r asks for a long-lived exchange.
-func announcesStream(r *http.Request) bool {
+// watch starts watching the exchange of r, served with ctx (r's context
+// with what the checks added), for claims. It returns the writer and
+// context to serve the request with, and the watch, whose end must be
+// called when the handler returns. A request with an Upgrade header is
+// watched from the start (ReverseProxy hijacks a WebSocket without writing
+// a header). Any other request is watched once its response header shows
+// a stream: Content-Type text/event-stream, no Content-Length (chunked or
+// of unknown length), or a protocol switch. What the client asked for
+// (Accept) does not matter: the upstream decides what it sends.
+func (g *StreamGuard) watch(ctx context.Context, w http.ResponseWriter, r *http.Request, claims *gatehouse.AccessClaims) (http.ResponseWriter, context.Context, *streamWriter) {
+	if g == nil {
+		return w, ctx, nil
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	sw := &streamWriter{ResponseWriter: w, g: g, s: stream{claims: claims, cancel: cancel}}
 	if r.Header.Get("Upgrade") != "" {
-		return true
+		sw.register()
+		return w, ctx, sw
 	}
-	for _, v := range r.Header["Accept"] {
-		if strings.Contains(strings.ToLower(v), "text/event-stream") {
-			return true
-		}
-	}
-	return false
+	return sw, ctx, sw
 }
 
-// watch registers a stream for claims and returns the request to serve and
-// the function to call when it ends. Requests that announce no stream are
-// returned as they are.
-func (g *StreamGuard) watch(r *http.Request, claims *gatehouse.AccessClaims) (*http.Request, func()) {
-	if g == nil || !announcesStream(r) {
-		return r, func() {}
+// streamWriter is the ResponseWriter of a request that may turn out to be
+// a stream: it registers the request with its guard when the response
+// header is written and is a stream's.
+type streamWriter struct {
+	http.ResponseWriter
+	g          *StreamGuard
+	s          stream
+	decided    bool
+	registered bool
+}
+
+func (sw *streamWriter) register() {
+	sw.decided, sw.registered = true, true
+	sw.g.mu.Lock()
+	if sw.g.live == nil {
+		sw.g.live = map[*stream]struct{}{}
 	}
-	ctx, cancel := context.WithCancelCause(r.Context())
-	s := &stream{claims: claims, cancel: cancel}
-	g.mu.Lock()
-	if g.live == nil {
-		g.live = map[*stream]struct{}{}
+	sw.g.live[&sw.s] = struct{}{}
+	sw.g.mu.Unlock()
+}
+
+// end stops watching and releases the request's context.
+func (sw *streamWriter) end() {
+	if sw == nil {
+		return
 	}
-	g.live[s] = struct{}{}
-	g.mu.Unlock()
-	return r.WithContext(ctx), func() {
-		g.mu.Lock()
-		delete(g.live, s)
-		g.mu.Unlock()
-		cancel(nil)
+	if sw.registered {
+		sw.g.mu.Lock()
+		delete(sw.g.live, &sw.s)
+		sw.g.mu.Unlock()
+	}
+	sw.s.cancel(nil)
+}
+
+// decide registers the request if the response header about to be sent
+// with code is a stream's.
+func (sw *streamWriter) decide(code int) {
+	if sw.decided || (code >= 100 && code < 200 && code != http.StatusSwitchingProtocols) {
+		return // decided, or an informational header with more to come
+	}
+	sw.decided = true
+	if code == http.StatusNoContent || code == http.StatusNotModified {
+		return
+	}
+	h := sw.ResponseWriter.Header()
+	if code == http.StatusSwitchingProtocols || h.Get("Content-Length") == "" || isEventStream(h.Get("Content-Type")) {
+		sw.register()
 	}
 }
+
+func isEventStream(ct string) bool {
+	const es = "text/event-stream"
+	ct = strings.TrimSpace(ct)
+	return len(ct) >= len(es) && strings.EqualFold(ct[:len(es)], es)
+}
+
+func (sw *streamWriter) WriteHeader(code int) {
+	sw.decide(code)
+	sw.ResponseWriter.WriteHeader(code)
+}
+
+func (sw *streamWriter) Write(p []byte) (int, error) {
+	sw.decide(http.StatusOK)
+	return sw.ResponseWriter.Write(p)
+}
+
+// Flush sends what is buffered (and the header, with 200, if not yet
+// written).
+func (sw *streamWriter) Flush() {
+	_ = sw.FlushError()
+}
+
+// FlushError is Flush with its error, as http.ResponseController uses it.
+func (sw *streamWriter) FlushError() error {
+	sw.decide(http.StatusOK)
+	return http.NewResponseController(sw.ResponseWriter).Flush()
+}
+
+// Hijack hands over the connection; what is hijacked is watched.
+func (sw *streamWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	if !sw.registered {
+		sw.register()
+	}
+	return http.NewResponseController(sw.ResponseWriter).Hijack()
+}
+
+// Unwrap lets http.ResponseController reach the server's writer.
+func (sw *streamWriter) Unwrap() http.ResponseWriter { return sw.ResponseWriter }
+
+// SetRefusal passes the call log's note on (see refusalRecorder).
+func (sw *streamWriter) SetRefusal(reason string) { noteRefusal(sw.ResponseWriter, reason) }
+
+// SetClaims passes the call log's note on (see refusalRecorder).
+func (sw *streamWriter) SetClaims(c *gatehouse.AccessClaims) { noteClaims(sw.ResponseWriter, c) }
 
 // Len returns the number of streams being watched.
 func (g *StreamGuard) Len() int {
