@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,10 +23,17 @@ import (
 // process, so read its ratios, not its absolute figures.
 func BenchmarkGatewayLoopback(b *testing.B) {
 	body := []byte("hello from the upstream\n")
-	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	var upConns atomic.Int64
+	up := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header()["Content-Type"] = []string{"text/plain; charset=utf-8"}
 		_, _ = w.Write(body)
 	}))
+	up.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			upConns.Add(1)
+		}
+	}
+	up.Start()
 	defer up.Close()
 	target, _ := url.Parse(up.URL)
 
@@ -70,6 +78,8 @@ func BenchmarkGatewayLoopback(b *testing.B) {
 			b.SetParallelism(32)
 			b.ReportAllocs()
 			b.ResetTimer()
+			before := upConns.Load()
+			defer func() { b.ReportMetric(float64(upConns.Load()-before)/float64(b.N), "upstream-conns/op") }()
 			b.RunParallel(func(pb *testing.PB) {
 				req, _ := http.NewRequest("GET", bc.url, nil)
 				if bc.auth != "" {
