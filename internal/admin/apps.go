@@ -323,39 +323,29 @@ func (h *Handler) deleteApp(w http.ResponseWriter, r *http.Request, p *Principal
 // revokeAppTokens is bulk revocation by app: every token the app holds,
 // for every API, is refused from now on; new ones can be issued.
 func (h *Handler) revokeAppTokens(w http.ResponseWriter, r *http.Request, p *Principal) error {
-	var req struct {
-		Reason string `json:"reason"`
-	}
-	if err := readJSON(w, r, &req, maxBody, true); err != nil {
-		return err
-	}
-	if err := checkText("reason", req.Reason, 500); err != nil {
+	reason, err := readReason(w, r)
+	if err != nil {
 		return err
 	}
 	c, err := h.findApp(r, p, r.PathValue("id"))
 	if err != nil {
 		return err
 	}
-	return h.cutoff(w, r, p, gatehouse.Cutoff{ClientID: c.ID}, gatehouse.EventAppTokensRevoked, c.ID, req.Reason)
+	return h.cutoff(w, r, p, gatehouse.Cutoff{ClientID: c.ID}, gatehouse.EventAppTokensRevoked, c.ID, reason)
 }
 
 // revokeAPITokens is bulk revocation by API: every token of every app for
 // the API is refused from now on.
 func (h *Handler) revokeAPITokens(w http.ResponseWriter, r *http.Request, p *Principal) error {
-	var req struct {
-		Reason string `json:"reason"`
-	}
-	if err := readJSON(w, r, &req, maxBody, true); err != nil {
-		return err
-	}
-	if err := checkText("reason", req.Reason, 500); err != nil {
+	reason, err := readReason(w, r)
+	if err != nil {
 		return err
 	}
 	a, err := h.findAPI(r, p)
 	if err != nil {
 		return err
 	}
-	return h.cutoff(w, r, p, gatehouse.Cutoff{Audience: a.Audience}, gatehouse.EventAPITokensRevoked, a.Name, req.Reason)
+	return h.cutoff(w, r, p, gatehouse.Cutoff{Audience: a.Audience}, gatehouse.EventAPITokensRevoked, a.Name, reason)
 }
 
 func (h *Handler) cutoff(w http.ResponseWriter, r *http.Request, p *Principal, c gatehouse.Cutoff, event, subject, reason string) error {
@@ -594,13 +584,8 @@ func (h *Handler) revokeCredential(w http.ResponseWriter, r *http.Request, p *Pr
 	if err != nil {
 		return err
 	}
-	var req struct {
-		Reason string `json:"reason"`
-	}
-	if err := readJSON(w, r, &req, maxBody, true); err != nil {
-		return err
-	}
-	if err := checkText("reason", req.Reason, 500); err != nil {
+	reason, err := readReason(w, r)
+	if err != nil {
 		return err
 	}
 	cr, err := h.findCredential(r, p)
@@ -610,7 +595,7 @@ func (h *Handler) revokeCredential(w http.ResponseWriter, r *http.Request, p *Pr
 	if rev != 0 && rev != cr.Revision {
 		return stale()
 	}
-	change, err := cr.Revoke(p.actor(), req.Reason, h.now())
+	change, err := cr.Revoke(p.actor(), reason, h.now())
 	if err != nil {
 		return err
 	}
@@ -679,4 +664,16 @@ func (h *Handler) rotateSecret(w http.ResponseWriter, r *http.Request, p *Princi
 	h.Log.Warn("client secret rotated", "client_id", app.ID, "overlap_seconds", req.OverlapSeconds)
 	writeApp(w, http.StatusOK, app, secret)
 	return nil
+}
+
+// readReason reads the optional body {"reason": "..."} of a revocation:
+// at most 500 characters of text, recorded with the step.
+func readReason(w http.ResponseWriter, r *http.Request) (string, error) {
+	var req struct {
+		Reason string `json:"reason"`
+	}
+	if err := readJSON(w, r, &req, maxBody, true); err != nil {
+		return "", err
+	}
+	return req.Reason, checkText("reason", req.Reason, 500)
 }

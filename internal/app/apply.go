@@ -172,20 +172,9 @@ func runExport(ctx context.Context, args []string, env func(string) (string, boo
 	if err != nil {
 		return ExitUsage
 	}
-	cfg, err := loadConfig(&f.commonFlags, env)
-	if err != nil {
-		fmt.Fprintf(stderr, "gatehouse: %v\n", err)
-		return ExitConfig
-	}
-	dbPath := filepath.Join(cfg.DataDir, "gatehouse.db")
-	if _, err := os.Stat(dbPath); err != nil {
-		fmt.Fprintf(stderr, "gatehouse: no store at %s: pass --data\n", dbPath)
-		return ExitError
-	}
-	db, err := sqlite.Open(ctx, dbPath)
-	if err != nil {
-		fmt.Fprintf(stderr, "gatehouse: %v\n", err)
-		return ExitError
+	_, db, code := openStore(ctx, &f.commonFlags, env, stderr)
+	if code != ExitOK {
+		return code
 	}
 	defer db.Close()
 	e, docs, err := exportState(ctx, db)

@@ -145,20 +145,9 @@ func runAudit(ctx context.Context, args []string, env func(string) (string, bool
 		}
 		*p.dst = t
 	}
-	cfg, err := loadConfig(f, env)
-	if err != nil {
-		fmt.Fprintf(stderr, "gatehouse: %v\n", err)
-		return ExitConfig
-	}
-	dbPath := filepath.Join(cfg.DataDir, "gatehouse.db")
-	if _, err := os.Stat(dbPath); err != nil {
-		fmt.Fprintf(stderr, "gatehouse: no store at %s: pass --data\n", dbPath)
-		return ExitError
-	}
-	db, err := sqlite.Open(ctx, dbPath)
-	if err != nil {
-		fmt.Fprintf(stderr, "gatehouse: %v\n", err)
-		return ExitError
+	cfg, db, code := openStore(ctx, f, env, stderr)
+	if code != ExitOK {
+		return code
 	}
 	defer db.Close()
 	if verb == "export" {

@@ -140,6 +140,29 @@ func parseFlags(name string, args []string, env func(string) (string, bool), std
 }
 
 // loadConfig reads the config file (or the defaults) and applies overrides.
+// openStore loads the config named by f and opens the store of its data
+// directory for a command that works on an existing node's data: a missing
+// store is an error, not a new empty one. On failure it has written the
+// message and returns the exit code; the caller closes the store.
+func openStore(ctx context.Context, f *commonFlags, env func(string) (string, bool), stderr io.Writer) (*config.Config, *sqlite.DB, int) {
+	cfg, err := loadConfig(f, env)
+	if err != nil {
+		fmt.Fprintf(stderr, "gatehouse: %v\n", err)
+		return nil, nil, ExitConfig
+	}
+	dbPath := filepath.Join(cfg.DataDir, "gatehouse.db")
+	if _, err := os.Stat(dbPath); err != nil {
+		fmt.Fprintf(stderr, "gatehouse: no store at %s: start `gatehouse serve` once first, or pass --data\n", dbPath)
+		return nil, nil, ExitError
+	}
+	db, err := sqlite.Open(ctx, dbPath)
+	if err != nil {
+		fmt.Fprintf(stderr, "gatehouse: %v\n", err)
+		return nil, nil, ExitError
+	}
+	return cfg, db, ExitOK
+}
+
 func loadConfig(f *commonFlags, env func(string) (string, bool)) (*config.Config, error) {
 	cfg := config.Default()
 	if f.config != "" {
@@ -280,16 +303,11 @@ func runKeysRotate(ctx context.Context, args []string, env func(string) (string,
 	if err != nil {
 		return ExitUsage
 	}
-	cfg, err := loadConfig(f, env)
-	if err != nil {
-		fmt.Fprintf(stderr, "gatehouse: %v\n", err)
-		return ExitConfig
+	cfg, db, code := openStore(ctx, f, env, stderr)
+	if code != ExitOK {
+		return code
 	}
-	dbPath := filepath.Join(cfg.DataDir, "gatehouse.db")
-	if _, err := os.Stat(dbPath); err != nil {
-		fmt.Fprintf(stderr, "gatehouse: no store at %s: start `gatehouse serve` once first, or pass --data\n", dbPath)
-		return ExitError
-	}
+	defer db.Close()
 	masterEnv, _ := env("GATEHOUSE_MASTER_KEY")
 	mk, _, err := seal.LoadOrCreateKey(filepath.Join(cfg.DataDir, "master.key"), masterEnv)
 	if err != nil {
@@ -301,12 +319,6 @@ func runKeysRotate(ctx context.Context, args []string, env func(string) (string,
 		fmt.Fprintf(stderr, "gatehouse: %v\n", err)
 		return ExitError
 	}
-	db, err := sqlite.Open(ctx, dbPath)
-	if err != nil {
-		fmt.Fprintf(stderr, "gatehouse: %v\n", err)
-		return ExitError
-	}
-	defer db.Close()
 	policy := cfg.Tokens.WithDefaults()
 	km := &token.KeyManager{Store: db, Keys: &token.Keyring{}, Sealer: box, Policy: policy,
 		MaxTokenLifetime: maxAccessTTL(policy, newCatalog(cfg.APIs))}

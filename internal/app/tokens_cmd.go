@@ -6,13 +6,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"text/tabwriter"
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/idle"
-	"github.com/gatehouse/gatehouse/internal/sqlite"
 )
 
 // runTokens is `gatehouse tokens stale [--within DUR] [-o json]`: what idle
@@ -39,20 +36,9 @@ func runTokens(ctx context.Context, args []string, env func(string) (string, boo
 		fmt.Fprintf(stderr, "gatehouse: tokens stale: --within must be a positive duration and -o table or json\n")
 		return ExitUsage
 	}
-	cfg, err := loadConfig(f, env)
-	if err != nil {
-		fmt.Fprintf(stderr, "gatehouse: %v\n", err)
-		return ExitConfig
-	}
-	dbPath := filepath.Join(cfg.DataDir, "gatehouse.db")
-	if _, err := os.Stat(dbPath); err != nil {
-		fmt.Fprintf(stderr, "gatehouse: no store at %s: start `gatehouse serve` once first, or pass --data\n", dbPath)
-		return ExitError
-	}
-	db, err := sqlite.Open(ctx, dbPath)
-	if err != nil {
-		fmt.Fprintf(stderr, "gatehouse: %v\n", err)
-		return ExitError
+	cfg, db, code := openStore(ctx, f, env, stderr)
+	if code != ExitOK {
+		return code
 	}
 	defer db.Close()
 	j := &idle.Job{Store: db, KeepSecret: configOwnsSecret(cfg), Now: time.Now}
