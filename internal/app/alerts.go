@@ -292,7 +292,7 @@ func (w *alerting) routed(next http.Handler) http.Handler {
 		if n, ok := ctx.Value(noteKey{}).(*note); ok {
 			n.addr = proxy.ClientAddrFrom(ctx)
 			if m := proxy.RouteFrom(ctx); m != nil && w.tracer != nil {
-				spanRoute(ctx, r.Method, m.API.Name, routeKey(m.Route))
+				spanRoute(ctx, r.Method, m.API.Name, m.Key)
 			}
 		}
 		next.ServeHTTP(rw, r)

@@ -35,20 +35,10 @@ func requestInfo(r *http.Request) (edge.RequestInfo, bool) {
 		return edge.RequestInfo{}, false
 	}
 	return edge.RequestInfo{
-		API: m.API, Route: m.Route, RouteKey: routeKey(m.Route),
+		API: m.API, Route: m.Route, RouteKey: m.Key,
 		RequestID: proxy.RequestIDFrom(ctx), ClientAddr: proxy.ClientAddrFrom(ctx),
-		Secure:       proxy.SecureFrom(r),
 		TrustedProxy: proxy.FromTrustedProxy(ctx),
 	}, true
-}
-
-// routeKey identifies a route within its API for per-route limits: two
-// routes on one path with different methods are different routes.
-func routeKey(r *gatehouse.Route) string {
-	if len(r.Methods) == 0 {
-		return r.Path
-	}
-	return r.Path + " " + strings.Join(r.Methods, ",")
 }
 
 // externalVerifier adapts external.Set to the edge checks.
@@ -85,8 +75,8 @@ func newGateway(cfg *config.Config, n *Node, apis []gatehouse.API, clients []*ga
 	checks := &edge.Checks{
 		Info: requestInfo, Tokens: n.Verifier, AllowPlainHTTP: cfg.Gateway.AllowPlainHTTPTokens,
 		ClientNetworks: func(id string) edge.Networks { return g.networks.Load().lookup(id) }, Log: log,
-		Streams: &edge.StreamGuard{Refused: n.Revocations.Refused, Now: now},
-		DPoP:    n.dpop.gateway, DPoPNonce: n.dpop.gatewayNonce,
+		Secure: proxy.SecureFrom, Streams: &edge.StreamGuard{Refused: n.Revocations.Refused, Now: now},
+		DPoP: n.dpop.gateway, DPoPNonce: n.dpop.gatewayNonce,
 	}
 	g.streams = checks.Streams
 	if g.external != nil {

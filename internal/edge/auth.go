@@ -30,6 +30,10 @@ type Checks struct {
 	AllowPlainHTTP bool
 	// ClientNetworks returns the network restrictions of a client, or nil.
 	ClientNetworks func(clientID string) Networks
+	// Secure reports whether a plain-HTTP request came through a trusted
+	// proxy that terminated TLS (proxy.SecureFrom). Asked only when a
+	// credential arrives in clear from another machine.
+	Secure func(*http.Request) bool
 	// Streams, when set, ends WebSocket and event streams whose token is
 	// revoked or expires while they run.
 	Streams *StreamGuard
@@ -103,7 +107,7 @@ func (c *Checks) Authenticate(next http.Handler) http.Handler {
 // plainHTTPRefused reports (and answers) a credential sent in clear from
 // another machine.
 func (c *Checks) plainHTTPRefused(w http.ResponseWriter, r *http.Request, info RequestInfo) bool {
-	if r.TLS != nil || info.Secure || c.AllowPlainHTTP || info.ClientAddr.IsLoopback() {
+	if r.TLS != nil || c.AllowPlainHTTP || info.ClientAddr.IsLoopback() || (c.Secure != nil && c.Secure(r)) {
 		return false
 	}
 	writeProblem(w, http.StatusBadRequest, "invalid_request", "credentials are refused over plain HTTP; use HTTPS (and treat the credential you sent as exposed)", info.RequestID)

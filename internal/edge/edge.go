@@ -23,9 +23,6 @@ type RequestInfo struct {
 	RouteKey   string // stable id of the route, for per-route limits
 	RequestID  string
 	ClientAddr netip.Addr
-	// Secure: the client used HTTPS, to this listener or to a trusted proxy
-	// in front of it.
-	Secure bool
 	// TrustedProxy is true when the request came through a trusted proxy,
 	// whose X-Forwarded-Host and -Proto say which URL the client used.
 	TrustedProxy bool

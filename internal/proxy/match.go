@@ -15,6 +15,9 @@ type Match struct {
 	API    *gatehouse.API
 	Route  *gatehouse.Route
 	Params []Param // in pattern order
+	// Key identifies the route within its API (path, and methods when it
+	// has any), for per-route limits and metrics; computed once at Compile.
+	Key string
 
 	api int // index in Table.apis
 }
@@ -211,7 +214,7 @@ func newMatch(t *Table, e *entry, vals *[maxParams]string) *Match {
 	for i, name := range names {
 		ps[i] = Param{Name: name, Value: vals[i]}
 	}
-	*m = Match{API: &t.apis[e.api].api, Route: e.route, Params: ps, api: e.api}
+	*m = Match{API: &t.apis[e.api].api, Route: e.route, Params: ps, Key: e.key, api: e.api}
 	return m
 }
 

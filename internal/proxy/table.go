@@ -64,6 +64,7 @@ type entry struct {
 	pattern *pattern
 	methods []string // nil means any
 	static  *Match   // shared Match for patterns without parameters
+	key     string   // Match.Key
 }
 
 // Compile builds a routing Table from apis. Drafts are left out, as if they
@@ -177,7 +178,12 @@ func (c *compiler) addRoute(idx int, a *gatehouse.API, r *gatehouse.Route, hosts
 		c.report("API %q: route %q %v", a.Name, r.Path, err)
 		return
 	}
-	e := &entry{api: idx, route: r, pattern: p}
+	e := &entry{api: idx, route: r, pattern: p, key: r.Path}
+	if len(r.Methods) > 0 {
+		// Two routes on one path with different methods are different
+		// routes (their own limits).
+		e.key = r.Path + " " + strings.Join(r.Methods, ",")
+	}
 	for _, m := range r.Methods {
 		if !isToken(m) {
 			c.report("API %q: route %q has the method %q, which is not an HTTP method token", a.Name, r.Path, m)
@@ -188,7 +194,7 @@ func (c *compiler) addRoute(idx int, a *gatehouse.API, r *gatehouse.Route, hosts
 		}
 	}
 	if len(p.names) == 0 {
-		e.static = &Match{API: a, Route: r, api: idx}
+		e.static = &Match{API: a, Route: r, Key: e.key, api: idx}
 	}
 	if len(hosts) == 0 {
 		c.insert(c.t.any, e, "")
