@@ -75,10 +75,9 @@ func newGateway(cfg *config.Config, n *Node, apis []gatehouse.API, clients []*ga
 	checks := &edge.Checks{
 		Info: requestInfo, Tokens: n.Verifier, AllowPlainHTTP: cfg.Gateway.AllowPlainHTTPTokens,
 		ClientNetworks: func(id string) edge.Networks { return g.networks.Load().lookup(id) }, Log: log,
-		Secure: proxy.SecureFrom, Streams: &edge.StreamGuard{Refused: n.Revocations.Refused, Now: now},
-		DPoP: n.dpop.gateway, DPoPNonce: n.dpop.gatewayNonce,
+		Secure: proxy.SecureFrom, DPoP: n.dpop.gateway, DPoPNonce: n.dpop.gatewayNonce,
 	}
-	g.streams = checks.Streams
+	g.streams = &edge.StreamGuard{Refused: n.Revocations.Refused, Now: now}
 	if g.external != nil {
 		checks.External = externalVerifier{g.external}
 	}
@@ -97,6 +96,8 @@ func newGateway(cfg *config.Config, n *Node, apis []gatehouse.API, clients []*ga
 		// The recorder's steps note the route and the moment the request
 		// leaves for the upstream (call log, metrics).
 		Middleware: []func(http.Handler) http.Handler{rec.Matched, g.limits.IPRules, checks.Authenticate, g.limits.RateLimit, rec.Upstream},
+		// Streams (SSE, WebSocket) end when their credential does.
+		WatchResponse: g.streams.Watch,
 		UpstreamHeaders: func(r *http.Request, out http.Header) {
 			if err := up.Headers(r, out); err != nil {
 				log.Error("upstream credentials", "err", err)

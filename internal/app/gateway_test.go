@@ -8,7 +8,9 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"encoding/json"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -708,5 +710,92 @@ func TestStreamsEndWithTheirToken(t *testing.T) {
 		defer closeFn()
 		n.clock.Advance(2 * time.Hour)
 		ends(t, rd)
+	})
+}
+
+// TestSilentStreamsEndWithTheirToken: a stream whose upstream has gone
+// quiet (an event stream between events, a WebSocket nobody types in) is
+// ended too when its token is revoked, without waiting for the upstream's
+// next word.
+func TestSilentStreamsEndWithTheirToken(t *testing.T) {
+	up := &upstream{}
+	up.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/orders/silent":
+			w.Header().Set("Content-Type", "text/event-stream")
+			io.WriteString(w, "data: first\n\n")
+			w.(http.Flusher).Flush()
+			<-r.Context().Done() // then nothing until the gateway hangs up
+		case "/orders/ws":
+			conn, brw, err := http.NewResponseController(w).Hijack()
+			if err != nil {
+				return
+			}
+			defer conn.Close()
+			brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+			brw.Flush()
+			io.Copy(io.Discard, brw) // silent until the gateway closes
+		}
+	}))
+	t.Cleanup(up.Close)
+	n := gatewayNode(t, up, nil)
+	revoke := func(tok string) {
+		postForm(t, n.Issuer+oauth.PathRevoke, url.Values{"token": {tok}}, func(r *http.Request) {
+			r.SetBasicAuth("svc-basic", basicSecret)
+		})
+	}
+	// ended waits for rd to fail; the upstream would never end on its own.
+	ended := func(t *testing.T, rd *bufio.Reader) {
+		t.Helper()
+		done := make(chan error, 1)
+		go func() {
+			_, err := rd.ReadString('\n')
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			if err == nil {
+				t.Fatal("the stream sent more after its token was revoked")
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("the silent stream went on after its token was revoked")
+		}
+	}
+	t.Run("EventStream", func(t *testing.T) {
+		tok := n.ordersToken(t)
+		req, _ := http.NewRequest("GET", n.PublicURL+"/orders/silent", nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		rd := bufio.NewReader(resp.Body)
+		if ev, err := rd.ReadString('\n'); err != nil || ev != "data: first\n" {
+			t.Fatalf("first event %q %v", ev, err)
+		}
+		if blank, err := rd.ReadString('\n'); err != nil || blank != "\n" {
+			t.Fatalf("end of the first event %q %v", blank, err)
+		}
+		revoke(tok)
+		ended(t, rd)
+	})
+	t.Run("WebSocket", func(t *testing.T) {
+		tok := n.ordersToken(t)
+		u, _ := url.Parse(n.PublicURL)
+		conn, err := net.Dial("tcp", u.Host)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		fmt.Fprintf(conn, "GET /orders/ws HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+			"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nAuthorization: Bearer %s\r\n\r\n", u.Host, tok)
+		rd := bufio.NewReader(conn)
+		resp, err := http.ReadResponse(rd, nil)
+		if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+			t.Fatalf("upgrade: %v %v", resp, err)
+		}
+		revoke(tok)
+		ended(t, rd)
 	})
 }

@@ -34,9 +34,6 @@ type Checks struct {
 	// proxy that terminated TLS (proxy.SecureFrom). Asked only when a
 	// credential arrives in clear from another machine.
 	Secure func(*http.Request) bool
-	// Streams, when set, ends WebSocket and event streams whose token is
-	// revoked or expires while they run.
-	Streams *StreamGuard
 	// DPoP verifies DPoP proofs (RFC 9449 §7); DPoPNonce is the same with
 	// NonceRequired, for APIs with dpop_nonce. Give both one replay cache.
 	// With DPoP nil, DPoP-bound tokens are refused.
@@ -98,9 +95,7 @@ func (c *Checks) Authenticate(next http.Handler) http.Handler {
 				return
 			}
 		}
-		w, ctx, sw := c.Streams.watch(context.WithValue(r.Context(), ctxKey{}, claims), w, r, claims)
-		defer sw.end()
-		next.ServeHTTP(w, r.WithContext(ctx))
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, claims)))
 	})
 }
 

@@ -87,3 +87,29 @@ func FuzzExtractToken(f *testing.F) {
 		}
 	})
 }
+
+// TestIsToken68 checks the table against RFC 7235's grammar, byte by byte,
+// and the padding rules.
+func TestIsToken68(t *testing.T) {
+	ref := func(c byte) bool {
+		return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("-._~+/", c) >= 0
+	}
+	for c := 0; c < 256; c++ {
+		if got := isToken68("a" + string([]byte{byte(c)})); got != (ref(byte(c)) || c == '=') {
+			t.Errorf("isToken68(%q) = %v", "a"+string([]byte{byte(c)}), got)
+		}
+		if got := isToken68(string([]byte{byte(c)})); got != ref(byte(c)) {
+			t.Errorf("isToken68(%q) = %v", []byte{byte(c)}, got)
+		}
+	}
+	for _, tc := range []struct {
+		in   string
+		want bool
+	}{
+		{"", false}, {"=", false}, {"abc==", true}, {"abc=d", false}, {"a b", false}, {"eyJ.eyJ.sig_-", true},
+	} {
+		if got := isToken68(tc.in); got != tc.want {
+			t.Errorf("isToken68(%q) = %v, want %v", tc.in, got, tc.want)
+		}
+	}
+}

@@ -64,8 +64,10 @@ func (u *Upstream) now() time.Time {
 // Headers sets the upstream request's credential headers. It is called after
 // the client's Authorization header was removed.
 func (u *Upstream) Headers(r *http.Request, out http.Header) error {
-	for _, h := range []string{HeaderClientID, HeaderSubject, HeaderScopes, HeaderRequestID, HeaderIssuer, HeaderActor} {
-		out.Del(h) // a client must not be able to forge them
+	// A client must not be able to forge them. The names are canonical, so
+	// a plain delete does what Header.Del does without canonicalising each.
+	for _, h := range identityHeaders {
+		delete(out, h)
 	}
 	info, ok := u.Info(r)
 	if !ok {
@@ -74,14 +76,20 @@ func (u *Upstream) Headers(r *http.Request, out http.Header) error {
 	ua := info.API.UpstreamAuth
 	claims := ClaimsFrom(r.Context())
 	if ua.IdentityHeaders {
-		out.Set(HeaderRequestID, info.RequestID)
+		// One backing array for the values: this runs on every request.
+		vals := make([]string, 0, len(identityHeaders))
+		set := func(k, v string) {
+			vals = append(vals, v)
+			out[k] = vals[len(vals)-1 : len(vals) : len(vals)]
+		}
+		set(HeaderRequestID, info.RequestID)
 		if claims != nil {
-			out.Set(HeaderClientID, claims.ClientID)
-			out.Set(HeaderSubject, claims.Subject)
-			out.Set(HeaderScopes, strings.Join(claims.Scopes, " "))
-			out.Set(HeaderIssuer, claims.Issuer)
+			set(HeaderClientID, claims.ClientID)
+			set(HeaderSubject, claims.Subject)
+			set(HeaderScopes, strings.Join(claims.Scopes, " "))
+			set(HeaderIssuer, claims.Issuer)
 			if claims.Act != nil {
-				out.Set(HeaderActor, strings.Join(claims.Act.Chain(), ","))
+				set(HeaderActor, strings.Join(claims.Act.Chain(), ","))
 			}
 		}
 	}
@@ -90,13 +98,16 @@ func (u *Upstream) Headers(r *http.Request, out http.Header) error {
 		if err != nil {
 			return err
 		}
-		out.Set("Authorization", "Bearer "+tok)
+		out["Authorization"] = []string{"Bearer " + tok}
 	}
 	if ua.StaticHeader != "" {
 		out.Set(ua.StaticHeader, ua.StaticValue)
 	}
 	return nil
 }
+
+// identityHeaders are the names Headers owns, in canonical form.
+var identityHeaders = [...]string{HeaderClientID, HeaderSubject, HeaderScopes, HeaderRequestID, HeaderIssuer, HeaderActor}
 
 // mint returns a token for audience carrying the caller's identity, reused
 // while it has more than half its life left so that signing stays off the

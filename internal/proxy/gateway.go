@@ -12,11 +12,12 @@ package proxy
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/tls"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -83,6 +84,15 @@ type Gateway struct {
 	// credentials were removed and the forwarding headers set: the place to
 	// add identity headers or a minted token.
 	UpstreamHeaders func(r *http.Request, out http.Header)
+	// WatchResponse, when set, is shown each upstream response before it is
+	// passed on; res.Request's context is the request's as the middleware
+	// left it. It must not read the body. The function it returns, if any,
+	// is called when the request's handler returns, whether the response
+	// was copied whole or broke off; until then res.Body may be closed from
+	// another goroutine to end the exchange (a stream whose credential was
+	// revoked): ReverseProxy then aborts the response and both connections
+	// close.
+	WatchResponse func(res *http.Response) (end func())
 
 	mu     sync.Mutex // serialises Load and Close
 	snap   atomic.Pointer[snapshot]
@@ -171,7 +181,23 @@ func serveProxy(w http.ResponseWriter, r *http.Request) {
 		writeError(w, "", http.StatusInternalServerError, "internal", "internal error")
 		return
 	}
+	// Deferred: ReverseProxy panics with http.ErrAbortHandler when a
+	// response breaks off mid-body.
+	defer info.done()
 	info.pool.proxy.ServeHTTP(w, r)
+}
+
+// done ends the request's time in flight at its target (least_conn) and
+// its watch (WatchResponse).
+func (info *requestInfo) done() {
+	if t := info.target; t != nil {
+		info.target = nil
+		t.active.Add(-1)
+	}
+	if end := info.end; end != nil {
+		info.end = nil
+		end()
+	}
 }
 
 // ServeHTTP routes and proxies one request:
@@ -265,6 +291,8 @@ type requestInfo struct {
 	useForwarded bool       // trusted proxies speak RFC 7239 Forwarded
 	match        *Match
 	pool         *pool
+	target       *target // the target that answered, in flight until serveProxy returns
+	end          func()  // from WatchResponse
 	bodyTooLarge atomic.Bool
 	bodyFailed   atomic.Int32 // bodyMalformed or bodyStalled
 }
@@ -375,8 +403,12 @@ func requestID(h http.Header, trusted bool) string {
 			return v[0]
 		}
 	}
+	// Not a secret, only unique: math/rand/v2's global source (ChaCha8,
+	// seeded by the runtime from the OS) is 128 random bits for a tenth of
+	// crypto/rand's cost on this path.
 	var b [16]byte
-	_, _ = rand.Read(b[:]) // never fails (crypto/rand since Go 1.24)
+	binary.LittleEndian.PutUint64(b[:8], rand.Uint64())
+	binary.LittleEndian.PutUint64(b[8:], rand.Uint64())
 	return hex.EncodeToString(b[:])
 }
 

@@ -305,3 +305,19 @@ func TestGatewayRequestID(t *testing.T) {
 		})
 	}
 }
+
+// TestRequestIDsUnique draws many generated ids: all 32 hex digits, no two
+// alike.
+func TestRequestIDsUnique(t *testing.T) {
+	seen := map[string]bool{}
+	for range 100000 {
+		id := requestID(nil, false)
+		if len(id) != 32 || strings.Trim(id, "0123456789abcdef") != "" {
+			t.Fatalf("id %q: want 32 lower-case hex digits", id)
+		}
+		if seen[id] {
+			t.Fatalf("id %q generated twice", id)
+		}
+		seen[id] = true
+	}
+}

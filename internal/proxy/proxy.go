@@ -31,7 +31,7 @@ func (g *Gateway) newReverseProxy(p *pool) *httputil.ReverseProxy {
 		Rewrite:        g.rewrite,
 		Transport:      p,
 		BufferPool:     buffers,
-		ModifyResponse: modifyResponse,
+		ModifyResponse: g.modifyResponse,
 		ErrorHandler:   g.proxyError,
 		ErrorLog:       slog.NewLogLogger(g.logger().Handler(), slog.LevelWarn),
 	}
@@ -84,12 +84,22 @@ func (g *Gateway) rewrite(pr *httputil.ProxyRequest) {
 // modifyResponse keeps the gateway's word on what it owns: the request id
 // it sent, and the lifecycle headers it set before the chain ran. Without
 // this the client would get both, since ReverseProxy adds the upstream's
-// headers to those already set.
-func modifyResponse(res *http.Response) error {
+// headers to those already set. Then it shows the response to
+// WatchResponse.
+func (g *Gateway) modifyResponse(res *http.Response) error {
 	delete(res.Header, "X-Request-Id")
-	if info := infoFrom(res.Request.Context()); info != nil && info.match.API.Lifecycle == gatehouse.LifecycleDeprecated {
+	info := infoFrom(res.Request.Context())
+	if info == nil {
+		return nil
+	}
+	if info.match.API.Lifecycle == gatehouse.LifecycleDeprecated {
 		delete(res.Header, "Deprecation")
 		delete(res.Header, "Sunset")
+	}
+	if g.WatchResponse != nil {
+		if end := g.WatchResponse(res); end != nil {
+			info.end = end
+		}
 	}
 	return nil
 }

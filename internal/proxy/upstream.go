@@ -114,10 +114,12 @@ func (p *pool) RoundTrip(req *http.Request) (*http.Response, error) {
 	if replayable(req) {
 		attempts += p.policy.retries
 	}
+	info := infoFrom(req.Context())
+	in := *req.URL // the path and query as rewrite left them
 	var triedBuf [4]int
 	tried := triedBuf[:0]
 	var lastErr error
-	for range attempts {
+	for n := range attempts {
 		i := p.pick(tried)
 		if i < 0 {
 			break
@@ -125,9 +127,25 @@ func (p *pool) RoundTrip(req *http.Request) (*http.Response, error) {
 		tried = append(tried, i)
 		t := p.targets[i]
 		t.active.Add(1)
-		res, err := p.rt.RoundTrip(withTarget(req, t.url))
+		// req is the ReverseProxy's own outgoing request, made for this
+		// exchange: the first attempt points it at its target in place. A
+		// retry sends a copy, since the transport may still hold the
+		// request of a failed attempt.
+		out := req
+		if n == 0 {
+			setTarget(req.URL, &in, t.url)
+		} else {
+			out = withTarget(req, &in, t.url)
+		}
+		res, err := p.rt.RoundTrip(out)
 		if err == nil {
-			res.Body = trackBody(res.Body, t)
+			if info != nil {
+				// In flight until the handler returns (serveProxy), by
+				// which time ReverseProxy has copied and closed the body.
+				info.target = t
+			} else {
+				res.Body = trackBody(res.Body, t)
+			}
 			return res, nil
 		}
 		t.active.Add(-1)
@@ -195,16 +213,20 @@ func isConnectError(err error) bool {
 	return errors.As(err, &op) && op.Op == "dial"
 }
 
-// withTarget returns a copy of req sent to base: its scheme and host, and
-// its path joined before the request's, as httputil.ProxyRequest.SetURL
-// does. The Host header follows the target (Rewrite cleared it); the
-// original is in X-Forwarded-Host. The URL is built afresh so that nothing
-// of an absolute-form request-target (user info, fragment) reaches the
-// upstream.
-func withTarget(req *http.Request, base *url.URL) *http.Request {
+// setTarget points u at base: its scheme and host, and its path joined
+// before in's, as httputil.ProxyRequest.SetURL does. The Host header follows
+// the target (rewrite cleared it); the original is in X-Forwarded-Host.
+// Nothing of an absolute-form request-target (user info, fragment) is kept.
+func setTarget(u, in, base *url.URL) {
+	*u = url.URL{Scheme: base.Scheme, Host: base.Host, RawQuery: in.RawQuery}
+	u.Path, u.RawPath = joinURLPath(base, in)
+}
+
+// withTarget returns a copy of req sent to base, with the path and query
+// of in (see setTarget).
+func withTarget(req *http.Request, in, base *url.URL) *http.Request {
 	a := &attempt{req: *req}
-	a.url = url.URL{Scheme: base.Scheme, Host: base.Host, RawQuery: req.URL.RawQuery}
-	a.url.Path, a.url.RawPath = joinURLPath(base, req.URL)
+	setTarget(&a.url, in, base)
 	a.req.URL = &a.url
 	return &a.req
 }

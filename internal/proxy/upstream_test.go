@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -269,5 +270,69 @@ func TestUpstreamTimeout(t *testing.T) {
 	e := decodeError(t, res, body, http.StatusGatewayTimeout)
 	if diff := cmp.Diff(errorBody{"gateway_timeout", "the upstream did not answer in time", e.RequestID}, e); diff != "" {
 		t.Errorf("body (-want +got):\n%s", diff)
+	}
+}
+
+// TestActiveReturnsToZero checks the per-target count of requests in flight
+// (least_conn's measure, shown by Targets) after every way an exchange can
+// end: a whole answer, an answer cut off mid-body (ReverseProxy aborts the
+// handler with a panic), an upstream error answer, and a connection failure
+// retried on the other target.
+func TestActiveReturnsToZero(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/cut":
+			// Promise 1000 bytes, send 10, drop the connection.
+			w.Header().Set("Content-Length", "1000")
+			w.WriteHeader(http.StatusOK)
+			_, _ = w.Write([]byte("0123456789"))
+			w.(http.Flusher).Flush()
+			conn, _, err := http.NewResponseController(w).Hijack()
+			if err == nil {
+				conn.Close()
+			}
+		case "/fail":
+			w.WriteHeader(http.StatusInternalServerError)
+		default:
+			echoHandler("up")(w, r)
+		}
+	}))
+	t.Cleanup(up.Close)
+	dead := httptest.NewServer(http.NotFoundHandler())
+	deadURL := dead.URL
+	dead.Close() // connections to it are refused
+	api := apiTo("api", []string{deadURL, up.URL}, route("/*"))
+	api.UpstreamPolicy.Balance = gatehouse.BalanceLeastConn
+	api.UpstreamPolicy.Retries = 1
+	g := &Gateway{}
+	gw := serveGateway(t, g, api)
+
+	for _, path := range []string{"/ok", "/cut", "/fail", "/ok", "/ok"} {
+		res, err := http.Get(gw.URL + path)
+		if err == nil {
+			_, _ = io.Copy(io.Discard, res.Body)
+			res.Body.Close()
+		}
+	}
+	// The handler of a cut exchange may finish just after the client saw
+	// the connection drop.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		var active []int64
+		busy := false
+		for _, st := range g.Targets() {
+			active = append(active, st.Active)
+			busy = busy || st.Active != 0
+		}
+		if len(active) != 2 {
+			t.Fatalf("targets: %v", g.Targets())
+		}
+		if !busy {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("requests in flight after every exchange ended: %v", active)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
