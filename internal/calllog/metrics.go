@@ -1,8 +1,11 @@
 package calllog
 
 import (
+	"maps"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/prometheus/client_golang/prometheus"
@@ -18,6 +21,52 @@ type Metrics struct {
 	refusals    *prometheus.CounterVec
 	rateLimited *prometheus.CounterVec
 	validations *prometheus.CounterVec
+
+	// Handles of the series seen so far: WithLabelValues hashes and checks
+	// every label on each call, which the request path need not repeat.
+	// They hold no more entries than the metrics have series.
+	requestsBy    handles[requestLabels, prometheus.Counter]
+	totalBy       handles[string, prometheus.Observer]
+	upstreamBy    handles[string, prometheus.Observer]
+	validationsBy handles[[3]string, prometheus.Counter]
+}
+
+type requestLabels struct {
+	api, route string
+	status     int
+}
+
+// handles caches metric handles by label values: a map read without a
+// lock (and without boxing the key, as sync.Map would), copied on the rare
+// insert of a new series.
+type handles[K comparable, V any] struct {
+	mu sync.Mutex
+	m  atomic.Pointer[map[K]V]
+}
+
+func (h *handles[K, V]) get(k K, make func() V) V {
+	if m := h.m.Load(); m != nil {
+		if v, ok := (*m)[k]; ok {
+			return v
+		}
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var old map[K]V
+	if m := h.m.Load(); m != nil {
+		old = *m
+	}
+	if v, ok := old[k]; ok {
+		return v
+	}
+	next := maps.Clone(old)
+	if next == nil {
+		next = map[K]V{}
+	}
+	v := make()
+	next[k] = v
+	h.m.Store(&next)
+	return v
 }
 
 // latencyBuckets span 0.5 ms to 30 s.
@@ -102,10 +151,12 @@ func codeLabel(status int) string {
 }
 
 func (m *Metrics) observe(c *gatehouse.Call, e *Exchange, cred string) {
-	m.requests.WithLabelValues(c.API, c.Route, codeLabel(c.Status)).Inc()
-	m.total.WithLabelValues(c.API).Observe(c.Total.Seconds())
+	m.requestsBy.get(requestLabels{c.API, c.Route, c.Status}, func() prometheus.Counter {
+		return m.requests.WithLabelValues(c.API, c.Route, codeLabel(c.Status))
+	}).Inc()
+	m.totalBy.get(c.API, func() prometheus.Observer { return m.total.WithLabelValues(c.API) }).Observe(c.Total.Seconds())
 	if c.Upstream > 0 {
-		m.upstream.WithLabelValues(c.API).Observe(c.Upstream.Seconds())
+		m.upstreamBy.get(c.API, func() prometheus.Observer { return m.upstream.WithLabelValues(c.API) }).Observe(c.Upstream.Seconds())
 	}
 	code, detail, _ := strings.Cut(c.Reason, ":")
 	if code != "" {
@@ -139,5 +190,7 @@ func (m *Metrics) observe(c *gatehouse.Call, e *Exchange, cred string) {
 		// Refused before the credential was looked at (network rules).
 		return
 	}
-	m.validations.WithLabelValues(c.API, cred, outcome).Inc()
+	m.validationsBy.get([3]string{c.API, cred, outcome}, func() prometheus.Counter {
+		return m.validations.WithLabelValues(c.API, cred, outcome)
+	}).Inc()
 }
