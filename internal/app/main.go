@@ -205,6 +205,7 @@ func runServe(ctx context.Context, args []string, env func(string) (string, bool
 		return ExitConfig
 	}
 	log := newLogger(env, stderr)
+	tuneGC(cfg.Gateway, env, log)
 	n, err := Start(ctx, Options{Config: cfg, Env: env, Stderr: stderr, Log: log})
 	if err != nil {
 		log.Error("cannot start", "err", err)

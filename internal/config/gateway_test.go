@@ -281,7 +281,7 @@ func TestGatewayAccepts(t *testing.T) {
 		{"TLSBoolSpellings", "listen:\n  tls: {addr: ':8443', self_signed: TRUE}\n", func(c *Config) any { return c.TLS.SelfSigned }, true},
 
 		// gateway
-		{"GatewayDefaults", "gateway:\n", func(c *Config) any { return c.Gateway }, GatewayConfig{MaxBodyBytes: 10 << 20}},
+		{"GatewayDefaults", "gateway:\n", func(c *Config) any { return c.Gateway }, GatewayConfig{MaxBodyBytes: 10 << 20, GCPercent: 400}},
 		{"MaxBodyLowerBound", "gateway: {max_body_bytes: 1}\n", func(c *Config) any { return c.Gateway.MaxBodyBytes }, int64(1)},
 		{"MaxBodyUpperBound", "gateway: {max_body_bytes: 1073741824}\n", func(c *Config) any { return c.Gateway.MaxBodyBytes }, int64(1 << 30)},
 		{"MaxBodyUnderscoresAndHex", "gateway: {max_body_bytes: 0x10_0000}\n", func(c *Config) any { return c.Gateway.MaxBodyBytes }, int64(1 << 20)},

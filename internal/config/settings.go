@@ -202,17 +202,20 @@ func (d *decoder) tlsListener(n *yaml.Node, parentLine int, taken []listener) TL
 	return t
 }
 
-var gatewayKeys = []string{"trusted_proxies", "max_body_bytes", "allow_plain_http_tokens"}
+var gatewayKeys = []string{"trusted_proxies", "max_body_bytes", "allow_plain_http_tokens", "gc_percent"}
 
 // gateway decodes the gateway's node-wide settings and applies defaults.
 func (d *decoder) gateway(n *yaml.Node, parentLine int) GatewayConfig {
-	g := GatewayConfig{MaxBodyBytes: DefaultMaxBodyBytes}
+	g := GatewayConfig{MaxBodyBytes: DefaultMaxBodyBytes, GCPercent: DefaultGCPercent}
 	o, _ := d.object(n, "gateway", parentLine, gatewayKeys)
 	g.TrustedProxies = d.prefixes(o.get("trusted_proxies"), "gateway.trusted_proxies", false)
 	if v, ok := d.integer(o.get("max_body_bytes"), "gateway.max_body_bytes", 1, MaxMaxBodyBytes); ok {
 		g.MaxBodyBytes = v
 	}
 	g.AllowPlainHTTPTokens, _ = d.boolean(o.get("allow_plain_http_tokens"), "gateway.allow_plain_http_tokens")
+	if v, ok := d.integer(o.get("gc_percent"), "gateway.gc_percent", MinGCPercent, MaxGCPercent); ok {
+		g.GCPercent = int(v)
+	}
 	return g
 }
 
