@@ -152,4 +152,3 @@ func TestStreamGuardEndsSilentStream(t *testing.T) {
 		t.Fatal("closing the body did not end the pending read")
 	}
 }
-
