@@ -29,15 +29,14 @@ type gateway struct {
 
 // requestInfo adapts what the router put in the context to the edge checks.
 func requestInfo(r *http.Request) (edge.RequestInfo, bool) {
-	ctx := r.Context()
-	m := proxy.RouteFrom(ctx)
-	if m == nil {
+	pr, ok := proxy.RequestFrom(r.Context())
+	if !ok {
 		return edge.RequestInfo{}, false
 	}
+	m := pr.Match
 	return edge.RequestInfo{
 		API: m.API, Route: m.Route, RouteKey: m.Key,
-		RequestID: proxy.RequestIDFrom(ctx), ClientAddr: proxy.ClientAddrFrom(ctx),
-		TrustedProxy: proxy.FromTrustedProxy(ctx),
+		RequestID: pr.ID, ClientAddr: pr.ClientAddr, TrustedProxy: pr.Trusted,
 	}, true
 }
 

@@ -349,16 +349,7 @@ func formatForwarded(elems []forwardedElement) string {
 	return b.String()
 }
 
-// forwardedValue returns v as a token when it is one, else quoted.
-func forwardedValue(v string) string {
-	if isToken(v) {
-		return v
-	}
-	var b strings.Builder
-	writeForwardedValue(&b, v)
-	return b.String()
-}
-
+// writeForwardedValue writes v as a token when it is one, else quoted.
 func writeForwardedValue(b *strings.Builder, v string) {
 	if isToken(v) {
 		b.WriteString(v)
@@ -426,15 +417,26 @@ func setForwarding(out http.Header, in *http.Request, info *requestInfo) {
 			prior = formatForwarded(elems) + ", "
 		}
 	}
-	var forPair string
+	// One allocation for the value.
+	var b strings.Builder
+	b.Grow(len(prior) + len(peer) + len(in.Host) + len(`for="[]";host="";proto=https`))
+	b.WriteString(prior)
 	switch {
 	case !info.peer.IsValid():
 	case info.peer.Is6():
-		forPair = `for="[` + peer + `]";`
+		b.WriteString(`for="[`)
+		b.WriteString(peer)
+		b.WriteString(`]";`)
 	default:
-		forPair = "for=" + peer + ";"
+		b.WriteString("for=")
+		b.WriteString(peer)
+		b.WriteByte(';')
 	}
-	set(3, "Forwarded", prior+forPair+"host="+forwardedValue(in.Host)+";proto="+proto)
+	b.WriteString("host=")
+	writeForwardedValue(&b, in.Host)
+	b.WriteString(";proto=")
+	b.WriteString(proto)
+	set(3, "Forwarded", b.String())
 
 	switch {
 	case !info.client.IsValid():

@@ -304,6 +304,27 @@ func infoFrom(ctx context.Context) *requestInfo {
 	return info
 }
 
+// Request is what the gateway learned about a request before its
+// middleware ran.
+type Request struct {
+	Match      *Match
+	ID         string     // the request id
+	ClientAddr netip.Addr // see Gateway.TrustedProxies
+	// Trusted reports whether the TCP peer is one of the trusted proxies,
+	// whose X-Forwarded-* headers may be believed.
+	Trusted bool
+}
+
+// RequestFrom returns what the gateway learned about the request, in one
+// context lookup; false outside the gateway's middleware chain.
+func RequestFrom(ctx context.Context) (Request, bool) {
+	info := infoFrom(ctx)
+	if info == nil || info.match == nil {
+		return Request{}, false
+	}
+	return Request{Match: info.match, ID: info.id, ClientAddr: info.client, Trusted: info.trusted}, true
+}
+
 // RouteFrom returns the route matched for the request, or nil outside the
 // gateway's middleware chain.
 func RouteFrom(ctx context.Context) *Match {
