@@ -6,7 +6,9 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"hash/maphash"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -43,6 +45,59 @@ type Recorder struct {
 	// request's goroutine (anomaly rules); it must be quick and must not
 	// keep c.
 	Observe func(c *gatehouse.Call)
+
+	userAgents userAgents
+}
+
+// userAgents remembers how recent User-Agent values were logged. Redacting
+// one with spaces in it (a browser's, most SDKs') costs microseconds, and
+// a gateway sees the same few values over and over. The cache is keyed by
+// a seeded hash, so it keeps no raw value (which might hold a secret), and
+// is emptied when full.
+type userAgents struct {
+	seed maphash.Seed
+	mu   sync.RWMutex
+	m    map[uint64]string
+}
+
+// maxUserAgents bounds the cache; maxCachedUserAgent the values it takes.
+const (
+	maxUserAgents      = 1024
+	maxCachedUserAgent = 512
+)
+
+// redact returns ua as logged: redacted (RedactText) and capped.
+func (u *userAgents) redact(ua string) string {
+	if ua == "" {
+		return ""
+	}
+	if len(ua) > maxCachedUserAgent {
+		return capString(RedactText(capString(ua, 8<<10)), maxUserAgent)
+	}
+	u.mu.RLock()
+	seeded := u.m != nil
+	var k uint64
+	if seeded {
+		k = maphash.String(u.seed, ua)
+		if v, ok := u.m[k]; ok {
+			u.mu.RUnlock()
+			return v
+		}
+	}
+	u.mu.RUnlock()
+	v := capString(RedactText(ua), maxUserAgent)
+	u.mu.Lock()
+	if u.m == nil {
+		u.seed, u.m = maphash.MakeSeed(), make(map[uint64]string)
+	} else if len(u.m) >= maxUserAgents {
+		clear(u.m)
+	}
+	if !seeded {
+		k = maphash.String(u.seed, ua)
+	}
+	u.m[k] = v
+	u.mu.Unlock()
+	return v
 }
 
 func (rec *Recorder) now() time.Time {
@@ -246,7 +301,7 @@ func (rec *Recorder) finish(e *Exchange, r *http.Request) {
 		Method:    r.Method,
 		Path:      RedactPath(r.URL.EscapedPath(), r.URL.RawQuery),
 		Status:    status,
-		UserAgent: capString(RedactText(capString(r.UserAgent(), 8<<10)), maxUserAgent),
+		UserAgent: rec.userAgents.redact(r.UserAgent()),
 		BytesIn:   e.in.Load(),
 		BytesOut:  e.out.Load(),
 		Upstream:  e.upDone,
