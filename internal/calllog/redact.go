@@ -129,20 +129,27 @@ func RedactText(s string) string {
 		return s
 	}
 	var b strings.Builder
+	b.Grow(len(s))
 	for i := 0; i < len(s); {
-		if n := tokenAt(s[i:]); n > 0 {
-			b.WriteString(Redacted)
-			i += n
-			continue
-		}
-		if n := bearerAt(s[i:]); n > 0 {
-			b.WriteString(s[i : i+n])
-			i += n
-			for i < len(s) && !strings.ContainsRune(" \t,;()", rune(s[i])) {
-				i++
+		// Only a token (gh…_, eyJ…) or "bearer" can start here: the first
+		// byte says which test is worth running.
+		switch s[i] {
+		case 'g', 'e':
+			if n := tokenAt(s[i:]); n > 0 {
+				b.WriteString(Redacted)
+				i += n
+				continue
 			}
-			b.WriteString(Redacted)
-			continue
+		case 'b', 'B':
+			if n := bearerAt(s[i:]); n > 0 {
+				b.WriteString(s[i : i+n])
+				i += n
+				for i < len(s) && !strings.ContainsRune(" \t,;()", rune(s[i])) {
+					i++
+				}
+				b.WriteString(Redacted)
+				continue
+			}
 		}
 		b.WriteByte(s[i])
 		i++
