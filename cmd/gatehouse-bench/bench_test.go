@@ -363,7 +363,7 @@ func TestGoLoadOpen(t *testing.T) {
 // than a benchmark run.
 func TestGatehouseConfig(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "gatehouse.yaml")
-	if err := os.WriteFile(path, []byte(gatehouseConfig("http://127.0.0.1:9999", true)), 0o600); err != nil {
+	if err := os.WriteFile(path, []byte(gatehouseConfig("http://127.0.0.1:9999", true, 150)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	secret := strings.Repeat("s", 43)
@@ -378,6 +378,9 @@ func TestGatehouseConfig(t *testing.T) {
 	}
 	if len(cfg.APIs) != 1 || len(cfg.Clients) != 1 {
 		t.Fatalf("got %d APIs and %d clients, want 1 and 1", len(cfg.APIs), len(cfg.Clients))
+	}
+	if cfg.Gateway.GCPercent != 150 {
+		t.Errorf("gateway.gc_percent = %d, want 150", cfg.Gateway.GCPercent)
 	}
 	api := cfg.APIs[0]
 	type route struct {

@@ -41,6 +41,7 @@ type options struct {
 	loadgen  string   // auto, wrk or go
 	rate     float64  // requests per second in an open loop; 0 for a closed loop
 	callLog  bool     // Gatehouse's call_log.enabled
+	gcPct    int      // Gatehouse's gateway.gc_percent; 0 for its default
 }
 
 func parseOptions(args []string, stderr io.Writer) (*options, error) {
@@ -64,6 +65,7 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.loadgen, "loadgen", "auto", "load generator: auto (wrk when installed, else go), wrk or go")
 	fs.Float64Var(&o.rate, "rate", 0, "open loop: send this many `requests` per second in all, latency counted from each request's due time,\nwith the built-in Go load generator (0: closed loop, each connection sends as fast as it is answered)")
 	fs.BoolVar(&o.callLog, "call-log", true, "Gatehouse writes its call log (call_log.enabled); compare a run with --call-log=false to see its cost")
+	fs.IntVar(&o.gcPct, "gc-percent", 0, "Gatehouse's gateway.gc_percent (25 to 10000); 0 for its default (400), 100 for Go's")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -82,6 +84,9 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	}
 	if o.conns < 1 {
 		problems = append(problems, "--conns must be at least 1")
+	}
+	if o.gcPct != 0 && (o.gcPct < 25 || o.gcPct > 10000) {
+		problems = append(problems, "--gc-percent must be 0 (Gatehouse's default) or from 25 to 10000")
 	}
 	if !slices.Contains([]string{"auto", "wrk", "go"}, o.loadgen) {
 		problems = append(problems, fmt.Sprintf("--loadgen %q: expected auto, wrk or go", o.loadgen))
@@ -297,6 +302,14 @@ func names(ts []*target) []string {
 // describeEnv says where and how the figures were taken, for the report.
 func describeEnv(o *options, lg loadgen) string {
 	host, _ := os.Hostname()
-	return fmt.Sprintf("%s, %s, %s; load: %s, %d conns, %d x %v per target",
-		time.Now().UTC().Format("2006-01-02 15:04 MST"), host, machine(), lg.name(), o.conns, o.rounds, o.duration)
+	gc := "default gc_percent"
+	if o.gcPct > 0 {
+		gc = fmt.Sprintf("gc_percent %d", o.gcPct)
+	}
+	callLog := "call log on"
+	if !o.callLog {
+		callLog = "call log off"
+	}
+	return fmt.Sprintf("%s, %s, %s; load: %s, %d conns, %d x %v per target; gatehouse: %s, %s",
+		time.Now().UTC().Format("2006-01-02 15:04 MST"), host, machine(), lg.name(), o.conns, o.rounds, o.duration, callLog, gc)
 }

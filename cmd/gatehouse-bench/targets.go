@@ -110,7 +110,7 @@ func setup(ctx context.Context, l *lab, o *options, logf func(string, ...any)) (
 		}
 	}
 	if want(targetGHOpen) || want(targetGHJWT) || want(targetGHScoped) {
-		gh, err := l.startGatehouse(ctx, upURL, o.callLog, logf)
+		gh, err := l.startGatehouse(ctx, upURL, o.callLog, o.gcPct, logf)
 		if err != nil {
 			fail(err, targetGHOpen, targetGHJWT, targetGHScoped)
 		} else {
