@@ -378,14 +378,17 @@ func writeForwardedValue(b *strings.Builder, v string) {
 //     hop: for=<peer>;host=<Host>;proto=<scheme>;
 //   - X-Real-Ip: the client address the gateway resolved, replacing any a
 //     client sent, since many upstreams read it without checking.
+// forwardingHeaders is how many headers setForwarding sets.
+const forwardingHeaders = 5
+
 func setForwarding(out http.Header, in *http.Request, info *requestInfo) {
 	proto := "http"
 	if in.TLS != nil {
 		proto = "https"
 	}
 	trusted := info.trusted
-	// One backing array for the header values: this runs on every request.
-	vals := make([]string, 5)
+	// The values live in the request's info: this runs on every request.
+	vals := info.vals[1:]
 	set := func(i int, key, v string) {
 		vals[i] = v
 		out[key] = vals[i : i+1 : i+1]

@@ -214,10 +214,11 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	info := &requestInfo{peer: peerAddr(r.RemoteAddr)}
 	info.trusted = info.peer.IsValid() && inPrefixes(info.peer, g.TrustedProxies)
 	info.id = requestID(r.Header, info.trusted)
+	info.vals[0] = info.id
 	info.client = clientAddr(info.peer, r.Header, g.TrustedProxies, g.UseForwardedHeader)
 	info.useForwarded = g.UseForwardedHeader
 	wh := w.Header()
-	wh["X-Request-Id"] = []string{info.id}
+	wh["X-Request-Id"] = info.vals[0:1:1]
 
 	s := g.snap.Load()
 	if s == nil {
@@ -293,6 +294,11 @@ type requestInfo struct {
 	pool         *pool
 	target       *target // the target that answered, in flight until serveProxy returns
 	end          func()  // from WatchResponse
+	// vals backs the values of the headers the gateway sets on every
+	// request (the request id, the forwarding headers), so that they cost
+	// no allocation of their own. Each is handed out with its capacity
+	// capped, so that an append elsewhere copies instead of overwriting.
+	vals         [1 + forwardingHeaders]string
 	bodyTooLarge atomic.Bool
 	bodyFailed   atomic.Int32 // bodyMalformed or bodyStalled
 }

@@ -75,7 +75,7 @@ func (g *Gateway) rewrite(pr *httputil.ProxyRequest) {
 		out.URL.RawQuery = removeQueryParam(out.URL.RawQuery, "access_token")
 	}
 	setForwarding(h, pr.In, info)
-	h["X-Request-Id"] = []string{info.id}
+	h["X-Request-Id"] = info.vals[0:1:1]
 	if g.UpstreamHeaders != nil {
 		g.UpstreamHeaders(pr.In, h)
 	}
