@@ -10,10 +10,19 @@ import (
 	"github.com/gatehouse/gatehouse"
 )
 
-const insertCallPrefix = `INSERT INTO calls (at, request_id, api, route, method, path, status, client_id,
+// insertCallPrefix is OR FAIL: a constraint error (none is expected; every
+// column is bound a non-NULL value and id is the rowid) then leaves the
+// rows before it in place instead of undoing the statement alone, so
+// SQLite keeps no statement journal of the pages a multi-row INSERT
+// changes (measured: about 7% of the writer's CPU). InsertCalls rolls the
+// whole transaction back on any error, so nothing partial is committed.
+const insertCallPrefix = `INSERT OR FAIL INTO calls (at, request_id, api, route, method, path, status, client_id,
 	subject, token_id, grant_id, client_addr, user_agent, bytes_in, bytes_out, upstream_ns, total_ns, reason) VALUES `
 
 const callParams = `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+// callCols is how many values one call binds.
+const callCols = 18
 
 // callRows is how many calls one prepared INSERT writes: a multi-row
 // statement costs one driver round trip instead of callRows, which doubles
@@ -23,6 +32,42 @@ const callRows = 32
 // insertCallsSQL is an INSERT of n rows.
 func insertCallsSQL(n int) string {
 	return insertCallPrefix + strings.Repeat(callParams+`, `, n-1) + callParams
+}
+
+// callArgs boxes calls' values for an INSERT. Boxing a string or an int64
+// of 256 or more allocates, and the calls of a batch mostly repeat the
+// previous one's API, route, method, client, token, address, user agent
+// and status: a value equal to the previous call's in the same column
+// reuses its box (measured: 14 allocations per call down to 5).
+type callArgs struct {
+	prev [callCols]any
+}
+
+func (a *callArgs) str(col int, s string) any {
+	if p, ok := a.prev[col].(string); ok && p == s {
+		return a.prev[col]
+	}
+	v := any(s)
+	a.prev[col] = v
+	return v
+}
+
+func (a *callArgs) num(col int, n int64) any {
+	if p, ok := a.prev[col].(int64); ok && p == n {
+		return a.prev[col]
+	}
+	v := any(n)
+	a.prev[col] = v
+	return v
+}
+
+// append appends c's values in the order of insertCallPrefix's columns.
+func (a *callArgs) append(args []any, c *gatehouse.Call) []any {
+	return append(args, c.Time.UnixNano(), a.str(1, c.RequestID), a.str(2, c.API), a.str(3, c.Route),
+		a.str(4, c.Method), a.str(5, c.Path), a.num(6, int64(c.Status)), a.str(7, c.ClientID),
+		a.str(8, c.Subject), a.str(9, c.TokenID), a.str(10, c.GrantID), a.str(11, c.ClientAddr),
+		a.str(12, c.UserAgent), a.num(13, c.BytesIn), a.num(14, c.BytesOut), a.num(15, int64(c.Upstream)),
+		a.num(16, int64(c.Total)), a.str(17, c.Reason))
 }
 
 // InsertCalls appends cs to the call log in one transaction, with prepared
@@ -38,7 +83,8 @@ func (db *DB) InsertCalls(ctx context.Context, cs []gatehouse.Call) error {
 		return nil
 	}
 	ids := make([]int64, len(cs))
-	args := make([]any, 0, callRows*18)
+	args := make([]any, 0, callRows*callCols)
+	var box callArgs
 	err := db.writeTx(ctx, func(tx *sql.Tx) error {
 		full := tx.StmtContext(ctx, db.insertCallsStmt)
 		defer full.Close()
@@ -46,10 +92,7 @@ func (db *DB) InsertCalls(ctx context.Context, cs []gatehouse.Call) error {
 			chunk := cs[start:min(start+callRows, len(cs))]
 			args = args[:0]
 			for i := range chunk {
-				c := &chunk[i]
-				args = append(args, c.Time.UnixNano(), c.RequestID, c.API, c.Route, c.Method, c.Path,
-					c.Status, c.ClientID, c.Subject, c.TokenID, c.GrantID, c.ClientAddr, c.UserAgent,
-					c.BytesIn, c.BytesOut, int64(c.Upstream), int64(c.Total), c.Reason)
+				args = box.append(args, &chunk[i])
 			}
 			var res sql.Result
 			var err error
