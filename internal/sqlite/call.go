@@ -131,6 +131,32 @@ const selectCallSQL = `SELECT id, at, request_id, api, route, method, path, stat
 // FindCalls returns the calls matching f in the order it asks for, keyset
 // paginated on (time, id) by f.After.
 func (db *DB) FindCalls(ctx context.Context, f gatehouse.CallFilter) ([]gatehouse.Call, error) {
+	q, args := findCallsQuery(f)
+	rows, err := db.reader.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, formatError(err, "find calls", "call")
+	}
+	defer rows.Close()
+	cs := []gatehouse.Call{}
+	for rows.Next() {
+		var c gatehouse.Call
+		var at, up, total int64
+		if err := rows.Scan(&c.ID, &at, &c.RequestID, &c.API, &c.Route, &c.Method, &c.Path, &c.Status,
+			&c.ClientID, &c.Subject, &c.TokenID, &c.GrantID, &c.ClientAddr, &c.UserAgent,
+			&c.BytesIn, &c.BytesOut, &up, &total, &c.Reason); err != nil {
+			return nil, formatError(err, "find calls", "call")
+		}
+		c.Time, c.Upstream, c.Total = time.Unix(0, at).UTC(), time.Duration(up), time.Duration(total)
+		cs = append(cs, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, formatError(err, "find calls", "call")
+	}
+	return cs, nil
+}
+
+// findCallsQuery is FindCalls's SQL and arguments.
+func findCallsQuery(f gatehouse.CallFilter) (string, []any) {
 	var where []string
 	var args []any
 	if !f.From.IsZero() {
@@ -142,11 +168,14 @@ func (db *DB) FindCalls(ctx context.Context, f gatehouse.CallFilter) ([]gatehous
 	if f.API != "" {
 		where, args = append(where, `api = ?`), append(args, f.API)
 	}
+	// calls_client and calls_token are partial indexes, of non-empty ids:
+	// SQLite uses one only when the query states its condition, which it
+	// cannot infer from a bound parameter.
 	if f.ClientID != "" {
-		where, args = append(where, `client_id = ?`), append(args, f.ClientID)
+		where, args = append(where, `client_id = ? AND client_id != ''`), append(args, f.ClientID)
 	}
 	if f.TokenID != "" {
-		where, args = append(where, `token_id = ?`), append(args, f.TokenID)
+		where, args = append(where, `token_id = ? AND token_id != ''`), append(args, f.TokenID)
 	}
 	if f.StatusMin > 0 {
 		where, args = append(where, `status >= ?`), append(args, f.StatusMin)
@@ -176,27 +205,7 @@ func (db *DB) FindCalls(ctx context.Context, f gatehouse.CallFilter) ([]gatehous
 		q += ` LIMIT ?`
 		args = append(args, f.Limit)
 	}
-	rows, err := db.reader.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, formatError(err, "find calls", "call")
-	}
-	defer rows.Close()
-	cs := []gatehouse.Call{}
-	for rows.Next() {
-		var c gatehouse.Call
-		var at, up, total int64
-		if err := rows.Scan(&c.ID, &at, &c.RequestID, &c.API, &c.Route, &c.Method, &c.Path, &c.Status,
-			&c.ClientID, &c.Subject, &c.TokenID, &c.GrantID, &c.ClientAddr, &c.UserAgent,
-			&c.BytesIn, &c.BytesOut, &up, &total, &c.Reason); err != nil {
-			return nil, formatError(err, "find calls", "call")
-		}
-		c.Time, c.Upstream, c.Total = time.Unix(0, at).UTC(), time.Duration(up), time.Duration(total)
-		cs = append(cs, c)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, formatError(err, "find calls", "call")
-	}
-	return cs, nil
+	return q, args
 }
 
 // DeleteCallsBefore deletes at most limit calls older than before, oldest
