@@ -131,6 +131,12 @@ type Log struct {
 	o     Options
 	spill *spiller
 	queue chan gatehouse.Call
+	// full wakes the writer once the queue holds wakeAt calls. The writer
+	// does not wait on the queue itself: under load that woke it for
+	// nearly every call, a goroutine switch each, while it only writes
+	// full batches or on the tick anyway.
+	full   chan struct{}
+	wakeAt int
 
 	written, spilled, replayed, lost, pruned atomic.Uint64
 
@@ -162,6 +168,8 @@ func Open(store Store, o Options) (*Log, error) {
 	l := &Log{
 		store: store, o: o, spill: sp,
 		queue:  make(chan gatehouse.Call, o.QueueSize),
+		full:   make(chan struct{}, 1),
+		wakeAt: max(1, min(o.BatchSize, o.QueueSize/2)),
 		flushq: make(chan chan error),
 		stop:   make(chan context.Context),
 		done:   make(chan struct{}),
@@ -176,6 +184,12 @@ func (l *Log) Add(c *gatehouse.Call) {
 	if !l.closing.Load() {
 		select {
 		case l.queue <- *c:
+			if len(l.queue) >= l.wakeAt {
+				select {
+				case l.full <- struct{}{}:
+				default: // a wake-up is already pending
+				}
+			}
 			return
 		default:
 		}
@@ -239,15 +253,14 @@ func (l *Log) run() {
 	l.lastPrune = time.Now()
 	for {
 		select {
-		case c := <-l.queue:
-			batch = append(batch, c)
-			batch = l.fill(batch)
-			if len(batch) >= l.o.BatchSize {
+		case <-l.full:
+			// A full batch now; a rest waits for the tick.
+			if batch = l.fill(batch); len(batch) >= l.wakeAt {
 				l.write(batch)
 				batch = batch[:0]
 			}
 		case <-tick.C:
-			if len(batch) > 0 {
+			if batch = l.fill(batch); len(batch) > 0 {
 				l.write(batch)
 				batch = batch[:0]
 			}
@@ -295,6 +308,14 @@ func (l *Log) run() {
 			if err := l.pruneStep(); err != nil {
 				l.o.Log.Warn("call log retention", "err", err)
 				l.pruning = false
+			}
+		}
+		// One batch per round, so that a Flush or Close is not held up
+		// behind a long queue: another round if a batch is waiting.
+		if len(l.queue) >= l.wakeAt {
+			select {
+			case l.full <- struct{}{}:
+			default:
 			}
 		}
 	}

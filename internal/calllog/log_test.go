@@ -149,6 +149,30 @@ func TestLogWritesInBatches(t *testing.T) {
 	}
 }
 
+// TestLogWakesForFullBatches: the writer sleeps until the tick unless a
+// full batch is queued; full batches are written at once, the rest on
+// the tick (here an hour away) or at Flush.
+func TestLogWakesForFullBatches(t *testing.T) {
+	dir := t.TempDir()
+	db := openStore(t, filepath.Join(dir, "calls.db"))
+	l := openLog(t, db, dir, func(o *calllog.Options) { o.BatchSize, o.QueueSize, o.FlushInterval = 10, 100, time.Hour })
+	for i := range 25 {
+		l.Add(call(i, t0))
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for l.Stats().Written < 20 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond) // time to write more, if it wrongly would
+	if s := l.Stats(); s.Written != 20 {
+		t.Fatalf("stats %+v: want 20 written before the tick", s)
+	}
+	if err := l.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	wantExactlyOnce(t, db, 25)
+}
+
 // TestLogSurvivesStoreOutage holds the store's write lock while calls
 // arrive (more than the queue holds), then releases it: every call is
 // stored exactly once, none lost, and the spill directory is empty again.

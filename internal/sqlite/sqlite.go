@@ -41,7 +41,6 @@ type DB struct {
 	// findSubsByClientStmt: the token endpoint reads an app's
 	// subscriptions on every request.
 	findSubsByClientStmt *sql.Stmt
-	insertCallsStmt      *sql.Stmt
 
 	inserter *tokenInserter // group commit of CreateToken; see batch.go
 }
@@ -149,7 +148,6 @@ func (db *DB) open(ctx context.Context, abs string) (err error) {
 		{&db.findTokenByIDStmt, db.reader, selectTokenSQL + ` WHERE id = ?`},
 		{&db.findClientByIDStmt, db.reader, selectClientSQL + ` WHERE id = ?`},
 		{&db.findSubsByClientStmt, db.reader, selectSubscriptionSQL + ` WHERE client_id = ? ORDER BY id`},
-		{&db.insertCallsStmt, db.writer, insertCallsSQL(callRows)},
 	} {
 		if *p.stmt, err = p.pool.PrepareContext(ctx, p.sql); err != nil {
 			return fmt.Errorf("sqlite: prepare: %w", err)
@@ -171,7 +169,7 @@ func cloneValues(v url.Values) url.Values {
 func (db *DB) Close() error {
 	db.stopInserter()
 	var errs []error
-	for _, s := range []*sql.Stmt{db.createTokenStmt, db.findTokenByHashStmt, db.findTokenByIDStmt, db.findClientByIDStmt, db.findSubsByClientStmt, db.insertCallsStmt} {
+	for _, s := range []*sql.Stmt{db.createTokenStmt, db.findTokenByHashStmt, db.findTokenByIDStmt, db.findClientByIDStmt, db.findSubsByClientStmt} {
 		if s != nil {
 			errs = append(errs, s.Close())
 		}
