@@ -2,11 +2,11 @@ package calllog
 
 import (
 	"bufio"
+	"hash/maphash"
 	"io"
 	"net"
 	"net/http"
 	"net/netip"
-	"hash/maphash"
 	"strings"
 	"sync"
 	"sync/atomic"

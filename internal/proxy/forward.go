@@ -378,6 +378,7 @@ func writeForwardedValue(b *strings.Builder, v string) {
 //     hop: for=<peer>;host=<Host>;proto=<scheme>;
 //   - X-Real-Ip: the client address the gateway resolved, replacing any a
 //     client sent, since many upstreams read it without checking.
+//
 // forwardingHeaders is how many headers setForwarding sets.
 const forwardingHeaders = 5
 
