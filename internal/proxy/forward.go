@@ -365,6 +365,9 @@ func writeForwardedValue(b *strings.Builder, v string) {
 	b.WriteByte('"')
 }
 
+// forwardingHeaders is how many headers setForwarding sets.
+const forwardingHeaders = 5
+
 // setForwarding sets the forwarding headers of an upstream request. What a
 // client says about earlier hops is kept only when the peer is a trusted
 // proxy, and only when it parses; otherwise the gateway is the first hop
@@ -378,10 +381,6 @@ func writeForwardedValue(b *strings.Builder, v string) {
 //     hop: for=<peer>;host=<Host>;proto=<scheme>;
 //   - X-Real-Ip: the client address the gateway resolved, replacing any a
 //     client sent, since many upstreams read it without checking.
-//
-// forwardingHeaders is how many headers setForwarding sets.
-const forwardingHeaders = 5
-
 func setForwarding(out http.Header, in *http.Request, info *requestInfo) {
 	proto := "http"
 	if in.TLS != nil {
