@@ -42,8 +42,8 @@ type Store interface {
 // Defaults of Options.
 const (
 	DefaultQueueSize     = 16384
-	DefaultBatchSize     = 2048
-	DefaultFlushInterval = time.Second
+	DefaultBatchSize     = 128
+	DefaultFlushInterval = 100 * time.Millisecond
 	DefaultMaxAge        = 30 * 24 * time.Hour
 	DefaultMaxRows       = 10_000_000
 	DefaultMaxSpillBytes = 1 << 30

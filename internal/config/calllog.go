@@ -15,9 +15,10 @@ type CallLogConfig struct {
 	// they spill to disk. Default 16384.
 	QueueSize int
 	// BatchSize is how many calls one transaction inserts at most.
-	// Default 2048.
+	// Default 128: the writer's work comes in small pieces, so it does not
+	// hold a core for milliseconds while requests wait (docs/BENCHMARKS.md).
 	BatchSize int
-	// FlushInterval is the longest a call waits in memory. Default 1s.
+	// FlushInterval is the longest a call waits in memory. Default 100ms.
 	FlushInterval time.Duration
 	// MaxAge deletes calls older than this; 0 keeps them whatever their
 	// age. Default 720h (30 days).
@@ -32,8 +33,8 @@ type CallLogConfig struct {
 // Call log defaults.
 const (
 	DefaultCallLogQueueSize     = 16384
-	DefaultCallLogBatchSize     = 2048
-	DefaultCallLogFlushInterval = time.Second
+	DefaultCallLogBatchSize     = 128
+	DefaultCallLogFlushInterval = 100 * time.Millisecond
 	DefaultCallLogMaxAge        = 30 * 24 * time.Hour
 	DefaultCallLogMaxRows       = 10_000_000
 	DefaultCallLogMaxSpillBytes = 1 << 30

@@ -233,7 +233,7 @@ func TestDefault(t *testing.T) {
 		Admin:   Listener{Addr: "127.0.0.1:8081"},
 		DataDir: "gatehouse-data",
 		Gateway: GatewayConfig{MaxBodyBytes: 10 << 20, GCPercent: 400},
-		CallLog: CallLogConfig{Enabled: true, QueueSize: 16384, BatchSize: 2048, FlushInterval: time.Second,
+		CallLog: CallLogConfig{Enabled: true, QueueSize: 16384, BatchSize: 128, FlushInterval: 100 * time.Millisecond,
 			MaxAge: 30 * 24 * time.Hour, MaxRows: 10_000_000, MaxSpillBytes: 1 << 30},
 		Tokens: gatehouse.DefaultTokenPolicy().WithDefaults(),
 		Audit:  AuditConfig{CheckpointInterval: 30 * time.Second},
