@@ -22,8 +22,9 @@ import (
 //
 // Watch decides from the upstream's response, never from what the client
 // asked for (the client chooses its request headers): a protocol switch
-// (101), an event stream (text/event-stream), or a body of unknown length
-// is watched; a response of known length is not (it ends by itself). Only
+// (101), an event stream (text/event-stream), a body of unknown length or
+// one over 1 MiB is watched; a short response of known length is not (it
+// ends soon by itself). Only
 // requests with a verified credential are watched. Requests that are not
 // streams cost the guard nothing: no context, no wrapper.
 type StreamGuard struct {
@@ -82,12 +83,17 @@ func isStream(res *http.Response) bool {
 	case res.StatusCode == http.StatusNoContent || res.StatusCode == http.StatusNotModified ||
 		(res.Request != nil && res.Request.Method == http.MethodHead):
 		return false
-	case res.ContentLength < 0:
+	case res.ContentLength < 0 || res.ContentLength > longBody:
 		return true
 	default:
 		return isEventStream(res.Header.Get("Content-Type"))
 	}
 }
+
+// longBody is the size from which a response of known length is watched
+// like a stream: a large download can take longer than its token lives,
+// and a slow reader can make any download last.
+const longBody = 1 << 20
 
 func isEventStream(ct string) bool {
 	const es = "text/event-stream"

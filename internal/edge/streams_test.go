@@ -54,6 +54,8 @@ func TestStreamGuard(t *testing.T) {
 		{"EventStreamUnannouncedRevoked", "GET", map[string]string{"Accept": "text/html"}, sse, &gatehouse.AccessClaims{ID: "b", ExpiresAt: exp}, true, 0, true, true},
 		{"ChunkedRevoked", "GET", nil, chunked, &gatehouse.AccessClaims{ID: "b2", ExpiresAt: exp}, true, 0, true, true},
 		{"ChunkedStillValid", "GET", nil, chunked, &gatehouse.AccessClaims{ID: "b3", ExpiresAt: exp}, false, 30 * time.Second, true, false},
+		{"LargeDownloadRevoked", "GET", nil, resp{200, 1<<20 + 1, "application/octet-stream"}, &gatehouse.AccessClaims{ID: "b4", ExpiresAt: exp}, true, 0, true, true},
+		{"MiBDownloadNotWatched", "GET", nil, resp{200, 1 << 20, "application/octet-stream"}, &gatehouse.AccessClaims{ID: "b5", ExpiresAt: exp}, true, 0, false, false},
 		{"WebSocketExpired", "GET", map[string]string{"Upgrade": "websocket"}, resp{101, 0, ""}, &gatehouse.AccessClaims{ID: "c", ExpiresAt: exp}, false, time.Minute, true, true},
 		{"WebSocketStillValid", "GET", map[string]string{"Upgrade": "websocket"}, resp{101, 0, ""}, &gatehouse.AccessClaims{ID: "d", ExpiresAt: exp}, false, 30 * time.Second, true, false},
 		{"APIKeyWithoutExpiry", "GET", map[string]string{"Upgrade": "websocket"}, resp{101, 0, ""}, &gatehouse.AccessClaims{ID: "e"}, false, 1000 * time.Hour, true, false},
