@@ -275,11 +275,26 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		body := r.Body
 		if limit > 0 {
-			body = http.MaxBytesReader(w, body, limit)
+			// The server's own writer, under any wrapper: only it can
+			// close the connection after the 413 (the rest of the body
+			// is never read).
+			body = http.MaxBytesReader(serverWriter(w), body, limit)
 		}
 		r.Body = &limitedBody{ReadCloser: body, info: info, rc: http.NewResponseController(w), idle: idle}
 	}
 	s.handler.ServeHTTP(w, r)
+}
+
+// serverWriter returns the writer under w's wrappers (those that say so
+// with Unwrap, as http.ResponseController expects).
+func serverWriter(w http.ResponseWriter) http.ResponseWriter {
+	for {
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			return w
+		}
+		w = u.Unwrap()
+	}
 }
 
 // requestInfo is what the gateway learned about a request before the

@@ -162,8 +162,35 @@ func TestBodyLimit(t *testing.T) {
 		}
 		res, resBody := do(t, req)
 		decodeError(t, res, resBody, http.StatusRequestEntityTooLarge)
+		if !res.Close {
+			t.Error("the connection was kept after a body over the limit")
+		}
+	})
+	t.Run("ChunkedTooLargeBehindWrapper", func(t *testing.T) {
+		// A writer wrapped by an outer layer (the call log's) must still
+		// make the server close the connection: the rest of the body is
+		// never read.
+		g := &Gateway{MaxBodyBytes: 1024, Logger: quietLogger()}
+		g.Load(mustCompile(t, apiTo("api", urls(up), route("/x"))))
+		defer g.Close()
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			g.ServeHTTP(unwrapper{w}, r)
+		}))
+		defer srv.Close()
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/x", io.MultiReader(strings.NewReader(strings.Repeat("a", 4096))))
+		res, resBody := do(t, req)
+		decodeError(t, res, resBody, http.StatusRequestEntityTooLarge)
+		if !res.Close {
+			t.Error("the connection was kept after a body over the limit")
+		}
 	})
 }
+
+// unwrapper wraps a ResponseWriter the way middleware does, saying so with
+// Unwrap.
+type unwrapper struct{ http.ResponseWriter }
+
+func (u unwrapper) Unwrap() http.ResponseWriter { return u.ResponseWriter }
 
 // TestSnapshotSwapUnderLoad sends many concurrent requests while the table
 // is swapped back and forth: none may fail, and each is served by the old
