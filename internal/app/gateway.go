@@ -76,7 +76,7 @@ func newGateway(cfg *config.Config, n *Node, apis []gatehouse.API, clients []*ga
 		ClientNetworks: func(id string) edge.Networks { return g.networks.Load().lookup(id) }, Log: log,
 		Secure: proxy.SecureFrom, DPoP: n.dpop.gateway, DPoPNonce: n.dpop.gatewayNonce,
 	}
-	g.streams = &edge.StreamGuard{Refused: n.Revocations.Refused, Now: now}
+	g.streams = &edge.StreamGuard{Refused: n.Revocations.Refused, Now: now, Log: log}
 	if g.external != nil {
 		checks.External = externalVerifier{g.external}
 	}

@@ -3,6 +3,7 @@ package edge
 import (
 	"context"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
@@ -35,6 +36,9 @@ type StreamGuard struct {
 	Now func() time.Time
 	// Interval between checks; a second when zero.
 	Interval time.Duration
+	// Log, when set, notes each stream the guard ends (ReverseProxy then
+	// logs the broken copy as a warning of its own).
+	Log *slog.Logger
 
 	mu   sync.Mutex
 	live map[*stream]struct{}
@@ -128,7 +132,13 @@ func (g *StreamGuard) Sweep() int {
 		// Safe while ReverseProxy reads it: net/http's response bodies
 		// (and the connection of a protocol switch) may be closed from
 		// another goroutine, which ends a pending Read with an error.
-		_ = s.body.Close()
+		// Each on its own goroutine: closing an HTTP/2 response body can
+		// wait for the request body, which a slow client holds, and one
+		// such stream must not delay ending the others.
+		go func() { _ = s.body.Close() }()
+		if g.Log != nil {
+			g.Log.Info("stream ended: its credential was revoked or expired", "client_id", s.claims.ClientID, "token_id", s.claims.ID)
+		}
 	}
 	return len(ended)
 }

@@ -83,7 +83,13 @@ func TestStreamGuard(t *testing.T) {
 				revoked[tc.claims.ID] = tc.revoke
 			}
 			now = now.Add(tc.advance)
-			g.Sweep()
+			if n := g.Sweep(); (n == 1) != tc.ended {
+				t.Fatalf("swept %d streams, want ended %v", n, tc.ended)
+			}
+			// The guard closes bodies on goroutines of their own.
+			for deadline := time.Now().Add(2 * time.Second); tc.ended && body.closed.Load() == 0 && time.Now().Before(deadline); {
+				time.Sleep(time.Millisecond)
+			}
 			if ended := body.closed.Load() > 0; ended != tc.ended {
 				t.Fatalf("ended %v, want %v", ended, tc.ended)
 			}
@@ -152,5 +158,46 @@ func TestStreamGuardEndsSilentStream(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("closing the body did not end the pending read")
+	}
+}
+
+// blockingBody is a body whose Close waits until released, as closing an
+// HTTP/2 response body can wait for a slow client's request body.
+type blockingBody struct {
+	io.Reader
+	release chan struct{}
+}
+
+func (b *blockingBody) Close() error { <-b.release; return nil }
+
+// TestSweepNeverBlocks: one stream whose body is slow to close must not
+// hold up the sweep, nor the ending of the other streams.
+func TestSweepNeverBlocks(t *testing.T) {
+	g := &StreamGuard{Refused: func(*gatehouse.AccessClaims) bool { return true }}
+	stream := func(id string, body io.ReadCloser) func() {
+		r := httptest.NewRequest("GET", "/x", nil)
+		r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, &gatehouse.AccessClaims{ID: id}))
+		return g.Watch(&http.Response{StatusCode: 200, ContentLength: -1, Header: http.Header{}, Body: body, Request: r})
+	}
+	slow := &blockingBody{Reader: strings.NewReader(""), release: make(chan struct{})}
+	defer close(slow.release)
+	fast := &closeCounter{Reader: strings.NewReader("")}
+	defer stream("slow", slow)()
+	defer stream("fast", fast)()
+	swept := make(chan int, 1)
+	go func() { swept <- g.Sweep() }()
+	select {
+	case n := <-swept:
+		if n != 2 {
+			t.Fatalf("swept %d streams, want 2", n)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("Sweep blocked on a body slow to close")
+	}
+	for deadline := time.Now().Add(2 * time.Second); fast.closed.Load() == 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("the other stream was not ended")
+		}
+		time.Sleep(time.Millisecond)
 	}
 }

@@ -288,13 +288,14 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // serverWriter returns the writer under w's wrappers (those that say so
 // with Unwrap, as http.ResponseController expects).
 func serverWriter(w http.ResponseWriter) http.ResponseWriter {
-	for {
+	for range 32 { // a wrapper that unwraps to itself must not loop forever
 		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
 		if !ok {
 			return w
 		}
 		w = u.Unwrap()
 	}
+	return w
 }
 
 // requestInfo is what the gateway learned about a request before the

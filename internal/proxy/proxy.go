@@ -88,6 +88,9 @@ func (g *Gateway) rewrite(pr *httputil.ProxyRequest) {
 // WatchResponse.
 func (g *Gateway) modifyResponse(res *http.Response) error {
 	delete(res.Header, "X-Request-Id")
+	if res.Request == nil {
+		return nil // a custom Transport that does not set it
+	}
 	info := infoFrom(res.Request.Context())
 	if info == nil {
 		return nil

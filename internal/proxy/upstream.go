@@ -127,12 +127,13 @@ func (p *pool) RoundTrip(req *http.Request) (*http.Response, error) {
 		tried = append(tried, i)
 		t := p.targets[i]
 		t.active.Add(1)
-		// req is the ReverseProxy's own outgoing request, made for this
-		// exchange: the first attempt points it at its target in place. A
-		// retry sends a copy, since the transport may still hold the
-		// request of a failed attempt.
+		// Inside the gateway (info set), req is the ReverseProxy's own
+		// outgoing request, made for this exchange: the first attempt
+		// points it at its target in place. A retry sends a copy, since the
+		// transport may still hold the request of a failed attempt; so
+		// does any other caller, whose request RoundTrip must not change.
 		out := req
-		if n == 0 {
+		if n == 0 && info != nil {
 			setTarget(req.URL, &in, t.url)
 		} else {
 			out = withTarget(req, &in, t.url)
