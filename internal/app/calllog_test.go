@@ -56,16 +56,17 @@ func newWatchUpstream(t *testing.T) *upstream {
 	return u
 }
 
-// webSocket opens a WebSocket through the gateway, sends hello, reads the
-// echo and returns the request id.
-func webSocket(t *testing.T, n *testNode, tok string) string {
+// upgradeWebSocket opens a WebSocket to /orders/ws through the gateway
+// with tok and returns the connection, a reader on it positioned after the
+// 101 answer, and that answer. The connection is closed with the test.
+func upgradeWebSocket(t *testing.T, n *testNode, tok string) (net.Conn, *bufio.Reader, *http.Response) {
 	t.Helper()
 	u, _ := url.Parse(n.PublicURL)
 	conn, err := net.Dial("tcp", u.Host)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
+	t.Cleanup(func() { conn.Close() })
 	fmt.Fprintf(conn, "GET /orders/ws HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
 		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nAuthorization: Bearer %s\r\n\r\n", u.Host, tok)
 	br := bufio.NewReader(conn)
@@ -76,6 +77,15 @@ func webSocket(t *testing.T, n *testNode, tok string) string {
 	if resp.StatusCode != http.StatusSwitchingProtocols {
 		t.Fatalf("upgrade: %d", resp.StatusCode)
 	}
+	return conn, br, resp
+}
+
+// webSocket opens a WebSocket through the gateway, sends hello, reads the
+// echo, closes it and returns the request id.
+func webSocket(t *testing.T, n *testNode, tok string) string {
+	t.Helper()
+	conn, br, resp := upgradeWebSocket(t, n, tok)
+	defer conn.Close()
 	conn.Write([]byte("hello"))
 	echo := make([]byte, 5)
 	if _, err := io.ReadFull(br, echo); err != nil || string(echo) != "hello" {

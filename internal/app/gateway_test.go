@@ -8,9 +8,7 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"encoding/json"
-	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -782,19 +780,7 @@ func TestSilentStreamsEndWithTheirToken(t *testing.T) {
 	})
 	t.Run("WebSocket", func(t *testing.T) {
 		tok := n.ordersToken(t)
-		u, _ := url.Parse(n.PublicURL)
-		conn, err := net.Dial("tcp", u.Host)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close()
-		fmt.Fprintf(conn, "GET /orders/ws HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
-			"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nAuthorization: Bearer %s\r\n\r\n", u.Host, tok)
-		rd := bufio.NewReader(conn)
-		resp, err := http.ReadResponse(rd, nil)
-		if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
-			t.Fatalf("upgrade: %v %v", resp, err)
-		}
+		_, rd, _ := upgradeWebSocket(t, n, tok)
 		revoke(tok)
 		ended(t, rd)
 	})
