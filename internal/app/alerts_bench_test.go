@@ -4,14 +4,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
-	"time"
 
 	"golang.org/x/oauth2"
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/internal/anomaly"
 	"github.com/gatehouse/gatehouse/internal/config"
-	"github.com/gatehouse/gatehouse/internal/proxy"
 )
 
 // BenchmarkGatewayAlerts is BenchmarkGatewayChain's JWT + scopes + rate
@@ -30,15 +28,7 @@ func BenchmarkGatewayAlerts(b *testing.B) {
 		b.Run(bc.name, func(b *testing.B) {
 			var cfg *config.Config
 			n := startNodeWith(b, func(c *config.Config) {
-				for i := range c.APIs {
-					if c.APIs[i].Name == "orders" {
-						a := &c.APIs[i]
-						a.Upstream.Targets = []string{"http://127.0.0.1:9"}
-						a.UpstreamAuth.IdentityHeaders = true
-						a.Traffic.PerClient = &gatehouse.RateLimit{Rate: 1 << 30, Period: time.Second, Burst: 1 << 20}
-						a.Routes = []gatehouse.Route{{Path: "/scoped/*", Scopes: []string{"orders:read"}}}
-					}
-				}
+				benchOrders(c, true, gatehouse.Route{Path: "/scoped/*", Scopes: []string{"orders:read"}})
 				rules := append([]anomaly.Rule(nil), bc.rules...)
 				for i := range rules {
 					if err := rules[i].Validate(); err != nil {
@@ -53,13 +43,7 @@ func BenchmarkGatewayAlerts(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			gw := &proxy.Gateway{Transport: stubTransport{}, Middleware: n.gateway.proxy.Middleware, UpstreamHeaders: n.gateway.proxy.UpstreamHeaders}
-			t, err := proxy.Compile(cfg.APIs)
-			if err != nil {
-				b.Fatal(err)
-			}
-			gw.Load(t)
-			defer gw.Close()
+			gw := benchGateway(b, n, cfg)
 			var h http.Handler = n.alerting.wrap(gw)
 			req := httptest.NewRequest("GET", "http://gw.example/scoped/x", nil)
 			req.RemoteAddr = "127.0.0.1:5555"

@@ -66,6 +66,36 @@ func (stubTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 		ContentLength: 0, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, Request: r}, nil
 }
 
+// benchOrders sets the orders API up for in-process benchmarks: a target
+// nobody dials (stubTransport answers), a per-client rate limit that is
+// counted on every request and never refuses, and routes.
+func benchOrders(c *config.Config, identity bool, routes ...gatehouse.Route) {
+	for i := range c.APIs {
+		if c.APIs[i].Name == "orders" {
+			a := &c.APIs[i]
+			a.Upstream.Targets = []string{"http://127.0.0.1:9"}
+			a.UpstreamAuth.IdentityHeaders = identity
+			a.Traffic.PerClient = &gatehouse.RateLimit{Rate: 1 << 30, Period: time.Second, Burst: 1 << 20}
+			a.Routes = routes
+		}
+	}
+}
+
+// benchGateway is a gateway with n's middleware and upstream headers over
+// cfg's APIs, whose upstream is stubTransport: the data plane in process.
+func benchGateway(b *testing.B, n *testNode, cfg *config.Config) *proxy.Gateway {
+	b.Helper()
+	gw := &proxy.Gateway{Transport: stubTransport{}, Middleware: n.gateway.proxy.Middleware,
+		UpstreamHeaders: n.gateway.proxy.UpstreamHeaders, WatchResponse: n.gateway.proxy.WatchResponse}
+	t, err := proxy.Compile(cfg.APIs)
+	if err != nil {
+		b.Fatal(err)
+	}
+	gw.Load(t)
+	b.Cleanup(func() { gw.Close() })
+	return gw
+}
+
 // BenchmarkGatewayChain is the whole data plane in process for a token seen
 // before: routing, IP rules, bearer extraction, cached verification,
 // audience and scope, per-client rate limit, identity headers and the
@@ -84,32 +114,17 @@ func BenchmarkGatewayChain(b *testing.B) {
 		b.Run(bc.name, func(b *testing.B) {
 			var cfg *config.Config
 			n := startNodeWith(b, func(c *config.Config) {
-				for i := range c.APIs {
-					if c.APIs[i].Name == "orders" {
-						a := &c.APIs[i]
-						a.Upstream.Targets = []string{"http://127.0.0.1:9"}
-						a.UpstreamAuth.IdentityHeaders = bc.identity
-						a.Traffic.PerClient = &gatehouse.RateLimit{Rate: 1 << 30, Period: time.Second, Burst: 1 << 20}
-						a.Routes = []gatehouse.Route{
-							{Path: "/public/*", Credential: gatehouse.CredentialNone},
-							{Path: "/jwt/*"},
-							{Path: "/scoped/*", Scopes: []string{"orders:read"}},
-						}
-					}
-				}
+				benchOrders(c, bc.identity,
+					gatehouse.Route{Path: "/public/*", Credential: gatehouse.CredentialNone},
+					gatehouse.Route{Path: "/jwt/*"},
+					gatehouse.Route{Path: "/scoped/*", Scopes: []string{"orders:read"}})
 				cfg = c
 			})
 			tok, err := n.ccConfig("svc-basic", basicSecret, oauth2.AuthStyleInHeader, "https://orders.example.test", "orders:read").Token(b.Context())
 			if err != nil {
 				b.Fatal(err)
 			}
-			gw := &proxy.Gateway{Transport: stubTransport{}, Middleware: n.gateway.proxy.Middleware, UpstreamHeaders: n.gateway.proxy.UpstreamHeaders}
-			t, err := proxy.Compile(cfg.APIs)
-			if err != nil {
-				b.Fatal(err)
-			}
-			gw.Load(t)
-			defer gw.Close()
+			gw := benchGateway(b, n, cfg)
 			req := httptest.NewRequest("GET", "http://gw.example"+bc.path, nil)
 			req.RemoteAddr = "127.0.0.1:5555"
 			if bc.path != "/public/x" {

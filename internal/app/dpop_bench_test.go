@@ -6,13 +6,11 @@ import (
 	"net/http/httptest"
 	"syscall"
 	"testing"
-	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/internal/config"
-	"github.com/gatehouse/gatehouse/internal/proxy"
 )
 
 // BenchmarkGatewayChainDPoP is BenchmarkGatewayChain for a DPoP-bound token:
@@ -30,26 +28,12 @@ func BenchmarkGatewayChainDPoP(b *testing.B) {
 		b.Run(string(alg), func(b *testing.B) {
 			var cfg *config.Config
 			n := startNodeWith(b, func(c *config.Config) {
-				for i := range c.APIs {
-					if c.APIs[i].Name == "orders" {
-						a := &c.APIs[i]
-						a.Upstream.Targets = []string{"http://127.0.0.1:9"}
-						a.UpstreamAuth.IdentityHeaders = true
-						a.Traffic.PerClient = &gatehouse.RateLimit{Rate: 1 << 30, Period: time.Second, Burst: 1 << 20}
-						a.Routes = []gatehouse.Route{{Path: "/scoped/*", Scopes: []string{"orders:read"}}}
-					}
-				}
+				benchOrders(c, true, gatehouse.Route{Path: "/scoped/*", Scopes: []string{"orders:read"}})
 				cfg = c
 			})
 			key := newDPoPKey(b, alg, n.clock.Now)
 			at := n.dpopToken(b, key).AccessToken
-			gw := &proxy.Gateway{Transport: stubTransport{}, Middleware: n.gateway.proxy.Middleware, UpstreamHeaders: n.gateway.proxy.UpstreamHeaders}
-			t, err := proxy.Compile(cfg.APIs)
-			if err != nil {
-				b.Fatal(err)
-			}
-			gw.Load(t)
-			defer gw.Close()
+			gw := benchGateway(b, n, cfg)
 			const target = "http://gw.example/scoped/x"
 			req := func(proof string) *httptest.ResponseRecorder {
 				r := httptest.NewRequest("GET", target, nil)
