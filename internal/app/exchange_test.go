@@ -1,7 +1,6 @@
 package app
 
 import (
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -425,27 +424,5 @@ func BenchmarkTokenExchange(b *testing.B) {
 	}
 	body := url.Values{"grant_type": {grantExchange}, "subject_token": {subject.AccessToken},
 		"subject_token_type": {typeAccessToken}, "resource": {inventoryAud}}.Encode()
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
-	b.SetParallelism(8)
-	b.ReportAllocs()
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			req, _ := http.NewRequest(http.MethodPost, n.Issuer+oauth.PathToken, strings.NewReader(body))
-			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			req.SetBasicAuth("orders-svc", url.QueryEscape(basicSecret))
-			resp, err := client.Do(req)
-			if err != nil {
-				b.Error(err)
-				return
-			}
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != 200 {
-				b.Errorf("status %d", resp.StatusCode)
-				return
-			}
-		}
-	})
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "tokens/s")
+	benchTokenEndpoint(b, n, "orders-svc", body)
 }
