@@ -114,7 +114,12 @@ func (p *pool) RoundTrip(req *http.Request) (*http.Response, error) {
 	if replayable(req) {
 		attempts += p.policy.retries
 	}
+	// The pool is the Transport of its API's ReverseProxy only, which
+	// serveProxy reaches with the request's info in the context.
 	info := infoFrom(req.Context())
+	if info == nil {
+		return nil, errors.New("proxy: upstream request outside the gateway")
+	}
 	in := *req.URL // the path and query as rewrite left them
 	var triedBuf [4]int
 	tried := triedBuf[:0]
@@ -127,26 +132,21 @@ func (p *pool) RoundTrip(req *http.Request) (*http.Response, error) {
 		tried = append(tried, i)
 		t := p.targets[i]
 		t.active.Add(1)
-		// Inside the gateway (info set), req is the ReverseProxy's own
-		// outgoing request, made for this exchange: the first attempt
-		// points it at its target in place. A retry sends a copy, since the
-		// transport may still hold the request of a failed attempt; so
-		// does any other caller, whose request RoundTrip must not change.
+		// req is the ReverseProxy's own outgoing request, made for this
+		// exchange: the first attempt points it at its target in place. A
+		// retry sends a copy, since the transport may still hold the
+		// request of a failed attempt.
 		out := req
-		if n == 0 && info != nil {
+		if n == 0 {
 			setTarget(req.URL, &in, t.url)
 		} else {
 			out = withTarget(req, &in, t.url)
 		}
 		res, err := p.rt.RoundTrip(out)
 		if err == nil {
-			if info != nil {
-				// In flight until the handler returns (serveProxy), by
-				// which time ReverseProxy has copied and closed the body.
-				info.target = t
-			} else {
-				res.Body = trackBody(res.Body, t)
-			}
+			// In flight until the handler returns (serveProxy), by which
+			// time ReverseProxy has copied and closed the body.
+			info.target = t
 			return res, nil
 		}
 		t.active.Add(-1)
@@ -267,37 +267,6 @@ func singleJoiningSlash(a, b string) string {
 	}
 	return a + b
 }
-
-// trackBody counts a request as in flight until the response body is
-// closed, which for a stream or an upgraded connection is its end. An
-// upgraded connection's body is also writable, and ReverseProxy needs to
-// see that.
-func trackBody(body io.ReadCloser, t *target) io.ReadCloser {
-	if rw, ok := body.(io.ReadWriteCloser); ok {
-		return &trackedConn{trackedBody: trackedBody{ReadCloser: body, t: t}, w: rw}
-	}
-	return &trackedBody{ReadCloser: body, t: t}
-}
-
-type trackedBody struct {
-	io.ReadCloser
-	t      *target
-	closed atomic.Bool
-}
-
-func (b *trackedBody) Close() error {
-	if b.closed.CompareAndSwap(false, true) {
-		b.t.active.Add(-1)
-	}
-	return b.ReadCloser.Close()
-}
-
-type trackedConn struct {
-	trackedBody
-	w io.Writer
-}
-
-func (c *trackedConn) Write(p []byte) (int, error) { return c.w.Write(p) }
 
 // startHealth runs the active health checks, if the policy asks for them,
 // until close. The pool owns the goroutine; the Gateway owns the pool.
