@@ -290,9 +290,11 @@ func (w *alerting) routed(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
 		if n, ok := ctx.Value(noteKey{}).(*note); ok {
-			n.addr = proxy.ClientAddrFrom(ctx)
-			if m := proxy.RouteFrom(ctx); m != nil && w.tracer != nil {
-				spanRoute(ctx, r.Method, m.API.Name, m.Key)
+			if pr, ok := proxy.RequestFrom(ctx); ok {
+				n.addr = pr.ClientAddr
+				if w.tracer != nil {
+					spanRoute(ctx, r.Method, pr.Match.API.Name, pr.Match.Key)
+				}
 			}
 		}
 		next.ServeHTTP(rw, r)

@@ -89,7 +89,7 @@ func BenchmarkGatewayChain(b *testing.B) {
 		Logger:    quietLogger(),
 		Middleware: []func(http.Handler) http.Handler{func(next http.Handler) http.Handler {
 			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				if RouteFrom(r.Context()) == nil {
+				if _, ok := RequestFrom(r.Context()); !ok {
 					panic("no route")
 				}
 				next.ServeHTTP(w, r)

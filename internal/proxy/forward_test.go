@@ -191,7 +191,8 @@ func TestForwardingHeaders(t *testing.T) {
 			g := &Gateway{TrustedProxies: tt.trusted, Logger: quietLogger(), Middleware: []func(http.Handler) http.Handler{
 				func(next http.Handler) http.Handler {
 					return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-						sawClient = ClientAddrFrom(r.Context())
+						pr, _ := RequestFrom(r.Context())
+						sawClient = pr.ClientAddr
 						next.ServeHTTP(w, r)
 					})
 				},
@@ -219,7 +220,7 @@ func TestForwardingHeaders(t *testing.T) {
 				}
 			}
 			if sawClient != netip.MustParseAddr(tt.client) {
-				t.Errorf("ClientAddrFrom = %v, want %s", sawClient, tt.client)
+				t.Errorf("client address = %v, want %s", sawClient, tt.client)
 			}
 		})
 	}

@@ -6,7 +6,7 @@
 // checks (tokens, rate limits, IP lists) are middleware of type
 // func(http.Handler) http.Handler that run after routing and before
 // proxying; they find the route, the request id and the client address in
-// the request context (RouteFrom, RequestIDFrom, ClientAddrFrom) and answer
+// the request context (RequestFrom) and answer
 // refusals with WriteError.
 package proxy
 
@@ -347,30 +347,12 @@ func RequestFrom(ctx context.Context) (Request, bool) {
 	return Request{Match: info.match, ID: info.id, ClientAddr: info.client, Trusted: info.trusted}, true
 }
 
-// RouteFrom returns the route matched for the request, or nil outside the
-// gateway's middleware chain.
-func RouteFrom(ctx context.Context) *Match {
-	if info := infoFrom(ctx); info != nil {
-		return info.match
-	}
-	return nil
-}
-
 // RequestIDFrom returns the request's id, or "".
 func RequestIDFrom(ctx context.Context) string {
 	if info := infoFrom(ctx); info != nil {
 		return info.id
 	}
 	return ""
-}
-
-// ClientAddrFrom returns the client's address as the gateway resolved it
-// (see Gateway.TrustedProxies), or the zero Addr.
-func ClientAddrFrom(ctx context.Context) netip.Addr {
-	if info := infoFrom(ctx); info != nil {
-		return info.client
-	}
-	return netip.Addr{}
 }
 
 // SecureFrom reports whether the client reached Gatehouse over HTTPS: the
@@ -398,15 +380,6 @@ func SecureFrom(r *http.Request) bool {
 	}
 	first, _, _ := strings.Cut(v[0], ",")
 	return strings.EqualFold(strings.TrimSpace(first), "https")
-}
-
-// FromTrustedProxy reports whether the request's TCP peer is one of
-// Gateway.TrustedProxies, whose X-Forwarded-* headers may be believed.
-func FromTrustedProxy(ctx context.Context) bool {
-	if info := infoFrom(ctx); info != nil {
-		return info.trusted
-	}
-	return false
 }
 
 // checkMethodAndUpgrade refuses what an upstream could read differently

@@ -229,8 +229,8 @@ func TestGatewayMiddleware(t *testing.T) {
 		return func(next http.Handler) http.Handler {
 			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				order = append(order, name)
-				m := RouteFrom(r.Context())
-				got = observed{m.Route.Path + " " + m.Param("id"), RequestIDFrom(r.Context()), ClientAddrFrom(r.Context())}
+				pr, _ := RequestFrom(r.Context())
+				got = observed{pr.Match.Route.Path + " " + pr.Match.Param("id"), pr.ID, pr.ClientAddr}
 				if r.Header.Get("Authorization") == "" {
 					w.Header().Set("WWW-Authenticate", "Bearer")
 					WriteError(w, r, http.StatusUnauthorized, "invalid_token", "a bearer token is required")
