@@ -55,10 +55,12 @@ type Recorder struct {
 // a seeded hash, so it keeps no raw value (which might hold a secret), and
 // is emptied when full.
 type userAgents struct {
-	seed maphash.Seed
-	mu   sync.RWMutex
-	m    map[uint64]string
+	mu sync.RWMutex
+	m  map[uint64]string
 }
+
+// userAgentSeed keys the cache; random per process.
+var userAgentSeed = maphash.MakeSeed()
 
 // maxUserAgents bounds the cache; maxCachedUserAgent the values it takes.
 const (
@@ -74,26 +76,17 @@ func (u *userAgents) redact(ua string) string {
 	if len(ua) > maxCachedUserAgent {
 		return capString(RedactText(capString(ua, 8<<10)), maxUserAgent)
 	}
+	k := maphash.String(userAgentSeed, ua)
 	u.mu.RLock()
-	seeded := u.m != nil
-	var k uint64
-	if seeded {
-		k = maphash.String(u.seed, ua)
-		if v, ok := u.m[k]; ok {
-			u.mu.RUnlock()
-			return v
-		}
-	}
+	v, ok := u.m[k]
 	u.mu.RUnlock()
-	v := capString(RedactText(ua), maxUserAgent)
-	u.mu.Lock()
-	if u.m == nil {
-		u.seed, u.m = maphash.MakeSeed(), make(map[uint64]string)
-	} else if len(u.m) >= maxUserAgents {
-		clear(u.m)
+	if ok {
+		return v
 	}
-	if !seeded {
-		k = maphash.String(u.seed, ua)
+	v = capString(RedactText(ua), maxUserAgent)
+	u.mu.Lock()
+	if u.m == nil || len(u.m) >= maxUserAgents {
+		u.m = make(map[uint64]string)
 	}
 	u.m[k] = v
 	u.mu.Unlock()

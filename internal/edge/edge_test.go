@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -110,6 +111,17 @@ func TestIsToken68(t *testing.T) {
 	} {
 		if got := isToken68(tc.in); got != tc.want {
 			t.Errorf("isToken68(%q) = %v, want %v", tc.in, got, tc.want)
+		}
+	}
+}
+
+// TestIdentityHeadersCanonical: Upstream.Headers deletes and sets the
+// identity headers by plain map access, which finds a header only under
+// its canonical name.
+func TestIdentityHeadersCanonical(t *testing.T) {
+	for _, h := range identityHeaders {
+		if c := http.CanonicalHeaderKey(h); c != h {
+			t.Errorf("%q is not canonical (%q)", h, c)
 		}
 	}
 }
