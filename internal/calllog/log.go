@@ -32,10 +32,14 @@ import (
 type Store interface {
 	// InsertCalls appends calls in one transaction.
 	InsertCalls(ctx context.Context, cs []gatehouse.Call) error
-	// DeleteCallsBefore deletes up to limit calls older than before.
+	// DeleteCallsBefore deletes about limit calls older than before and
+	// returns how many went. A store that keeps calls in groups (pages)
+	// may go over limit by one group, and may keep older calls in a group
+	// with newer ones: fewer than limit deleted means none is left to
+	// delete now.
 	DeleteCallsBefore(ctx context.Context, before time.Time, limit int) (int, error)
-	// TrimCalls deletes up to limit of the earliest inserted calls beyond
-	// the keep inserted last.
+	// TrimCalls deletes about limit of the earliest inserted calls beyond
+	// the keep inserted last, as DeleteCallsBefore.
 	TrimCalls(ctx context.Context, keep int64, limit int) (int, error)
 }
 
@@ -436,7 +440,7 @@ func (l *Log) pruneStep() error {
 			return err
 		}
 		l.pruned.Add(uint64(n))
-		if n == pruneBatch {
+		if n >= pruneBatch {
 			return nil
 		}
 	}
@@ -446,7 +450,7 @@ func (l *Log) pruneStep() error {
 			return err
 		}
 		l.pruned.Add(uint64(n))
-		if n == pruneBatch {
+		if n >= pruneBatch {
 			return nil
 		}
 	}

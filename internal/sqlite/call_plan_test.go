@@ -9,9 +9,9 @@ import (
 	"github.com/gatehouse/gatehouse"
 )
 
-// TestCallQueriesUseIndexes: every FindCalls filter that selects few rows
-// out of many searches an index (the client and token ones are partial),
-// and retention walks calls_at, whatever the size of the call log.
+// TestCallQueriesUseIndexes: FindCalls reads pages in the order of an
+// index, never through a sort (which would read every page in range before
+// the first call comes back); retention walks an index too.
 func TestCallQueriesUseIndexes(t *testing.T) {
 	ctx := t.Context()
 	db, err := Open(ctx, filepath.Join(t.TempDir(), "calls.db"))
@@ -24,33 +24,42 @@ func TestCallQueriesUseIndexes(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		f    gatehouse.CallFilter
-		want string
+		want []string
 	}{
-		{"Newest", gatehouse.CallFilter{Limit: 100}, "SCAN calls USING INDEX calls_at"},
-		{"TimeRange", gatehouse.CallFilter{From: t0, To: t0.Add(time.Hour)}, "SEARCH calls USING INDEX calls_at (at>? AND at<?)"},
-		{"Client", gatehouse.CallFilter{ClientID: "c1", Limit: 100}, "SEARCH calls USING INDEX calls_client (client_id=?)"},
-		{"ClientPage", gatehouse.CallFilter{ClientID: "c1", After: after, Limit: 100}, "SEARCH calls USING INDEX calls_client (client_id=? AND at<?)"},
-		{"ClientAscendingRange", gatehouse.CallFilter{ClientID: "c1", From: t0, Ascending: true, After: after}, "SEARCH calls USING INDEX calls_client (client_id=? AND at>?)"},
-		{"Token", gatehouse.CallFilter{TokenID: "t1", Limit: 100}, "SEARCH calls USING INDEX calls_token (token_id=?)"},
-		{"TokenPage", gatehouse.CallFilter{TokenID: "t1", StatusMin: 400, After: after, Limit: 100}, "SEARCH calls USING INDEX calls_token (token_id=? AND at<?)"},
-		{"ClientAndToken", gatehouse.CallFilter{ClientID: "c1", TokenID: "t1"}, "USING INDEX calls_"},
-		{"APIPage", gatehouse.CallFilter{API: "orders", After: after, Limit: 100}, "SEARCH calls USING INDEX calls_at (at<?)"},
+		{"Newest", gatehouse.CallFilter{Limit: 100}, []string{"SCAN call_pages USING COVERING INDEX call_pages_max_at"}},
+		{"Oldest", gatehouse.CallFilter{Ascending: true}, []string{"SCAN call_pages USING INDEX call_pages_min_at"}},
+		{"TimeRange", gatehouse.CallFilter{From: t0, To: t0.Add(time.Hour)}, []string{"SEARCH call_pages USING COVERING INDEX call_pages_max_at (max_at>?)"}},
+		{"Client", gatehouse.CallFilter{ClientID: "c1", Limit: 100}, []string{"call_pages_max_at"}},
+		{"ClientPage", gatehouse.CallFilter{ClientID: "c1", After: after, Limit: 100}, []string{"call_pages_max_at"}},
+		{"ClientAscendingRange", gatehouse.CallFilter{ClientID: "c1", From: t0, Ascending: true, After: after}, []string{"call_pages_min_at"}},
+		{"TokenAndAPI", gatehouse.CallFilter{TokenID: "t1", API: "orders", StatusMin: 400, After: after, Limit: 100}, []string{"call_pages_max_at"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			q, args := findCallsQuery(tc.f)
-			if got := queryPlan(t, db, q, args...); !strings.Contains(got, tc.want) || strings.Contains(got, "TEMP B-TREE") {
-				t.Errorf("plan %q, want %q and no sort", got, tc.want)
+			q, args := findPagesQuery(tc.f)
+			got := queryPlan(t, db, q, args...)
+			for _, w := range tc.want {
+				if !strings.Contains(got, w) {
+					t.Errorf("plan %q, want %q", got, w)
+				}
+			}
+			if strings.Contains(got, "TEMP B-TREE") {
+				t.Errorf("plan %q sorts", got)
 			}
 		})
 	}
 	for _, tc := range []struct {
 		name, q, want string
 	}{
-		{"DeleteBefore", `DELETE FROM calls WHERE id IN (SELECT id FROM calls WHERE at < ? ORDER BY at LIMIT ?)`, "SEARCH calls USING COVERING INDEX calls_at (at<?)"},
+		{"DeleteBefore", `SELECT id, n, max_at FROM call_pages INDEXED BY call_pages_max_at ORDER BY max_at`, "SCAN call_pages USING INDEX call_pages_max_at"},
+		{"Trim", `SELECT id, n, last_id FROM call_pages ORDER BY id`, "SCAN call_pages"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := queryPlan(t, db, tc.q, int64(1), 2); !strings.Contains(got, tc.want) {
-				t.Errorf("plan %q, want %q", got, tc.want)
+			args := make([]any, strings.Count(tc.q, "?"))
+			for i := range args {
+				args[i] = int64(i + 1)
+			}
+			if got := queryPlan(t, db, tc.q, args...); !strings.Contains(got, tc.want) || strings.Contains(got, "TEMP B-TREE") {
+				t.Errorf("plan %q, want %q and no sort", got, tc.want)
 			}
 		})
 	}

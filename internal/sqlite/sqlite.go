@@ -43,6 +43,8 @@ type DB struct {
 	findSubsByClientStmt *sql.Stmt
 
 	inserter *tokenInserter // group commit of CreateToken; see batch.go
+
+	calls callWriter // the call log's pages; see call.go
 }
 
 // Open opens the database file at path, creating it (mode 0600) and its
@@ -120,6 +122,9 @@ func (db *DB) open(ctx context.Context, abs string) (err error) {
 	db.writer.SetConnMaxIdleTime(0)
 
 	if err := migrate(ctx, db.writer, migrationFS); err != nil {
+		return fmt.Errorf("sqlite: migrate: %w", err)
+	}
+	if err := db.moveLegacyCalls(ctx); err != nil {
 		return fmt.Errorf("sqlite: migrate: %w", err)
 	}
 

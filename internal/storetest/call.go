@@ -153,13 +153,14 @@ var findCallsTests = []test{
 	}},
 }
 
+// A store may keep the calls of one InsertCalls together and prune them
+// together (the SQLite store's pages), so these tests insert each call on
+// its own to test the exact counts.
 var pruneCallsTests = []test{
 	{"BeforeInBatches", func(t *testing.T, s Store) {
-		var cs []gatehouse.Call
 		for i := range 10 {
-			cs = append(cs, newCall(i, t0.Add(time.Duration(i)*time.Hour)))
+			insertCalls(t, s, []gatehouse.Call{newCall(i, t0.Add(time.Duration(i)*time.Hour))})
 		}
-		insertCalls(t, s, cs)
 		n, err := s.DeleteCallsBefore(t.Context(), t0.Add(7*time.Hour), 4)
 		must(t, err)
 		if n != 4 {
@@ -177,7 +178,6 @@ var pruneCallsTests = []test{
 		wantCode(t, err, gatehouse.CodeInvalid)
 	}},
 	{"TrimKeepsLatestInserted", func(t *testing.T, s Store) {
-		var cs []gatehouse.Call
 		for i := range 10 {
 			// A late (spilled) call has an old time but was inserted last:
 			// trimming by count keeps what was inserted last.
@@ -185,9 +185,8 @@ var pruneCallsTests = []test{
 			if i == 9 {
 				at = t0.Add(-time.Hour)
 			}
-			cs = append(cs, newCall(i, at))
+			insertCalls(t, s, []gatehouse.Call{newCall(i, at)})
 		}
-		insertCalls(t, s, cs)
 		total := 0
 		for {
 			n, err := s.TrimCalls(t.Context(), 3, 2)
