@@ -42,6 +42,9 @@ type options struct {
 	rate     float64  // requests per second in an open loop; 0 for a closed loop
 	callLog  bool     // Gatehouse's call_log.enabled
 	gcPct    int      // Gatehouse's gateway.gc_percent; 0 for its default
+	// sameRequest sends every target the request the token-checking
+	// Gatehouse targets get, Authorization header included.
+	sameRequest bool
 }
 
 func parseOptions(args []string, stderr io.Writer) (*options, error) {
@@ -66,6 +69,7 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.Float64Var(&o.rate, "rate", 0, "open loop: send this many `requests` per second in all, latency counted from each request's due time,\nwith the built-in Go load generator (0: closed loop, each connection sends as fast as it is answered)")
 	fs.BoolVar(&o.callLog, "call-log", true, "Gatehouse writes its call log (call_log.enabled); compare a run with --call-log=false to see its cost")
 	fs.IntVar(&o.gcPct, "gc-percent", 0, "Gatehouse's gateway.gc_percent (25 to 10000); 0 for its default (400), 100 for Go's")
+	fs.BoolVar(&o.sameRequest, "same-request", true, "send every target the same request, the bearer token included, so that only the proxy differs;\nfalse sends it only to the Gatehouse targets that check it (how runs before 2026-11-29 measured)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -310,6 +314,10 @@ func describeEnv(o *options, lg loadgen) string {
 	if !o.callLog {
 		callLog = "call log off"
 	}
-	return fmt.Sprintf("%s, %s, %s; load: %s, %d conns, %d x %v per target; gatehouse: %s, %s",
-		time.Now().UTC().Format("2006-01-02 15:04 MST"), host, machine(), lg.name(), o.conns, o.rounds, o.duration, callLog, gc)
+	token := "every target gets the bearer token"
+	if !o.sameRequest {
+		token = "only the token-checking targets get the bearer token"
+	}
+	return fmt.Sprintf("%s, %s, %s; load: %s, %d conns, %d x %v per target, %s; gatehouse: %s, %s",
+		time.Now().UTC().Format("2006-01-02 15:04 MST"), host, machine(), lg.name(), o.conns, o.rounds, o.duration, token, callLog, gc)
 }

@@ -87,6 +87,7 @@ func setup(ctx context.Context, l *lab, o *options, logf func(string, ...any)) (
 	}
 	upURL := "http://" + up.addr
 	var ts []*target
+	var auth string // the Gatehouse targets' Authorization header
 	if want(targetDirect) {
 		ts = append(ts, &target{name: targetDirect, url: upURL + openPath, path: openPath, upstream: up})
 	}
@@ -114,7 +115,7 @@ func setup(ctx context.Context, l *lab, o *options, logf func(string, ...any)) (
 		if err != nil {
 			fail(err, targetGHOpen, targetGHJWT, targetGHScoped)
 		} else {
-			auth := "Authorization: Bearer " + gh.token
+			auth = "Authorization: Bearer " + gh.token
 			for _, t := range []*target{
 				{name: targetGHOpen, path: "/open/x"},
 				{name: targetGHJWT, path: "/jwt/x", header: auth, unauthorized: true},
@@ -128,6 +129,13 @@ func setup(ctx context.Context, l *lab, o *options, logf func(string, ...any)) (
 		}
 	}
 
+	if o.sameRequest && auth != "" {
+		// The same bytes reach every target; the ones that do not check
+		// the token pass it on (Gatehouse's open route drops it).
+		for _, t := range ts {
+			t.header = auth
+		}
+	}
 	for _, t := range ts {
 		if err := preflight(ctx, t); err != nil {
 			fail(err, t.name)
