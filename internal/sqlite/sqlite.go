@@ -124,9 +124,6 @@ func (db *DB) open(ctx context.Context, abs string) (err error) {
 	if err := migrate(ctx, db.writer, migrationFS); err != nil {
 		return fmt.Errorf("sqlite: migrate: %w", err)
 	}
-	if err := db.moveLegacyCalls(ctx); err != nil {
-		return fmt.Errorf("sqlite: migrate: %w", err)
-	}
 
 	r := cloneValues(common)
 	// A read path that writes by mistake fails loudly instead of competing
@@ -153,10 +150,14 @@ func (db *DB) open(ctx context.Context, abs string) (err error) {
 		{&db.findTokenByIDStmt, db.reader, selectTokenSQL + ` WHERE id = ?`},
 		{&db.findClientByIDStmt, db.reader, selectClientSQL + ` WHERE id = ?`},
 		{&db.findSubsByClientStmt, db.reader, selectSubscriptionSQL + ` WHERE client_id = ? ORDER BY id`},
+		{&db.calls.insert, db.writer, insertPageSQL},
 	} {
 		if *p.stmt, err = p.pool.PrepareContext(ctx, p.sql); err != nil {
 			return fmt.Errorf("sqlite: prepare: %w", err)
 		}
+	}
+	if err := db.moveLegacyCalls(ctx); err != nil {
+		return fmt.Errorf("sqlite: migrate: %w", err)
 	}
 	return nil
 }
@@ -174,7 +175,7 @@ func cloneValues(v url.Values) url.Values {
 func (db *DB) Close() error {
 	db.stopInserter()
 	var errs []error
-	for _, s := range []*sql.Stmt{db.createTokenStmt, db.findTokenByHashStmt, db.findTokenByIDStmt, db.findClientByIDStmt, db.findSubsByClientStmt} {
+	for _, s := range []*sql.Stmt{db.createTokenStmt, db.findTokenByHashStmt, db.findTokenByIDStmt, db.findClientByIDStmt, db.findSubsByClientStmt, db.calls.insert} {
 		if s != nil {
 			errs = append(errs, s.Close())
 		}
