@@ -46,7 +46,7 @@ func startWatch(ctx context.Context, cfg *config.Config, store *sqlite.DB, reg p
 	if !c.Enabled {
 		return w, nil
 	}
-	db, err := sqlite.Open(ctx, callLogDB(cfg.DataDir))
+	db, err := sqlite.OpenLogged(ctx, callLogDB(cfg.DataDir), log)
 	if err != nil {
 		return nil, fmt.Errorf("call log: %w", err)
 	}

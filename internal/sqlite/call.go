@@ -413,31 +413,50 @@ func (db *DB) moveLegacyCalls(ctx context.Context) error {
 		`SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'calls'`).Scan(&n); err != nil || n == 0 {
 		return err
 	}
+	// The ids span (two rowid probes) tells how long it may take without
+	// counting the rows.
+	var span int64
+	if err := db.writer.QueryRowContext(ctx, `SELECT coalesce(max(id) - min(id) + 1, 0) FROM calls`).Scan(&span); err != nil {
+		return fmt.Errorf("move calls into pages: %w", err)
+	}
+	start := time.Now()
+	if span > 0 && db.log != nil {
+		db.log.Info("moving the call log into pages (first start after an upgrade; about 7 s per million calls)",
+			"calls_at_most", span)
+	}
+	moved := 0
 	for {
-		done, err := db.moveLegacyBatch(ctx)
+		n, err := db.moveLegacyBatch(ctx)
 		if err != nil {
 			return fmt.Errorf("move calls into pages: %w", err)
 		}
-		if done {
-			return nil
+		if n == 0 {
+			break
 		}
+		moved += n
 	}
+	if moved > 0 && db.log != nil {
+		db.log.Info("call log moved into pages", "calls", moved, "took", time.Since(start).Round(time.Millisecond).String())
+	}
+	return nil
 }
 
-func (db *DB) moveLegacyBatch(ctx context.Context) (done bool, err error) {
+// moveLegacyBatch moves the next legacyBatch rows and returns how many it
+// moved; with none left, it drops the table and returns 0.
+func (db *DB) moveLegacyBatch(ctx context.Context) (int, error) {
 	w := &db.calls
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	tx, err := db.writer.BeginTx(ctx, nil)
 	if err != nil {
-		return false, err
+		return 0, err
 	}
 	defer tx.Rollback()
 	rows, err := tx.QueryContext(ctx, `SELECT id, at, request_id, api, route, method, path, status, client_id, subject,
 		token_id, grant_id, client_addr, user_agent, bytes_in, bytes_out, upstream_ns, total_ns, reason
 		FROM calls ORDER BY id LIMIT `+strconv.Itoa(legacyBatch))
 	if err != nil {
-		return false, err
+		return 0, err
 	}
 	var cs []gatehouse.Call
 	for rows.Next() {
@@ -447,32 +466,32 @@ func (db *DB) moveLegacyBatch(ctx context.Context) (done bool, err error) {
 			&c.ClientID, &c.Subject, &c.TokenID, &c.GrantID, &c.ClientAddr, &c.UserAgent,
 			&c.BytesIn, &c.BytesOut, &up, &total, &c.Reason); err != nil {
 			rows.Close()
-			return false, err
+			return 0, err
 		}
 		c.Time, c.Upstream, c.Total = time.Unix(0, at).UTC(), time.Duration(up), time.Duration(total)
 		cs = append(cs, c)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return false, err
+		return 0, err
 	}
 	if len(cs) == 0 {
 		if _, err := tx.ExecContext(ctx, `DROP TABLE calls`); err != nil {
-			return false, err
+			return 0, err
 		}
-		return true, tx.Commit()
+		return 0, tx.Commit()
 	}
 	// Rows inserted before 0010 keep their ids; call_ids starts above
 	// them.
 	for start := 0; start < len(cs); start += maxPageCalls {
 		if err := db.insertPage(ctx, tx, cs[start:min(start+maxPageCalls, len(cs))]); err != nil {
-			return false, err
+			return 0, err
 		}
 	}
 	if _, err := tx.ExecContext(ctx, `DELETE FROM calls WHERE id <= ?`, cs[len(cs)-1].ID); err != nil {
-		return false, err
+		return 0, err
 	}
-	return false, tx.Commit()
+	return len(cs), tx.Commit()
 }
 
 // SetWALAutoCheckpoint sets how many WAL pages accumulate before a commit

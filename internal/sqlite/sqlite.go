@@ -12,6 +12,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -45,12 +46,21 @@ type DB struct {
 	inserter *tokenInserter // group commit of CreateToken; see batch.go
 
 	calls callWriter // the call log's pages; see call.go
+
+	log *slog.Logger // nil: quiet
 }
 
 // Open opens the database file at path, creating it (mode 0600) and its
 // directory (mode 0700) if needed, and applies the migrations it lacks. An
 // existing file keeps its mode.
 func Open(ctx context.Context, path string) (*DB, error) {
+	return OpenLogged(ctx, path, nil)
+}
+
+// OpenLogged is Open, telling log (nil: nothing) about upgrade work that
+// takes long, such as moving a call log written before migration 0010
+// into pages (about 7 s per million calls).
+func OpenLogged(ctx context.Context, path string, log *slog.Logger) (*DB, error) {
 	if path == "" {
 		return nil, errors.New("sqlite: open: empty path")
 	}
@@ -72,7 +82,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		return nil, fmt.Errorf("sqlite: open: %w", err)
 	}
 
-	db := &DB{}
+	db := &DB{log: log}
 	if err := db.open(ctx, abs); err != nil {
 		db.Close()
 		return nil, err

@@ -1,8 +1,10 @@
 package sqlite
 
 import (
+	"bytes"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -69,11 +71,17 @@ func TestUpgradeMovesCallsIntoPages(t *testing.T) {
 	}
 	defer func(n int) { legacyBatch = n }(legacyBatch)
 	legacyBatch = 700 // four transactions of 700, 700, 700 and 400 calls
-	db, err := Open(ctx, path)
+	var logged bytes.Buffer
+	db, err := OpenLogged(ctx, path, slog.New(slog.NewTextHandler(&logged, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
+	// The operator is told why this start takes longer, and how long.
+	if l := logged.String(); !strings.Contains(l, "moving the call log into pages") || !strings.Contains(l, "calls_at_most=2524") ||
+		!strings.Contains(l, "call log moved into pages") || !strings.Contains(l, "calls=2500") {
+		t.Errorf("log:\n%s", l)
+	}
 	if tableExists(t, db.reader, "calls") {
 		t.Fatal("the old calls table is still there")
 	}
