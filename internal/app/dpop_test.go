@@ -19,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -1025,4 +1026,55 @@ func TestDPoPProofUsedAfterClientAuth(t *testing.T) {
 	}
 	resp, gbody := n.callAPI(t, "GET", "/orders/1", "DPoP "+at, gp)
 	wantDPoPRefusal(t, resp, gbody, "invalid_dpop_proof")
+}
+
+// TestDPoPPublicClientProofsUsedOnlyWithAValidGrant: anyone can name a
+// public client, so its proofs are recorded only once the code or refresh
+// token it presents is found valid. Requests with made-up grants and fresh
+// proofs leave the token endpoint's replay cache empty (they could
+// otherwise fill it and make every DPoP token request fail); a proof that
+// got tokens is refused with another valid code.
+func TestDPoPPublicClientProofsUsedOnlyWithAValidGrant(t *testing.T) {
+	n := startNode(t)
+	n.addUser(t, "alice")
+	key := newDPoPKey(t, jose.ES256, n.clock.Now)
+	cfg := n.nativeApp()
+	tokenURL := n.Issuer + oauth.PathToken
+	post := func(form url.Values, proof string) (int, map[string]any) {
+		form.Set("client_id", "native-app")
+		status, body, _ := postForm(t, tokenURL, form, func(r *http.Request) { r.Header.Set("DPoP", proof) })
+		return status, body
+	}
+	for i := range 50 {
+		made := "made-up-" + strconv.Itoa(i)
+		forms := []url.Values{
+			{"grant_type": {"authorization_code"}, "code": {made}, "code_verifier": {oauth2.GenerateVerifier()}, "redirect_uri": {cfg.RedirectURL}},
+			{"grant_type": {"refresh_token"}, "refresh_token": {made}},
+		}
+		for _, f := range forms {
+			if status, body := post(f, key.proof(t, "POST", tokenURL, "", "")); status != 400 || body["error"] != "invalid_grant" {
+				t.Fatalf("made-up %s: %d %v, want 400 invalid_grant", f.Get("grant_type"), status, body)
+			}
+		}
+	}
+	if got := n.dpop.token.Replay.Len(); got != 0 {
+		t.Fatalf("replay cache holds %d entries after requests with made-up grants, want 0", got)
+	}
+	redeem := func(proof string) (int, map[string]any) {
+		v := oauth2.GenerateVerifier()
+		code := n.codeFor(t, n.browser(t), cfg, v)
+		return post(url.Values{"grant_type": {"authorization_code"}, "code": {code}, "code_verifier": {v},
+			"redirect_uri": {cfg.RedirectURL}}, proof)
+	}
+	proof := key.proof(t, "POST", tokenURL, "", "")
+	if status, body := redeem(proof); status != 200 || body["token_type"] != "DPoP" {
+		t.Fatalf("valid code: %d %v", status, body)
+	}
+	if got := n.dpop.token.Replay.Len(); got != 1 {
+		t.Fatalf("replay cache holds %d entries after one token, want 1", got)
+	}
+	if status, body := redeem(proof); status != 400 || body["error"] != "invalid_dpop_proof" ||
+		!strings.Contains(body["error_description"].(string), "already used") {
+		t.Fatalf("the same proof with another valid code: %d %v, want invalid_dpop_proof (already used)", status, body)
+	}
 }

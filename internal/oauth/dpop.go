@@ -23,9 +23,11 @@ func errInvalidDPoPProof(desc string) *Error {
 // nil when the request has no proof. It runs before the client
 // authenticates, so that a use_dpop_nonce round trip does not consume a
 // client assertion, but it does not record the proof: the token endpoint
-// calls useDPoP once the client has authenticated, so a request refused
-// before that (no or bad credentials, the failure limiter) neither uses up
-// a proof its legitimate sender will retry with nor fills the replay cache.
+// calls useDPoP once a confidential client has authenticated, and a public
+// client's grant once the code or refresh token it presents is found valid
+// (TokenRequest.UseProof), so a request refused before that (no or bad
+// credentials, the failure limiter, a made-up code) neither uses up a proof
+// its legitimate sender will retry with nor fills the replay cache.
 //
 // The proof's htu must name the token endpoint as the client used it
 // (RFC 9449 §4.3 step 9): the one the metadata advertises (the issuer's

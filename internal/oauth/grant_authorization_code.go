@@ -76,6 +76,10 @@ func (g *AuthorizationCode) Handle(ctx context.Context, req *TokenRequest) (*Tok
 	case c.CodeChallenge != "" && !verifyPKCE(c.CodeChallenge, verifier):
 		return nil, errInvalidGrant("code_verifier does not match the code_challenge")
 	}
+	// The code is valid and this request holds it: its proof counts now.
+	if e := req.UseProof(); e != nil {
+		return nil, e
+	}
 	api := s.Catalog.APIByAudience(c.Audience)
 	if api == nil || !servable(api) {
 		return nil, errInvalidGrant("the API of this authorization is no longer available")

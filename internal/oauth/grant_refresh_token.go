@@ -50,6 +50,11 @@ func (g *RefreshToken) Handle(ctx context.Context, req *TokenRequest) (*TokenRes
 	if e := checkBinding(rec.Cnf.JKT, req.Cnf.JKT, "refresh token"); e != nil {
 		return nil, e
 	}
+	// The refresh token is real and this request holds it (and its key):
+	// its proof counts now, before a reuse answer or a rotation.
+	if e := req.UseProof(); e != nil {
+		return nil, e
+	}
 	if !rec.RotatedAt.IsZero() {
 		return s.refreshAgain(ctx, req, rec, grant, old)
 	}

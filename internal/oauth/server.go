@@ -186,6 +186,24 @@ type TokenRequest struct {
 	// CredentialID is the app credential the client authenticated with,
 	// "" for its primary secret or keys.
 	CredentialID string
+	// useProof, when set, records the request's DPoP proof as used; a
+	// grant open to public clients calls it through UseProof once the
+	// grant it was presented is found valid, before issuing anything.
+	useProof func() *Error
+}
+
+// UseProof records the request's DPoP proof as used (RFC 9449 §11.1), if
+// that is still to do: for a public client it is left to the grant, which
+// calls this once the code or refresh token presented is found valid, so
+// that requests with made-up grants never fill the replay cache. An error
+// (the proof was used before, or the cache is full) refuses the request.
+func (r *TokenRequest) UseProof() *Error {
+	f := r.useProof
+	if f == nil {
+		return nil
+	}
+	r.useProof = nil
+	return f()
 }
 
 // TokenResponse is the successful token endpoint answer (RFC 6749 5.1).

@@ -2,6 +2,7 @@ package oauth
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -51,9 +52,25 @@ func (s *Server) token(ctx context.Context, w http.ResponseWriter, r *http.Reque
 	if err != nil {
 		return nil, gt, err
 	}
-	jkt, err := s.useDPoP(r, proof)
-	if err != nil {
-		return nil, gt, err
+	var jkt string
+	if proof != nil {
+		jkt = proof.Thumbprint
+	}
+	// A proof is recorded as used once the request has proved it may have
+	// tokens: a confidential client here, having authenticated; a public
+	// client in its grant, once the code or refresh token it presents is
+	// found valid. Anyone can name a public client, so recording its
+	// proofs here would let anyone fill the replay cache (and so refuse
+	// every DPoP token request) with garbage requests and fresh proofs.
+	use := func() *Error {
+		_, err := s.useDPoP(r, proof)
+		return err
+	}
+	if client.AuthMethod != gatehouse.AuthNone {
+		if err := use(); err != nil {
+			return nil, gt, err
+		}
+		use = nil
 	}
 	if !client.AllowsGrant(gt) {
 		return nil, gt, errUnauthorizedClient("client may not use grant_type " + gt)
@@ -66,7 +83,13 @@ func (s *Server) token(ctx context.Context, w http.ResponseWriter, r *http.Reque
 		return nil, gt, err
 	}
 	cnf.JKT = jkt
-	resp, err := g.Handle(ctx, &TokenRequest{Client: client, CredentialID: credID, Form: f, Now: s.now(), Cnf: cnf})
+	req := &TokenRequest{Client: client, CredentialID: credID, Form: f, Now: s.now(), Cnf: cnf, useProof: use}
+	resp, err := g.Handle(ctx, req)
+	if err == nil && req.useProof != nil && proof != nil {
+		// A grant open to public clients that issued tokens without
+		// recording the proof: a bug; the tokens are not handed out.
+		return nil, gt, s.internalError(ctx, "token request", fmt.Errorf("grant %s issued tokens without recording the DPoP proof", gt))
+	}
 	return resp, gt, err
 }
 
