@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -247,7 +248,10 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 		Subscriptions: n.Store, Credentials: n.Store,
 		SessionKey: sessionKey, RefreshKey: refreshKey, LoginLimiter: &oauth.FailureLimiter{},
 		AllowPlainHTTP: cfg.Gateway.AllowPlainHTTPTokens,
-		ClientCAs:      clientCAs, MutualTLS: cfg.TLS.Addr != "",
+		Client: func(r *http.Request) (netip.Addr, bool) {
+			return proxy.ClientOf(r, cfg.Gateway.TrustedProxies, false)
+		},
+		ClientCAs: clientCAs, MutualTLS: cfg.TLS.Addr != "",
 		Keys: n.Keyring, Minter: &token.Minter{Keys: n.Keyring}, Verifier: n.Verifier,
 		Revocations: n.Revocations, Limiter: &oauth.FailureLimiter{},
 		Metrics: oauth.NewMetrics(reg), Log: o.Log, Now: now,

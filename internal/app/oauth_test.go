@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -812,5 +814,57 @@ func TestClientLockoutIsPerAddress(t *testing.T) {
 	}
 	if _, err := n.ccConfig("svc-post", postSecret, oauth2.AuthStyleInParams, "").Token(context.Background()); err != nil {
 		t.Errorf("svc-post from its own address: %v", err)
+	}
+}
+
+// TestOAuthBehindTrustedProxy: behind a trusted proxy the token endpoint
+// sees clients as the gateway does. Its failure limiter keys on the
+// address the proxy names, so one client's failed secrets do not slow
+// down another behind the same proxy (keyed on the proxy, they did); and a
+// client the proxy says used HTTPS may send credentials to a plain-HTTP
+// listener, while one it names without that is refused like any remote
+// client in clear.
+func TestOAuthBehindTrustedProxy(t *testing.T) {
+	n := startNodeWith(t, func(c *config.Config) {
+		c.Gateway.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32"), netip.MustParsePrefix("::1/128")}
+	})
+	tokenURL := n.Issuer + oauth.PathToken
+	ask := func(client, proto, secret string) (int, map[string]any) {
+		status, body, _ := postForm(t, tokenURL, url.Values{"grant_type": {"client_credentials"}, "resource": {"https://orders.example.test"}},
+			func(r *http.Request) {
+				r.SetBasicAuth("svc-basic", url.QueryEscape(secret))
+				r.Header.Set("X-Forwarded-For", client)
+				if proto != "" {
+					r.Header.Set("X-Forwarded-Proto", proto)
+				}
+			})
+		return status, body
+	}
+	const attacker, user = "192.0.2.66", "198.51.100.7"
+	status := 0
+	for range 30 {
+		if status, _ = ask(attacker, "https", "wrong-secret"); status == http.StatusTooManyRequests {
+			break
+		}
+	}
+	if status != http.StatusTooManyRequests {
+		t.Fatalf("30 failed secrets from %s: last %d, want 429 at some point", attacker, status)
+	}
+	if status, body := ask(user, "https", basicSecret); status != 200 {
+		t.Fatalf("another client behind the same proxy: %d %v, want 200", status, body)
+	}
+	if status, body := ask(attacker, "https", basicSecret); status != http.StatusTooManyRequests {
+		t.Fatalf("the slowed-down address with the right secret: %d %v, want 429", status, body)
+	}
+	// Plain HTTP from a remote client: refused unless the proxy says
+	// HTTPS; the proxy's own requests are loopback's.
+	if status, body := ask(user, "", basicSecret); status != 400 || !strings.Contains(fmt.Sprint(body["error_description"]), "HTTPS") {
+		t.Fatalf("remote client in clear: %d %v, want 400 use HTTPS", status, body)
+	}
+	if status, body := ask(user, "http", basicSecret); status != 400 {
+		t.Fatalf("remote client, proxy says http: %d %v, want 400", status, body)
+	}
+	if status, body := ask("127.0.0.1", "", basicSecret); status != 200 {
+		t.Fatalf("loopback client in clear: %d %v, want 200", status, body)
 	}
 }

@@ -160,18 +160,19 @@ func (s *Server) authenticate(ctx context.Context, r *http.Request, f *form, all
 	case gatehouse.AuthNone:
 		return nil, "", s.clientFailure(ctx, r, clientID, "client authentication required", now)
 	}
+	ip := s.clientIP(r)
 	if s.Limiter != nil {
-		s.Limiter.Succeed(pairKey(clientID, r))
+		s.Limiter.Succeed(pairKey(clientID, ip))
 	}
 	if s.ClientUsed != nil {
-		s.ClientUsed(client.ID, clientIP(r), now)
+		s.ClientUsed(client.ID, ip, now)
 	}
 	return client, credID, nil
 }
 
 // pairKey is the slow-down key of one client from one address.
-func pairKey(clientID string, r *http.Request) string {
-	return "client:" + clientID + "|" + addrKey(clientIP(r))
+func pairKey(clientID, ip string) string {
+	return "client:" + clientID + "|" + addrKey(ip)
 }
 
 // addrKey groups IPv6 addresses by /64, the block one host usually
@@ -194,20 +195,22 @@ func (s *Server) waitFor(r *http.Request, clientID string, now time.Time) time.D
 	if s.Limiter == nil {
 		return 0
 	}
-	return max(s.Limiter.Wait(pairKey(clientID, r), now), s.Limiter.WaitScaled(addrKey(clientIP(r)), now, ipFailureFactor))
+	ip := s.clientIP(r)
+	return max(s.Limiter.Wait(pairKey(clientID, ip), now), s.Limiter.WaitScaled(addrKey(ip), now, ipFailureFactor))
 }
 
 func (s *Server) clientFailure(ctx context.Context, r *http.Request, clientID, desc string, now time.Time) *Error {
+	ip := s.clientIP(r)
 	if s.Limiter != nil {
 		if clientID != "" {
-			s.Limiter.Fail(pairKey(clientID, r), now)
+			s.Limiter.Fail(pairKey(clientID, ip), now)
 		}
-		s.Limiter.Fail(addrKey(clientIP(r)), now)
+		s.Limiter.Fail(addrKey(ip), now)
 	}
 	if s.Metrics != nil {
 		s.Metrics.ClientAuthFailures.Inc()
 	}
-	s.log().InfoContext(ctx, "client authentication failed", "client_id", safeID(clientID), "ip", clientIP(r), "reason", desc)
+	s.log().InfoContext(ctx, "client authentication failed", "client_id", safeID(clientID), "ip", ip, "reason", desc)
 	e := errInvalidClient(desc)
 	e.basicChallenge = true // RFC 9110 11.6.1: a 401 carries a challenge
 	return e
@@ -376,9 +379,23 @@ func (s *Server) verifyAssertionClaims(ctx context.Context, client *gatehouse.Cl
 	return nil
 }
 
-// clientIP is the peer address. The gateway issue adds trusted proxies; the
-// token endpoint deliberately uses only the connection's address.
-func clientIP(r *http.Request) string {
+// clientIP is the client's address as Server.Client finds it (behind
+// trusted proxies, the one they name), else the TCP peer's: it keys the
+// failure limiters, so behind a load balancer one client's failures must
+// not slow down every other's.
+func (s *Server) clientIP(r *http.Request) string {
+	if s.Client != nil {
+		if a, _ := s.Client(r); a.IsValid() {
+			return a.String()
+		}
+		// A trusted proxy named a hop that cannot be read: limit by
+		// the proxy, as if it were the client.
+	}
+	return peerIP(r)
+}
+
+// peerIP is the TCP peer's address.
+func peerIP(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		return r.RemoteAddr

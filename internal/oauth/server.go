@@ -134,6 +134,11 @@ type Server struct {
 	// passwords, tokens) over plain HTTP from clients that are not on
 	// loopback. Off by default: RFC 6749 sections 2.3.1 and 3.2 require TLS.
 	AllowPlainHTTP bool
+	// Client returns the address of the client that sent r and whether it
+	// reached Gatehouse over HTTPS, trusted proxies considered (the
+	// gateway's rules: proxy.ClientOf). It keys the failure limiters and
+	// the plain-HTTP refusal. Nil: the TCP peer, and r.TLS.
+	Client func(r *http.Request) (addr netip.Addr, secure bool)
 	// ClientCAs verifies the certificates of tls_client_auth clients; nil
 	// refuses them. MutualTLS says the node has an HTTPS listener that asks
 	// for client certificates, so the RFC 8705 methods are advertised.
@@ -243,21 +248,32 @@ func (s *Server) Handler() http.Handler {
 	return mux
 }
 
+// secureOrLocal reports whether a plain-HTTP request is one requireTLS lets
+// through: from loopback (the client's address, so a proxy on this host
+// that forwards for others does not count), or through a trusted proxy
+// that says the client used HTTPS; as the gateway judges its requests.
+func (s *Server) secureOrLocal(r *http.Request) bool {
+	if s.Client == nil {
+		ip, err := netip.ParseAddr(peerIP(r))
+		return err == nil && ip.IsLoopback()
+	}
+	a, secure := s.Client(r)
+	return secure || a.IsLoopback()
+}
+
 // requireTLS refuses requests that carry credentials over plain HTTP from
 // another machine (RFC 6749 3.1, 3.2: TLS is required). Loopback is allowed
-// for development and for a TLS-terminating proxy on the same host.
+// for development, and so is a trusted proxy that terminated TLS.
 func (s *Server) requireTLS(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if r.TLS == nil && !s.AllowPlainHTTP {
-			if ip, err := netip.ParseAddr(clientIP(r)); err != nil || !ip.IsLoopback() {
-				e := errInvalidRequest("use HTTPS: credentials are refused over plain HTTP")
-				if r.URL.Path == PathAuthorize || r.URL.Path == PathAccount {
-					s.errorPage(w, e)
-				} else {
-					writeError(w, e)
-				}
-				return
+		if r.TLS == nil && !s.AllowPlainHTTP && !s.secureOrLocal(r) {
+			e := errInvalidRequest("use HTTPS: credentials are refused over plain HTTP")
+			if r.URL.Path == PathAuthorize || r.URL.Path == PathAccount {
+				s.errorPage(w, e)
+			} else {
+				writeError(w, e)
 			}
+			return
 		}
 		h(w, r)
 	}

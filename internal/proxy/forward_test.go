@@ -275,6 +275,35 @@ func TestSecureFrom(t *testing.T) {
 			if got != tc.want {
 				t.Errorf("SecureFrom = %v, want %v", got, tc.want)
 			}
+			// The OAuth endpoints' view (outside the gateway) agrees.
+			if _, secure := ClientOf(r, trusted, tc.forwarded); secure != tc.want {
+				t.Errorf("ClientOf secure = %v, want %v", secure, tc.want)
+			}
 		})
+	}
+}
+
+// TestClientOf: outside the gateway, the client address follows the same
+// rules as inside: the peer, unless it is a trusted proxy.
+func TestClientOf(t *testing.T) {
+	trusted := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
+	for _, tc := range []struct {
+		peer, xff, want string
+	}{
+		{"203.0.113.1:1", "198.51.100.1", "203.0.113.1"},
+		{"10.1.2.3:1", "198.51.100.1", "198.51.100.1"},
+		{"10.1.2.3:1", "198.51.100.1, 10.9.9.9", "198.51.100.1"},
+		{"10.1.2.3:1", "", "10.1.2.3"},
+		{"10.1.2.3:1", "not-an-address", "invalid IP"},
+		{"[::ffff:10.1.2.3]:1", "2001:db8::1", "2001:db8::1"},
+	} {
+		r := httptest.NewRequest("GET", "http://example.com/x", nil)
+		r.RemoteAddr = tc.peer
+		if tc.xff != "" {
+			r.Header.Set("X-Forwarded-For", tc.xff)
+		}
+		if got, _ := ClientOf(r, trusted, false); got.String() != tc.want {
+			t.Errorf("peer %s, X-Forwarded-For %q: %v, want %s", tc.peer, tc.xff, got, tc.want)
+		}
 	}
 }

@@ -363,14 +363,30 @@ func RequestIDFrom(ctx context.Context) string {
 // the header itself rather than pass on a client's, as proxies configured
 // for X-Forwarded-For usually do.
 func SecureFrom(r *http.Request) bool {
+	info := infoFrom(r.Context())
+	return secureVia(r, info != nil && info.trusted, info != nil && info.useForwarded)
+}
+
+// ClientOf returns the address of the client that sent r and whether it
+// reached Gatehouse over HTTPS, by the gateway's rules (TrustedProxies,
+// UseForwardedHeader, SecureFrom), for handlers outside the gateway on the
+// same listener: the OAuth endpoints. The address is invalid when a
+// trusted proxy named a hop that cannot be read.
+func ClientOf(r *http.Request, trusted []netip.Prefix, useForwarded bool) (addr netip.Addr, secure bool) {
+	peer := peerAddr(r.RemoteAddr)
+	viaProxy := peer.IsValid() && inPrefixes(peer, trusted)
+	return clientAddr(peer, r.Header, trusted, useForwarded), secureVia(r, viaProxy, useForwarded)
+}
+
+// secureVia is SecureFrom for a peer known to be a trusted proxy or not.
+func secureVia(r *http.Request, trusted, useForwarded bool) bool {
 	if r.TLS != nil {
 		return true
 	}
-	info := infoFrom(r.Context())
-	if info == nil || !info.trusted {
+	if !trusted {
 		return false
 	}
-	if info.useForwarded {
+	if useForwarded {
 		elems, ok := parseAllForwarded(r.Header["Forwarded"])
 		return ok && len(elems) > 0 && strings.EqualFold(elems[0].get("proto"), "https")
 	}
