@@ -9,8 +9,6 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
-	"slices"
-	"strconv"
 	"time"
 
 	"github.com/gatehouse/gatehouse"
@@ -22,6 +20,7 @@ import (
 type TokenStore interface {
 	CreateToken(ctx context.Context, t *gatehouse.Token) error
 	FindTokenByID(ctx context.Context, id string) (*gatehouse.Token, error)
+	FindTokenByHash(ctx context.Context, hash []byte) (*gatehouse.Token, error)
 	// FindTokens lists tokens matching f ordered by id.
 	FindTokens(ctx context.Context, f gatehouse.TokenFilter) ([]*gatehouse.Token, error)
 	RevokeToken(ctx context.Context, id string, at time.Time) (bool, error)
@@ -206,8 +205,14 @@ const maxAPIKeyTTL = 366 * 24 * time.Hour
 const defaultAPIKeyTTL = 90 * 24 * time.Hour
 
 // createAPIKey issues an API key for one client on one API with some of the
-// scopes the client may have there. The key is shown once; only its hash is
-// kept, and it is revoked like a token (RFC 7009 by its client, or here).
+// scopes the client may have there (none named: every one), through
+// IssueAPIKey, the rules of every API key: an approved, unexpired
+// subscription covering the scopes (or direct access without one), a
+// published or deprecated API, never past the subscription's end. The key
+// is shown once; only its hash is kept. Its id is the key's token record,
+// revoked like a token (RFC 7009 by its client, or POST
+// /admin/v1/tokens/{id}/revoke); credential_id names it among the app's
+// credentials.
 func (h *Handler) createAPIKey(w http.ResponseWriter, r *http.Request, _ *Principal) error {
 	var req struct {
 		ClientID  string   `json:"client_id"`
@@ -218,6 +223,10 @@ func (h *Handler) createAPIKey(w http.ResponseWriter, r *http.Request, _ *Princi
 	if err := readJSON(w, r, &req, 8192, false); err != nil {
 		return err
 	}
+	if h.IssueAPIKey == nil {
+		return &Problem{Status: http.StatusConflict, Title: "Not available",
+			Detail: "this node does not issue API keys", Field: "api", Reason: "not available"}
+	}
 	ctx := r.Context()
 	client, err := h.Clients.FindClientByID(ctx, req.ClientID)
 	if gatehouse.ErrorCode(err) == gatehouse.CodeNotFound || (err == nil && client.Disabled) {
@@ -225,15 +234,8 @@ func (h *Handler) createAPIKey(w http.ResponseWriter, r *http.Request, _ *Princi
 	} else if err != nil {
 		return err
 	}
-	api := h.APIByName(req.API)
-	acc := client.AccessFor(req.API)
-	if api == nil || acc == nil {
-		return invalidField("api", "the client has no access to an API with that name")
-	}
-	for i, sc := range req.Scopes {
-		if !api.HasScope(sc) || !slices.Contains(acc.Scopes, sc) {
-			return invalidField("scopes."+strconv.Itoa(i), "scope "+strconv.Quote(sc)+" is not one the client may have on this API")
-		}
+	if h.APIByName(req.API) == nil {
+		return invalidField("api", "no API with that name")
 	}
 	ttl := time.Duration(req.ExpiresIn) * time.Second
 	if req.ExpiresIn == 0 {
@@ -242,20 +244,28 @@ func (h *Handler) createAPIKey(w http.ResponseWriter, r *http.Request, _ *Princi
 	if ttl <= 0 || ttl > maxAPIKeyTTL {
 		return invalidField("expires_in", "must be between 1 and 31622400 seconds (366 days)")
 	}
-	now := h.now().Truncate(time.Second)
-	key := gatehouse.NewSecret(token.PrefixAPIKey)
-	rec := &gatehouse.Token{
-		ID: token.NewID(), Hash: gatehouse.HashSecret(key), Kind: gatehouse.KindAPIKey, Format: gatehouse.FormatOpaque,
-		ClientID: client.ID, Subject: client.ID, Audience: api.Audience, Scopes: req.Scopes, IssuedAt: now, ExpiresAt: now.Add(ttl),
-	}
-	if err := h.Tokens.CreateToken(ctx, rec); err != nil {
+	key, cred, err := h.IssueAPIKey(ctx, client.ID, req.API, req.Scopes, ttl, "")
+	switch gatehouse.ErrorCode(err) {
+	case "":
+	case gatehouse.CodeInvalid:
+		return invalidField("scopes", gatehouse.ErrorMessage(err))
+	case gatehouse.CodeForbidden, gatehouse.CodeNotFound, gatehouse.CodeConflict:
+		// No (active) subscription or access, or an API not open for
+		// keys: the request names something it cannot have.
+		return invalidField("api", gatehouse.ErrorMessage(err))
+	default:
 		return err
 	}
-	h.Log.Info("API key created", "client_id", client.ID, "api", api.Name, "key_id", rec.ID)
+	rec, err := h.Tokens.FindTokenByHash(ctx, gatehouse.HashSecret(key))
+	if err != nil {
+		return err
+	}
+	h.Log.Info("API key created", "client_id", client.ID, "api", req.API, "key_id", rec.ID, "credential_id", cred.ID)
 	writeJSON(w, http.StatusCreated, struct {
-		Key       string `json:"api_key"`
-		ID        string `json:"id"`
-		ExpiresAt string `json:"expires_at"`
-	}{key, rec.ID, rec.ExpiresAt.UTC().Format(time.RFC3339)})
+		Key          string `json:"api_key"`
+		ID           string `json:"id"`
+		CredentialID string `json:"credential_id"`
+		ExpiresAt    string `json:"expires_at"`
+	}{key, rec.ID, cred.ID, rec.ExpiresAt.UTC().Format(time.RFC3339)})
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"path/filepath"
@@ -522,5 +523,81 @@ func TestAPIKeyCredential(t *testing.T) {
 	}
 	if s := withKey(other); s != 401 {
 		t.Fatalf("a key of a suspended subscription: %d", s)
+	}
+}
+
+// TestOlderAPIKeyEndpointChecksSubscriptions: POST /admin/v1/api-keys
+// issues keys by the same rules as an api_key credential. It used to check
+// only the config's access, so an app could get a key for an API whose
+// subscription was still pending, or with scopes not approved.
+func TestOlderAPIKeyEndpointChecksSubscriptions(t *testing.T) {
+	n, _ := ledgerNode(t)
+	ctx := context.Background()
+	ask := func(scopes string) (int, map[string]any) {
+		return n.adminJSON(t, "POST", "/admin/v1/api-keys", `{"client_id":"ledger-app","api":"ledger","scopes":`+scopes+`,"expires_in":86400}`)
+	}
+	if status, body := ask(`["ledger:read"]`); status != 422 || body["field"] != "api" {
+		t.Fatalf("no subscription: %d %v, want 422 on api", status, body)
+	}
+	api, _ := n.Store.FindAPI(ctx, "ledger")
+	expires := n.clock.Now().Add(time.Hour)
+	sub, step, _ := gatehouse.NewSubscription("s1", "ledger-app", api, nil, expires, "dev", n.clock.Now())
+	if err := n.Store.CreateSubscription(ctx, sub, step); err != nil {
+		t.Fatal(err)
+	}
+	if status, body := ask(`["ledger:read"]`); status != 422 || !strings.Contains(fmt.Sprint(body["detail"]), "pending") {
+		t.Fatalf("pending subscription: %d %v, want 422 naming its state", status, body)
+	}
+	step, _ = sub.Approve([]string{"ledger:read"}, "admin", "", n.clock.Now())
+	if err := n.Store.UpdateSubscription(ctx, sub, &step); err != nil {
+		t.Fatal(err)
+	}
+	if status, body := ask(`["ledger:write"]`); status != 422 || body["field"] != "scopes" {
+		t.Fatalf("a scope not approved: %d %v, want 422 on scopes", status, body)
+	}
+	status, body := ask(`["ledger:read"]`)
+	if status != 201 || body["api_key"] == nil || body["credential_id"] == nil {
+		t.Fatalf("approved: %d %v", status, body)
+	}
+	// A day was asked for; the subscription ends in an hour.
+	if exp, _ := time.Parse(time.RFC3339, body["expires_at"].(string)); exp.After(expires) {
+		t.Errorf("key expires %v, after its subscription (%v)", exp, expires)
+	}
+	resp, _ := n.call(t, "GET", "/ledger-key/1", "", map[string]string{"X-API-Key": body["api_key"].(string)})
+	if resp.StatusCode != 200 {
+		t.Fatalf("the key at the gateway: %d", resp.StatusCode)
+	}
+	// Its id is the token record's: revoked like a token, it stops.
+	if status, b := n.adminJSON(t, "POST", "/admin/v1/tokens/"+body["id"].(string)+"/revoke", `{}`); status != 200 {
+		t.Fatalf("revoke by id: %d %v", status, b)
+	}
+	if resp, _ := n.call(t, "GET", "/ledger-key/1", "", map[string]string{"X-API-Key": body["api_key"].(string)}); resp.StatusCode != 401 {
+		t.Fatalf("revoked key: %d", resp.StatusCode)
+	}
+	// An app with access from the config and a suspended subscription gets
+	// no key either (the config's access used to be enough).
+	subs, err := n.Store.FindSubscriptionsByClient(ctx, "svc-basic")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var osub *gatehouse.Subscription
+	for _, s := range subs {
+		if s.API == "orders" {
+			osub = s
+		}
+	}
+	if osub == nil {
+		t.Fatal("svc-basic has no subscription to orders")
+	}
+	ostep, err := osub.Suspend("admin", "", n.clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Store.UpdateSubscription(ctx, osub, &ostep); err != nil {
+		t.Fatal(err)
+	}
+	if status, body := n.adminJSON(t, "POST", "/admin/v1/api-keys", `{"client_id":"svc-basic","api":"orders","scopes":["orders:read"],"expires_in":86400}`); status != 422 ||
+		!strings.Contains(fmt.Sprint(body["detail"]), "suspended") {
+		t.Fatalf("config access, suspended subscription: %d %v, want 422 naming the state", status, body)
 	}
 }
