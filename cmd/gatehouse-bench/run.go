@@ -314,9 +314,10 @@ func describeEnv(o *options, lg loadgen) string {
 	if !o.callLog {
 		callLog = "call log off"
 	}
-	token := "every target gets the bearer token"
+	// With a Gatehouse target, the request carries its bearer token.
+	token := "the same request to every target"
 	if !o.sameRequest {
-		token = "only the token-checking targets get the bearer token"
+		token = "the bearer token to the token-checking targets only"
 	}
 	return fmt.Sprintf("%s, %s, %s; load: %s, %d conns, %d x %v per target, %s; gatehouse: %s, %s",
 		time.Now().UTC().Format("2006-01-02 15:04 MST"), host, machine(), lg.name(), o.conns, o.rounds, o.duration, token, callLog, gc)

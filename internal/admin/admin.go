@@ -209,10 +209,10 @@ const defaultAPIKeyTTL = 90 * 24 * time.Hour
 // IssueAPIKey, the rules of every API key: an approved, unexpired
 // subscription covering the scopes (or direct access without one), a
 // published or deprecated API, never past the subscription's end. The key
-// is shown once; only its hash is kept. Its id is the key's token record,
-// revoked like a token (RFC 7009 by its client, or POST
-// /admin/v1/tokens/{id}/revoke); credential_id names it among the app's
-// credentials.
+// is shown once; only its hash is kept. Its id is the key's token record;
+// credential_id names it among the app's credentials, where it is revoked
+// with its token (revoking the token alone, by RFC 7009 or the tokens
+// route, stops the key too).
 func (h *Handler) createAPIKey(w http.ResponseWriter, r *http.Request, _ *Principal) error {
 	var req struct {
 		ClientID  string   `json:"client_id"`

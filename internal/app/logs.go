@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/url"
 	"os"
 	"strconv"
@@ -96,7 +97,8 @@ func runLogs(ctx context.Context, args []string, env func(string) (string, bool)
 		fmt.Fprintf(stderr, "gatehouse: no call log at %s: pass --data (or the call log is disabled)\n", path)
 		return ExitError
 	}
-	db, err := sqlite.Open(ctx, path)
+	// Opening a call log written before pages moves it (once, logged).
+	db, err := sqlite.OpenLogged(ctx, path, slog.New(slog.NewTextHandler(stderr, nil)))
 	if err != nil {
 		fmt.Fprintf(stderr, "gatehouse: %v\n", err)
 		return ExitError

@@ -340,6 +340,9 @@ func (l *Log) fill(batch []gatehouse.Call) []gatehouse.Call {
 
 // write stores batch, or spills it when the store is failing.
 func (l *Log) write(batch []gatehouse.Call) {
+	if batch = l.dropUnstorable(batch); len(batch) == 0 {
+		return
+	}
 	if l.down && time.Now().Before(l.retryAt) {
 		l.spillCalls(batch)
 		return
@@ -347,6 +350,13 @@ func (l *Log) write(batch []gatehouse.Call) {
 	ctx, cancel := context.WithTimeout(context.Background(), l.o.WriteTimeout)
 	err := l.store.InsertCalls(ctx, batch)
 	cancel()
+	if gatehouse.ErrorCode(err) == gatehouse.CodeInvalid {
+		// The store will never take this batch (a call it cannot hold):
+		// spilled, it would be replayed and refused for ever.
+		l.lost.Add(uint64(len(batch)))
+		l.o.Log.Error("call log batch refused by the store; its calls are lost", "calls", len(batch), "err", err)
+		return
+	}
 	if err != nil {
 		l.fail("write calls", err)
 		l.spillCalls(batch)
@@ -357,6 +367,23 @@ func (l *Log) write(batch []gatehouse.Call) {
 	}
 	l.down = false
 	l.written.Add(uint64(len(batch)))
+}
+
+// dropUnstorable removes from batch, in place, the calls no store can hold
+// (no time, or one outside what Unix nanoseconds can count: years 1678 to
+// 2261), counted lost: spilled, they would be replayed and refused for
+// ever. The request path sets times from the clock, so this is a guard.
+func (l *Log) dropUnstorable(batch []gatehouse.Call) []gatehouse.Call {
+	kept := batch[:0]
+	for _, c := range batch {
+		if y := c.Time.Year(); c.Time.IsZero() || y < 1678 || y > 2261 {
+			l.lost.Add(1)
+			l.o.Log.Error("call log: a call with a time no store can hold is lost", "request_id", c.RequestID, "time", c.Time.String())
+			continue
+		}
+		kept = append(kept, c)
+	}
+	return kept
 }
 
 // fail marks the store down until the retry interval has passed.
@@ -418,6 +445,12 @@ func (l *Log) replayOne() error {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(max(1, batches))*l.o.WriteTimeout)
 	err = l.store.InsertCalls(ctx, cs)
 	cancel()
+	if gatehouse.ErrorCode(err) == gatehouse.CodeInvalid {
+		// As in write: a segment the store refuses is dropped, counted.
+		l.lost.Add(uint64(len(cs)))
+		l.o.Log.Error("call log: spill segment refused by the store; its calls are lost", "segment", seg.path, "calls", len(cs), "err", err)
+		return l.spill.remove(seg)
+	}
 	if err != nil {
 		l.fail("replay spilled calls", err)
 		return err

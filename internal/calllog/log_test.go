@@ -255,6 +255,31 @@ func TestLogCloseDrains(t *testing.T) {
 	}
 }
 
+// TestLogDropsUnstorableCalls: a call whose time no store can hold is
+// counted lost, the rest of its batch is stored, nothing is spilled (it
+// would be replayed and refused for ever), and the log goes on.
+func TestLogDropsUnstorableCalls(t *testing.T) {
+	dir := t.TempDir()
+	db := openStore(t, filepath.Join(dir, "calls.db"))
+	l := openLog(t, db, dir, nil)
+	l.Add(call(0, t0))
+	l.Add(call(1, time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC)))
+	l.Add(call(2, t0))
+	flushUntil(t, l)
+	if s := l.Stats(); s.Lost != 1 || s.Spilled != 0 || s.Written != 2 {
+		t.Fatalf("stats %+v, want 1 lost, 0 spilled, 2 written", s)
+	}
+	l.Add(call(3, t0))
+	flushUntil(t, l)
+	if got := len(allCalls(t, db)); got != 3 {
+		t.Fatalf("%d calls stored, want 3", got)
+	}
+	// The store refuses such a call on its own too.
+	if err := db.InsertCalls(t.Context(), []gatehouse.Call{*call(9, time.Date(1500, 1, 1, 0, 0, 0, 0, time.UTC))}); gatehouse.ErrorCode(err) != gatehouse.CodeInvalid {
+		t.Fatalf("InsertCalls of year 1500: %v, want CodeInvalid", err)
+	}
+}
+
 func TestLogRetention(t *testing.T) {
 	t.Run("MaxAge", func(t *testing.T) {
 		dir := t.TempDir()

@@ -54,6 +54,10 @@ func (db *DB) InsertCalls(ctx context.Context, cs []gatehouse.Call) error {
 		if cs[i].Time.IsZero() {
 			return gatehouse.Errorf(gatehouse.CodeInvalid, "call time required")
 		}
+		// Times are stored as Unix nanoseconds (1678 to 2262).
+		if y := cs[i].Time.Year(); y < 1678 || y > 2261 {
+			return gatehouse.Errorf(gatehouse.CodeInvalid, "call time %s out of range", cs[i].Time.UTC().Format(time.RFC3339))
+		}
 	}
 	if len(cs) == 0 {
 		return nil
@@ -452,6 +456,12 @@ func (db *DB) moveLegacyBatch(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	defer tx.Rollback()
+	// Another process opening the same file may have finished the move
+	// while this one waited for the write lock.
+	var left int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'calls'`).Scan(&left); err != nil || left == 0 {
+		return 0, err
+	}
 	rows, err := tx.QueryContext(ctx, `SELECT id, at, request_id, api, route, method, path, status, client_id, subject,
 		token_id, grant_id, client_addr, user_agent, bytes_in, bytes_out, upstream_ns, total_ns, reason
 		FROM calls ORDER BY id LIMIT `+strconv.Itoa(legacyBatch))

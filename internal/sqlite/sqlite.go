@@ -113,15 +113,15 @@ func (db *DB) open(ctx context.Context, abs string) (err error) {
 	// BEGIN IMMEDIATE takes the write lock up front: a transaction that reads
 	// and then writes cannot fail to upgrade its lock halfway.
 	w.Set("_txlock", "immediate")
-	// A multi-row INSERT in a transaction (the call log's) keeps a
+	// A statement that changes several rows in a transaction keeps a
 	// statement journal so that it can be undone alone; in a temporary
-	// file that costs a write(2) per page, which was most of the call
-	// log writer's CPU. In memory it is a copy.
+	// file that costs a write(2) per page (it was most of the old
+	// per-call-row call log writer's CPU). In memory it is a copy.
 	w.Add("_pragma", "temp_store(MEMORY)")
 	// 32 MiB of page cache for the writer (SQLite's default is 2 MiB):
-	// inserts into indexes larger than the cache (the call log's client
-	// and token ids) otherwise read a page back from the file for most
-	// rows. It is an upper bound, filled only as pages are used.
+	// inserts into indexes larger than the cache (the tokens' hashes)
+	// otherwise read a page back from the file for most rows. It is an
+	// upper bound, filled only as pages are used.
 	w.Add("_pragma", "cache_size(-32768)")
 	if db.writer, err = sql.Open("sqlite", name+"?"+w.Encode()); err != nil {
 		return fmt.Errorf("sqlite: open: %w", err)
