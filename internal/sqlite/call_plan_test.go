@@ -27,11 +27,11 @@ func TestCallQueriesUseIndexes(t *testing.T) {
 		want []string
 	}{
 		{"Newest", gatehouse.CallFilter{Limit: 100}, []string{"SCAN call_pages USING COVERING INDEX call_pages_max_at"}},
-		{"Oldest", gatehouse.CallFilter{Ascending: true}, []string{"SCAN call_pages USING INDEX call_pages_min_at"}},
+		{"Oldest", gatehouse.CallFilter{Ascending: true}, []string{"SCAN call_pages USING COVERING INDEX call_pages_min_at"}},
 		{"TimeRange", gatehouse.CallFilter{From: t0, To: t0.Add(time.Hour)}, []string{"SEARCH call_pages USING COVERING INDEX call_pages_max_at (max_at>?)"}},
-		{"Client", gatehouse.CallFilter{ClientID: "c1", Limit: 100}, []string{"call_pages_max_at"}},
+		{"Client", gatehouse.CallFilter{ClientID: "c1", Limit: 100}, []string{"COVERING INDEX call_pages_max_at"}},
 		{"ClientPage", gatehouse.CallFilter{ClientID: "c1", After: after, Limit: 100}, []string{"call_pages_max_at"}},
-		{"ClientAscendingRange", gatehouse.CallFilter{ClientID: "c1", From: t0, Ascending: true, After: after}, []string{"call_pages_min_at"}},
+		{"ClientAscendingRange", gatehouse.CallFilter{ClientID: "c1", From: t0, Ascending: true, After: after}, []string{"COVERING INDEX call_pages_min_at"}},
 		{"TokenAndAPI", gatehouse.CallFilter{TokenID: "t1", API: "orders", StatusMin: 400, After: after, Limit: 100}, []string{"call_pages_max_at"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -24,10 +24,12 @@ CREATE TABLE call_pages (
 	keys     BLOB NOT NULL,    -- a Bloom filter of its clients, tokens and APIs
 	data     BLOB NOT NULL     -- last: the columns before it are read without it
 );
--- Newest first (the usual query) walks max_at down; oldest first walks
--- min_at up; retention by age walks max_at up.
+-- Newest first (the usual query) walks max_at down; oldest first (the
+-- export's default) walks min_at up; retention by age walks max_at up. Both
+-- hold what a walk reads of each page (bounds and key filter), so a walk
+-- reads index pages only, never the table's, until it decodes a page.
 CREATE INDEX call_pages_max_at ON call_pages (max_at, min_at, keys);
-CREATE INDEX call_pages_min_at ON call_pages (min_at);
+CREATE INDEX call_pages_min_at ON call_pages (min_at, max_at, keys);
 
 -- The last call id given out, so that ids are never given twice, even
 -- once retention has emptied the log.
