@@ -22,9 +22,15 @@ type Networks interface {
 type Checks struct {
 	// Info returns what the router matched; requests without a match never
 	// reach the checks.
-	Info     func(r *http.Request) (RequestInfo, bool)
-	Tokens   TokenVerifier
-	External ExternalVerifier // optional
+	Info func(r *http.Request) (RequestInfo, bool)
+	// SetClaims, when set, records the accepted credential's claims where
+	// Info returns them to the rest of the chain (RequestInfo.Claims), and
+	// reports whether it did. Otherwise, or when it reports false, they go
+	// in a copy of the request with a new context (ClaimsFrom), which costs
+	// two allocations per request.
+	SetClaims func(r *http.Request, c *gatehouse.AccessClaims) bool
+	Tokens    TokenVerifier
+	External  ExternalVerifier // optional
 	// AllowPlainHTTP accepts credentials on plain HTTP from non-loopback
 	// clients. Off by default: a token sent in clear is as good as leaked.
 	AllowPlainHTTP bool
@@ -95,7 +101,10 @@ func (c *Checks) Authenticate(next http.Handler) http.Handler {
 				return
 			}
 		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, claims)))
+		if c.SetClaims == nil || !c.SetClaims(r, claims) {
+			r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, claims))
+		}
+		next.ServeHTTP(w, r)
 	})
 }
 

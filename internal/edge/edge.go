@@ -26,6 +26,10 @@ type RequestInfo struct {
 	// TrustedProxy is true when the request came through a trusted proxy,
 	// whose X-Forwarded-Host and -Proto say which URL the client used.
 	TrustedProxy bool
+	// Claims are the verified claims of the request's credential once
+	// Checks.Authenticate has accepted it and recorded them with
+	// Checks.SetClaims; nil before, and on routes that take no credential.
+	Claims *gatehouse.AccessClaims
 }
 
 // TokenVerifier verifies Gatehouse's own access tokens and API keys.
@@ -44,10 +48,19 @@ type ExternalVerifier interface {
 type ctxKey struct{}
 
 // ClaimsFrom returns the verified claims of the request's credential, if
-// any.
+// Checks.Authenticate put them in the context (without Checks.SetClaims).
 func ClaimsFrom(ctx context.Context) *gatehouse.AccessClaims {
 	c, _ := ctx.Value(ctxKey{}).(*gatehouse.AccessClaims)
 	return c
+}
+
+// claimsOf returns the verified claims of r's credential, wherever
+// Checks.Authenticate recorded them: in info, or in the context.
+func claimsOf(r *http.Request, info RequestInfo) *gatehouse.AccessClaims {
+	if info.Claims != nil {
+		return info.Claims
+	}
+	return ClaimsFrom(r.Context())
 }
 
 // maxAuthorization caps the Authorization header before any parsing.

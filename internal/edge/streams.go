@@ -29,6 +29,10 @@ import (
 // requests with a verified credential are watched. Requests that are not
 // streams cost the guard nothing: no context, no wrapper.
 type StreamGuard struct {
+	// Info, when set, returns what the router matched, with the claims
+	// Checks.SetClaims recorded; without it, or for a request it does not
+	// know, the claims are looked for in the request context (ClaimsFrom).
+	Info func(r *http.Request) (RequestInfo, bool)
 	// Refused reports whether claims must now be refused (revocation,
 	// suspension). Expiry is checked by the guard.
 	Refused func(*gatehouse.AccessClaims) bool
@@ -57,7 +61,15 @@ func (g *StreamGuard) Watch(res *http.Response) (end func()) {
 	if g == nil || res.Request == nil {
 		return nil
 	}
-	claims := ClaimsFrom(res.Request.Context())
+	var claims *gatehouse.AccessClaims
+	if g.Info != nil {
+		if info, ok := g.Info(res.Request); ok {
+			claims = info.Claims
+		}
+	}
+	if claims == nil {
+		claims = ClaimsFrom(res.Request.Context())
+	}
 	if claims == nil || !isStream(res) {
 		return nil
 	}
