@@ -210,7 +210,7 @@ func (c *Checks) verify(ctx context.Context, api *gatehouse.API, tok string) (*g
 }
 
 func (c *Checks) apiKey(w http.ResponseWriter, r *http.Request, info RequestInfo) *gatehouse.AccessClaims {
-	vals := r.Header.Values("X-API-Key")
+	vals := r.Header["X-Api-Key"] // Values("X-API-Key") without canonicalising
 	switch {
 	case len(vals) == 0:
 		w.Header().Set("WWW-Authenticate", `APIKey realm="gatehouse", header="X-API-Key"`)

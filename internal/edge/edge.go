@@ -110,7 +110,9 @@ func bearerChallenge(code, desc, scope string) string {
 // header, scheme case-insensitive, a token68 value. isDPoP says which
 // scheme. present with a message means the request is malformed.
 func extractToken(r *http.Request) (tok string, isDPoP, present bool, msg string) {
-	vals := r.Header.Values("Authorization")
+	// Indexed by the canonical name: Header.Values would canonicalise it
+	// again on every request.
+	vals := r.Header["Authorization"]
 	if len(vals) == 0 {
 		return "", false, false, ""
 	}

@@ -102,7 +102,12 @@ func isStream(res *http.Response) bool {
 	case res.ContentLength < 0 || res.ContentLength > longBody:
 		return true
 	default:
-		return isEventStream(res.Header.Get("Content-Type"))
+		// Header.Get without canonicalising the name on every response.
+		var ct string
+		if v := res.Header["Content-Type"]; len(v) > 0 {
+			ct = v[0]
+		}
+		return isEventStream(ct)
 	}
 }
 

@@ -433,7 +433,7 @@ func checkMethodAndUpgrade(r *http.Request) string {
 	if r.Method == http.MethodTrace || r.Method == http.MethodConnect {
 		return "TRACE and CONNECT are not proxied"
 	}
-	if up := r.Header.Values("Upgrade"); len(up) > 0 {
+	if up := r.Header["Upgrade"]; len(up) > 0 { // canonical name: no Values on every request
 		if len(up) > 1 || !strings.EqualFold(strings.TrimSpace(up[0]), "websocket") || r.Method != http.MethodGet {
 			return "only WebSocket upgrades on GET are proxied"
 		}
