@@ -61,6 +61,11 @@ func (g *StreamGuard) Watch(res *http.Response) (end func()) {
 	if g == nil || res.Request == nil {
 		return nil
 	}
+	// The response first: most are not streams, and it costs less to look
+	// at than the request's claims.
+	if !isStream(res) {
+		return nil
+	}
 	var claims *gatehouse.AccessClaims
 	if g.Info != nil {
 		if info, ok := g.Info(res.Request); ok {
@@ -70,7 +75,7 @@ func (g *StreamGuard) Watch(res *http.Response) (end func()) {
 	if claims == nil {
 		claims = ClaimsFrom(res.Request.Context())
 	}
-	if claims == nil || !isStream(res) {
+	if claims == nil {
 		return nil
 	}
 	s := &stream{claims: claims, body: res.Body, g: g}
