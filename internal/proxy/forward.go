@@ -441,9 +441,43 @@ func setForwarding(out http.Header, in *http.Request, info *requestInfo) {
 		vals[i] = v
 		out[key] = vals[i : i+1 : i+1]
 	}
-	var peer, client string
+	var prior string
+	if p := in.Header["Forwarded"]; trusted && len(p) > 0 {
+		if elems, ok := parseAllForwarded(p); ok && len(elems) > 0 {
+			prior = formatForwarded(elems) + ", "
+		}
+	}
+	// One allocation for the peer's address and the Forwarded value: they
+	// are written one after the other, then cut apart.
+	var text [64]byte
+	var peerText []byte
 	if info.peer.IsValid() {
-		peer = info.peer.String()
+		peerText = info.peer.AppendTo(text[:0])
+	}
+	var b strings.Builder
+	b.Grow(2*len(peerText) + len(prior) + len(in.Host) + len(`for="[]";host="";proto=https`))
+	b.Write(peerText)
+	b.WriteString(prior)
+	switch {
+	case !info.peer.IsValid():
+	case info.peer.Is6():
+		b.WriteString(`for="[`)
+		b.Write(peerText)
+		b.WriteString(`]";`)
+	default:
+		b.WriteString("for=")
+		b.Write(peerText)
+		b.WriteByte(';')
+	}
+	b.WriteString("host=")
+	writeForwardedValue(&b, in.Host)
+	b.WriteString(";proto=")
+	b.WriteString(proto)
+	both := b.String()
+	peer, forwarded := both[:len(peerText)], both[len(peerText):]
+
+	var client string
+	if info.peer.IsValid() {
 		xff := peer
 		if prior := in.Header["X-Forwarded-For"]; trusted && len(prior) > 0 && validXFF(prior) {
 			xff = strings.Join(prior, ", ") + ", " + peer
@@ -461,33 +495,7 @@ func setForwarding(out http.Header, in *http.Request, info *requestInfo) {
 	}
 	set(1, "X-Forwarded-Host", host)
 	set(2, "X-Forwarded-Proto", xproto)
-
-	var prior string
-	if p := in.Header["Forwarded"]; trusted && len(p) > 0 {
-		if elems, ok := parseAllForwarded(p); ok && len(elems) > 0 {
-			prior = formatForwarded(elems) + ", "
-		}
-	}
-	// One allocation for the value.
-	var b strings.Builder
-	b.Grow(len(prior) + len(peer) + len(in.Host) + len(`for="[]";host="";proto=https`))
-	b.WriteString(prior)
-	switch {
-	case !info.peer.IsValid():
-	case info.peer.Is6():
-		b.WriteString(`for="[`)
-		b.WriteString(peer)
-		b.WriteString(`]";`)
-	default:
-		b.WriteString("for=")
-		b.WriteString(peer)
-		b.WriteByte(';')
-	}
-	b.WriteString("host=")
-	writeForwardedValue(&b, in.Host)
-	b.WriteString(";proto=")
-	b.WriteString(proto)
-	set(3, "Forwarded", b.String())
+	set(3, "Forwarded", forwarded)
 
 	switch {
 	case !info.client.IsValid():
