@@ -34,42 +34,47 @@ func peerAddr(remote string) netip.Addr {
 // to five digits up to 65535. ok is false for anything else, valid or not.
 func parseIPv4Port(s string) (a netip.Addr, ok bool) {
 	var ip [4]byte
+	k, v, digits := 0, 0, 0 // octet, its value, its digits so far
 	i := 0
-	for k := range ip {
-		if k > 0 {
-			if i >= len(s) || s[i] != '.' {
+	for ; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case '0' <= c && c <= '9':
+			if digits == 1 && v == 0 {
+				return netip.Addr{}, false // a leading zero
+			}
+			v, digits = v*10+int(c-'0'), digits+1
+			if v > 255 {
 				return netip.Addr{}, false
 			}
-			i++
-		}
-		start, v := i, 0
-		for i < len(s) && i-start < 3 && '0' <= s[i] && s[i] <= '9' {
-			v = v*10 + int(s[i]-'0')
-			i++
-		}
-		if n := i - start; n == 0 || v > 255 || n > 1 && s[start] == '0' {
+		case c == '.' && k < 3 && digits > 0:
+			ip[k], k, v, digits = byte(v), k+1, 0, 0
+		case c == ':' && k == 3 && digits > 0:
+			if !validPort(s[i+1:]) {
+				return netip.Addr{}, false
+			}
+			ip[3] = byte(v)
+			return netip.AddrFrom4(ip), true
+		default:
 			return netip.Addr{}, false
 		}
-		ip[k] = byte(v)
 	}
-	if i >= len(s) || s[i] != ':' {
-		return netip.Addr{}, false
-	}
-	port := s[i+1:]
-	if len(port) == 0 || len(port) > 5 {
-		return netip.Addr{}, false
+	return netip.Addr{}, false
+}
+
+// validPort reports whether p is one to five digits up to 65535.
+func validPort(p string) bool {
+	if len(p) == 0 || len(p) > 5 {
+		return false
 	}
 	v := 0
-	for j := 0; j < len(port); j++ {
-		if port[j] < '0' || port[j] > '9' {
-			return netip.Addr{}, false
+	for i := 0; i < len(p); i++ {
+		if p[i] < '0' || p[i] > '9' {
+			return false
 		}
-		v = v*10 + int(port[j]-'0')
+		v = v*10 + int(p[i]-'0')
 	}
-	if v > 65535 {
-		return netip.Addr{}, false
-	}
-	return netip.AddrFrom4(ip), true
+	return v <= 65535
 }
 
 func inPrefixes(a netip.Addr, ps []netip.Prefix) bool {
