@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"strings"
 
 	"github.com/gatehouse/gatehouse"
@@ -64,7 +65,7 @@ func (c *Checks) Authenticate(next http.Handler) http.Handler {
 			return
 		}
 		rt := info.Route
-		if !rt.AllowQueryToken && r.URL.RawQuery != "" && r.URL.Query().Has("access_token") {
+		if !rt.AllowQueryToken && queryHasAccessToken(r.URL.RawQuery) {
 			w.Header().Set("WWW-Authenticate", bearerChallenge("invalid_request", "", ""))
 			writeProblem(w, http.StatusBadRequest, "invalid_request", "access tokens in the URL are not accepted; send them in the Authorization header", info.RequestID)
 			return
@@ -106,6 +107,18 @@ func (c *Checks) Authenticate(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// queryHasAccessToken is url.Values.Has("access_token") on the parsed raw
+// query, without parsing it (a map per request) when the name cannot be in
+// it: in a query without escapes, names decode only '+', so access_token
+// is there only as written.
+func queryHasAccessToken(raw string) bool {
+	if raw == "" || !strings.Contains(raw, "access_token") && !strings.Contains(raw, "%") {
+		return false
+	}
+	q, _ := url.ParseQuery(raw)
+	return q.Has("access_token")
 }
 
 // plainHTTPRefused reports (and answers) a credential sent in clear from

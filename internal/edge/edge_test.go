@@ -3,6 +3,7 @@ package edge
 import (
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -85,6 +86,21 @@ func FuzzExtractToken(f *testing.F) {
 		tok, _, present, msg := extractToken(r)
 		if tok != "" && (!present || msg != "" || !isToken68(tok) || len(h) > maxAuthorization) {
 			t.Fatalf("accepted %q from %q", tok, h)
+		}
+	})
+}
+
+// FuzzQueryHasAccessToken compares the check that skips parsing queries
+// without access_token with url.URL.Query().Has.
+func FuzzQueryHasAccessToken(f *testing.F) {
+	for _, s := range []string{"", "page=2", "access_token=x", "a=1&access_token", "access%5Ftoken=x", "%61ccess_token=1",
+		"access_token%3D=1", "access+token=1", "x=access_token", "a;access_token=1", "access_token;a=1", "%zz&access_token=1"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		want := (&url.URL{RawQuery: raw}).Query().Has("access_token")
+		if got := queryHasAccessToken(raw); got != want {
+			t.Fatalf("queryHasAccessToken(%q) = %v, want %v", raw, got, want)
 		}
 	})
 }
