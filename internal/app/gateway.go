@@ -36,8 +36,14 @@ func requestInfo(r *http.Request) (edge.RequestInfo, bool) {
 	m := pr.Match
 	return edge.RequestInfo{
 		API: m.API, Route: m.Route, RouteKey: m.Key,
-		RequestID: pr.ID, ClientAddr: pr.ClientAddr, TrustedProxy: pr.Trusted,
+		RequestID: pr.ID, ClientAddr: pr.ClientAddr, TrustedProxy: pr.Trusted, Claims: pr.Claims,
 	}, true
+}
+
+// setClaims keeps the claims the edge checks accepted with the router's
+// request info, where requestInfo finds them.
+func setClaims(r *http.Request, c *gatehouse.AccessClaims) bool {
+	return proxy.SetClaims(r.Context(), c)
 }
 
 // externalVerifier adapts external.Set to the edge checks.
@@ -72,11 +78,11 @@ func newGateway(cfg *config.Config, n *Node, apis []gatehouse.API, clients []*ga
 		return nil, err
 	}
 	checks := &edge.Checks{
-		Info: requestInfo, Tokens: n.Verifier, AllowPlainHTTP: cfg.Gateway.AllowPlainHTTPTokens,
+		Info: requestInfo, SetClaims: setClaims, Tokens: n.Verifier, AllowPlainHTTP: cfg.Gateway.AllowPlainHTTPTokens,
 		ClientNetworks: func(id string) edge.Networks { return g.networks.Load().lookup(id) }, Log: log,
 		Secure: proxy.SecureFrom, DPoP: n.dpop.gateway, DPoPNonce: n.dpop.gatewayNonce,
 	}
-	g.streams = &edge.StreamGuard{Refused: n.Revocations.Refused, Now: now, Log: log}
+	g.streams = &edge.StreamGuard{Info: requestInfo, Refused: n.Revocations.Refused, Now: now, Log: log}
 	if g.external != nil {
 		checks.External = externalVerifier{g.external}
 	}

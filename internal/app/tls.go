@@ -121,7 +121,8 @@ func loadClientCAs(path string) (*x509.CertPool, error) {
 func hsts(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.TLS != nil {
-			w.Header().Set("Strict-Transport-Security", "max-age=31536000")
+			// Set's work without canonicalising the name on every answer.
+			w.Header()["Strict-Transport-Security"] = []string{"max-age=31536000"}
 		}
 		next.ServeHTTP(w, r)
 	})

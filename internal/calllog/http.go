@@ -318,7 +318,7 @@ func (rec *Recorder) finish(e *Exchange, r *http.Request) {
 		Method:    r.Method,
 		Path:      RedactPath(r.URL.EscapedPath(), r.URL.RawQuery),
 		Status:    status,
-		UserAgent: rec.userAgents.redact(r.UserAgent()),
+		UserAgent: rec.userAgents.redact(userAgent(r)),
 		BytesIn:   e.in.Load(),
 		BytesOut:  e.out.Load(),
 		Upstream:  e.upDone,
@@ -367,6 +367,15 @@ func (rec *Recorder) finish(e *Exchange, r *http.Request) {
 	if rec.Metrics != nil {
 		rec.Metrics.observe(&c, e, cred)
 	}
+}
+
+// userAgent is r.UserAgent() without canonicalising the header's name on
+// every request.
+func userAgent(r *http.Request) string {
+	if v := r.Header["User-Agent"]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }
 
 // presented returns the credential a request carried for its route, or "".

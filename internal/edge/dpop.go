@@ -36,7 +36,7 @@ func (c *Checks) checkDPoP(w http.ResponseWriter, r *http.Request, info RequestI
 		c.dpopRefusal(w, info, http.StatusUnauthorized, "invalid_token", "the access token is not DPoP-bound; send it with the Bearer scheme", "")
 		return false
 	}
-	proofs := r.Header.Values("DPoP")
+	proofs := r.Header["Dpop"] // Values("DPoP") without canonicalising
 	if len(proofs) != 1 {
 		c.dpopRefusal(w, info, http.StatusUnauthorized, dpop.CodeInvalidProof, "send exactly one DPoP proof header", "")
 		return false

@@ -3,6 +3,7 @@ package edge
 import (
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -89,6 +90,38 @@ func FuzzExtractToken(f *testing.F) {
 	})
 }
 
+// FuzzQueryHasAccessToken compares the check that skips parsing queries
+// without access_token with url.URL.Query().Has.
+func FuzzQueryHasAccessToken(f *testing.F) {
+	for _, s := range []string{"", "page=2", "access_token=x", "a=1&access_token", "access%5Ftoken=x", "%61ccess_token=1",
+		"access_token%3D=1", "access+token=1", "x=access_token", "a;access_token=1", "access_token;a=1", "%zz&access_token=1"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		want := (&url.URL{RawQuery: raw}).Query().Has("access_token")
+		if got := queryHasAccessToken(raw); got != want {
+			t.Fatalf("queryHasAccessToken(%q) = %v, want %v", raw, got, want)
+		}
+	})
+}
+
+// FuzzIsToken68 compares isToken68 with the grammar read byte by byte.
+func FuzzIsToken68(f *testing.F) {
+	for _, s := range []string{"abc==", "eyJhbGciOiJFZERTQSJ9.eyJ.c2ln", "abcdefgh=", "abcdefghi j", "========"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		i := 0
+		for i < len(s) && (s[i] >= 'a' && s[i] <= 'z' || s[i] >= 'A' && s[i] <= 'Z' || s[i] >= '0' && s[i] <= '9' || strings.IndexByte("-._~+/", s[i]) >= 0) {
+			i++
+		}
+		want := i > 0 && strings.Trim(s[i:], "=") == ""
+		if got := isToken68(s); got != want {
+			t.Fatalf("isToken68(%q) = %v, want %v", s, got, want)
+		}
+	})
+}
+
 // TestIsToken68 checks the table against RFC 7235's grammar, byte by byte,
 // and the padding rules.
 func TestIsToken68(t *testing.T) {
@@ -112,6 +145,24 @@ func TestIsToken68(t *testing.T) {
 		if got := isToken68(tc.in); got != tc.want {
 			t.Errorf("isToken68(%q) = %v, want %v", tc.in, got, tc.want)
 		}
+	}
+	// Long values are checked eight bytes at a time: a bad byte or padding
+	// is found wherever it is, and padding may end any length.
+	long := strings.Repeat("eyJhbGci.Oi-_~+/", 3) // 48 bytes
+	for i := range len(long) {
+		for _, c := range []byte{' ', '=', 0x80, '"'} {
+			in := long[:i] + string([]byte{c}) + long[i+1:]
+			want := c == '=' && i == len(long)-1 // padding at the end only
+			if got := isToken68(in); got != want {
+				t.Errorf("isToken68(%q) = %v, want %v", in, got, want)
+			}
+		}
+		if in := long[:i] + strings.Repeat("=", len(long)-i); isToken68(in) != (i > 0) {
+			t.Errorf("isToken68(%q) = %v", in, !(i > 0))
+		}
+	}
+	if !isToken68(long) {
+		t.Errorf("isToken68(%q) = false", long)
 	}
 }
 

@@ -79,11 +79,11 @@ func (l *Limits) IPRules(next http.Handler) http.Handler {
 func (l *Limits) RateLimit(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		info, ok := l.Info(r)
-		claims := ClaimsFrom(r.Context())
 		if !ok {
 			next.ServeHTTP(w, r)
 			return
 		}
+		claims := claimsOf(r, info)
 		now := l.now()
 		tr := &info.API.Traffic
 		// The client's own limits come first and the API-wide spike arrest

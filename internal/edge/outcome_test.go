@@ -92,3 +92,39 @@ func TestOutcome(t *testing.T) {
 		}
 	})
 }
+
+// TestSetClaims: with Checks.SetClaims the accepted claims reach the later
+// middleware through Info, on the request itself (no copy with a new
+// context); without it, through the context.
+func TestSetClaims(t *testing.T) {
+	api := &gatehouse.API{Name: "a", Audience: "https://a.example"}
+	rt := &gatehouse.Route{Path: "/x", Credential: gatehouse.CredentialBearer}
+	for _, tc := range []struct {
+		name     string
+		keep     bool
+		wantCopy bool
+	}{{"Recorded", true, false}, {"InContext", false, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			var kept *gatehouse.AccessClaims
+			info := func(*http.Request) (RequestInfo, bool) {
+				return RequestInfo{API: api, Route: rt, ClientAddr: netip.MustParseAddr("127.0.0.1"), Claims: kept}, true
+			}
+			c := &Checks{Tokens: fakeTokens{}, Info: info}
+			if tc.keep {
+				c.SetClaims = func(_ *http.Request, cl *gatehouse.AccessClaims) bool { kept = cl; return true }
+			}
+			r := httptest.NewRequest("GET", "/x", nil)
+			r.Header.Set("Authorization", "Bearer good")
+			var got *gatehouse.AccessClaims
+			var copied bool
+			h := c.Authenticate(http.HandlerFunc(func(_ http.ResponseWriter, next *http.Request) {
+				i, _ := info(next)
+				got, copied = claimsOf(next, i), next != r
+			}))
+			h.ServeHTTP(httptest.NewRecorder(), r)
+			if got != goodClaims || copied != tc.wantCopy {
+				t.Errorf("claims %v, request copied %v; want %v, %v", got, copied, goodClaims, tc.wantCopy)
+			}
+		})
+	}
+}

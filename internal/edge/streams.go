@@ -29,6 +29,10 @@ import (
 // requests with a verified credential are watched. Requests that are not
 // streams cost the guard nothing: no context, no wrapper.
 type StreamGuard struct {
+	// Info, when set, returns what the router matched, with the claims
+	// Checks.SetClaims recorded; without it, or for a request it does not
+	// know, the claims are looked for in the request context (ClaimsFrom).
+	Info func(r *http.Request) (RequestInfo, bool)
 	// Refused reports whether claims must now be refused (revocation,
 	// suspension). Expiry is checked by the guard.
 	Refused func(*gatehouse.AccessClaims) bool
@@ -57,8 +61,21 @@ func (g *StreamGuard) Watch(res *http.Response) (end func()) {
 	if g == nil || res.Request == nil {
 		return nil
 	}
-	claims := ClaimsFrom(res.Request.Context())
-	if claims == nil || !isStream(res) {
+	// The response first: most are not streams, and it costs less to look
+	// at than the request's claims.
+	if !isStream(res) {
+		return nil
+	}
+	var claims *gatehouse.AccessClaims
+	if g.Info != nil {
+		if info, ok := g.Info(res.Request); ok {
+			claims = info.Claims
+		}
+	}
+	if claims == nil {
+		claims = ClaimsFrom(res.Request.Context())
+	}
+	if claims == nil {
 		return nil
 	}
 	s := &stream{claims: claims, body: res.Body, g: g}
@@ -90,7 +107,12 @@ func isStream(res *http.Response) bool {
 	case res.ContentLength < 0 || res.ContentLength > longBody:
 		return true
 	default:
-		return isEventStream(res.Header.Get("Content-Type"))
+		// Header.Get without canonicalising the name on every response.
+		var ct string
+		if v := res.Header["Content-Type"]; len(v) > 0 {
+			ct = v[0]
+		}
+		return isEventStream(ct)
 	}
 }
 

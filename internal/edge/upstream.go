@@ -74,7 +74,7 @@ func (u *Upstream) Headers(r *http.Request, out http.Header) error {
 		return nil
 	}
 	ua := info.API.UpstreamAuth
-	claims := ClaimsFrom(r.Context())
+	claims := claimsOf(r, info)
 	if ua.IdentityHeaders {
 		// One backing array for the values: this runs on every request.
 		vals := make([]string, 0, len(identityHeaders))

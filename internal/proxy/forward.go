@@ -17,11 +17,64 @@ import (
 // peerAddr parses http.Request.RemoteAddr ("ip:port"). IPv4-mapped IPv6
 // addresses are unmapped so that IPv4 prefixes match them.
 func peerAddr(remote string) netip.Addr {
+	if a, ok := parseIPv4Port(remote); ok {
+		return a
+	}
 	ap, err := netip.ParseAddrPort(remote)
 	if err != nil {
 		return netip.Addr{}
 	}
 	return ap.Addr().Unmap().WithZone("")
+}
+
+// parseIPv4Port reads the RemoteAddr of nearly every request, an IPv4
+// address and a port, in a fifth of netip.ParseAddrPort's instructions
+// (which this runs on every request). It takes only what ParseAddrPort
+// takes the same way: a dotted quad without leading zeros, a colon and one
+// to five digits up to 65535. ok is false for anything else, valid or not.
+func parseIPv4Port(s string) (a netip.Addr, ok bool) {
+	var ip [4]byte
+	k, v, digits := 0, 0, 0 // octet, its value, its digits so far
+	i := 0
+	for ; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case '0' <= c && c <= '9':
+			if digits == 1 && v == 0 {
+				return netip.Addr{}, false // a leading zero
+			}
+			v, digits = v*10+int(c-'0'), digits+1
+			if v > 255 {
+				return netip.Addr{}, false
+			}
+		case c == '.' && k < 3 && digits > 0:
+			ip[k], k, v, digits = byte(v), k+1, 0, 0
+		case c == ':' && k == 3 && digits > 0:
+			if !validPort(s[i+1:]) {
+				return netip.Addr{}, false
+			}
+			ip[3] = byte(v)
+			return netip.AddrFrom4(ip), true
+		default:
+			return netip.Addr{}, false
+		}
+	}
+	return netip.Addr{}, false
+}
+
+// validPort reports whether p is one to five digits up to 65535.
+func validPort(p string) bool {
+	if len(p) == 0 || len(p) > 5 {
+		return false
+	}
+	v := 0
+	for i := 0; i < len(p); i++ {
+		if p[i] < '0' || p[i] > '9' {
+			return false
+		}
+		v = v*10 + int(p[i]-'0')
+	}
+	return v <= 65535
 }
 
 func inPrefixes(a netip.Addr, ps []netip.Prefix) bool {
@@ -393,9 +446,43 @@ func setForwarding(out http.Header, in *http.Request, info *requestInfo) {
 		vals[i] = v
 		out[key] = vals[i : i+1 : i+1]
 	}
-	var peer, client string
+	var prior string
+	if p := in.Header["Forwarded"]; trusted && len(p) > 0 {
+		if elems, ok := parseAllForwarded(p); ok && len(elems) > 0 {
+			prior = formatForwarded(elems) + ", "
+		}
+	}
+	// One allocation for the peer's address and the Forwarded value: they
+	// are written one after the other, then cut apart.
+	var text [64]byte
+	var peerText []byte
 	if info.peer.IsValid() {
-		peer = info.peer.String()
+		peerText = info.peer.AppendTo(text[:0])
+	}
+	var b strings.Builder
+	b.Grow(2*len(peerText) + len(prior) + len(in.Host) + len(`for="[]";host="";proto=https`))
+	b.Write(peerText)
+	b.WriteString(prior)
+	switch {
+	case !info.peer.IsValid():
+	case info.peer.Is6():
+		b.WriteString(`for="[`)
+		b.Write(peerText)
+		b.WriteString(`]";`)
+	default:
+		b.WriteString("for=")
+		b.Write(peerText)
+		b.WriteByte(';')
+	}
+	b.WriteString("host=")
+	writeForwardedValue(&b, in.Host)
+	b.WriteString(";proto=")
+	b.WriteString(proto)
+	both := b.String()
+	peer, forwarded := both[:len(peerText)], both[len(peerText):]
+
+	var client string
+	if info.peer.IsValid() {
 		xff := peer
 		if prior := in.Header["X-Forwarded-For"]; trusted && len(prior) > 0 && validXFF(prior) {
 			xff = strings.Join(prior, ", ") + ", " + peer
@@ -413,33 +500,7 @@ func setForwarding(out http.Header, in *http.Request, info *requestInfo) {
 	}
 	set(1, "X-Forwarded-Host", host)
 	set(2, "X-Forwarded-Proto", xproto)
-
-	var prior string
-	if p := in.Header["Forwarded"]; trusted && len(p) > 0 {
-		if elems, ok := parseAllForwarded(p); ok && len(elems) > 0 {
-			prior = formatForwarded(elems) + ", "
-		}
-	}
-	// One allocation for the value.
-	var b strings.Builder
-	b.Grow(len(prior) + len(peer) + len(in.Host) + len(`for="[]";host="";proto=https`))
-	b.WriteString(prior)
-	switch {
-	case !info.peer.IsValid():
-	case info.peer.Is6():
-		b.WriteString(`for="[`)
-		b.WriteString(peer)
-		b.WriteString(`]";`)
-	default:
-		b.WriteString("for=")
-		b.WriteString(peer)
-		b.WriteByte(';')
-	}
-	b.WriteString("host=")
-	writeForwardedValue(&b, in.Host)
-	b.WriteString(";proto=")
-	b.WriteString(proto)
-	set(3, "Forwarded", b.String())
+	set(3, "Forwarded", forwarded)
 
 	switch {
 	case !info.client.IsValid():

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"net/http"
+	"net/netip"
 	"slices"
 	"strings"
 	"testing"
@@ -272,6 +273,28 @@ func FuzzClientAddr(f *testing.F) {
 		}
 		if v := out["X-Forwarded-For"]; len(v) > 0 && !validXFF(v) {
 			t.Fatalf("the gateway sent an invalid X-Forwarded-For: %q", v)
+		}
+	})
+}
+
+// FuzzPeerAddr checks that the IPv4 fast path of peerAddr agrees with
+// netip.ParseAddrPort on everything it accepts, and that peerAddr gives
+// what ParseAddrPort alone would.
+func FuzzPeerAddr(f *testing.F) {
+	for _, s := range []string{"127.0.0.1:5555", "10.0.0.1:0", "1.2.3.4:65535", "1.2.3.4:65536", "01.2.3.4:1",
+		"1.2.3.4:00080", "1.2.3.4:", "256.1.1.1:1", "[::ffff:1.2.3.4]:1", "[fe80::1%eth0]:80", "1.2.3.4:+1"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		want := netip.Addr{}
+		if ap, err := netip.ParseAddrPort(s); err == nil {
+			want = ap.Addr().Unmap().WithZone("")
+		}
+		if a, ok := parseIPv4Port(s); ok && a != want {
+			t.Fatalf("parseIPv4Port(%q) = %v, netip says %v", s, a, want)
+		}
+		if got := peerAddr(s); got != want {
+			t.Fatalf("peerAddr(%q) = %v, want %v", s, got, want)
 		}
 	})
 }

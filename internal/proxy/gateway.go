@@ -6,8 +6,8 @@
 // checks (tokens, rate limits, IP lists) are middleware of type
 // func(http.Handler) http.Handler that run after routing and before
 // proxying; they find the route, the request id and the client address in
-// the request context (RequestFrom) and answer
-// refusals with WriteError.
+// the request context (RequestFrom), leave the verified claims there for
+// the later ones (SetClaims) and answer refusals with WriteError.
 package proxy
 
 import (
@@ -308,8 +308,9 @@ type requestInfo struct {
 	useForwarded bool       // trusted proxies speak RFC 7239 Forwarded
 	match        *Match
 	pool         *pool
-	target       *target // the target that answered, in flight until serveProxy returns
-	end          func()  // from WatchResponse
+	target       *target                 // the target that answered, in flight until serveProxy returns
+	end          func()                  // from WatchResponse
+	claims       *gatehouse.AccessClaims // from SetClaims
 	// vals backs the values of the headers the gateway sets on every
 	// request (the request id, the forwarding headers), so that they cost
 	// no allocation of their own. Each is handed out with its capacity
@@ -335,6 +336,9 @@ type Request struct {
 	// Trusted reports whether the TCP peer is one of the trusted proxies,
 	// whose X-Forwarded-* headers may be believed.
 	Trusted bool
+	// Claims are what a middleware recorded with SetClaims: the verified
+	// claims of the request's credential, or nil.
+	Claims *gatehouse.AccessClaims
 }
 
 // RequestFrom returns what the gateway learned about the request, in one
@@ -344,7 +348,21 @@ func RequestFrom(ctx context.Context) (Request, bool) {
 	if info == nil || info.match == nil {
 		return Request{}, false
 	}
-	return Request{Match: info.match, ID: info.id, ClientAddr: info.client, Trusted: info.trusted}, true
+	return Request{Match: info.match, ID: info.id, ClientAddr: info.client, Trusted: info.trusted, Claims: info.claims}, true
+}
+
+// SetClaims records the verified claims of the request's credential for the
+// middleware after the caller and UpstreamHeaders (Request.Claims). They
+// are kept in what the gateway already holds for the request, so passing
+// them on costs no copy of the request. It reports false outside the
+// gateway's middleware chain.
+func SetClaims(ctx context.Context, c *gatehouse.AccessClaims) bool {
+	info := infoFrom(ctx)
+	if info == nil || info.match == nil {
+		return false
+	}
+	info.claims = c
+	return true
 }
 
 // RequestIDFrom returns the request's id, or "".
@@ -415,7 +433,7 @@ func checkMethodAndUpgrade(r *http.Request) string {
 	if r.Method == http.MethodTrace || r.Method == http.MethodConnect {
 		return "TRACE and CONNECT are not proxied"
 	}
-	if up := r.Header.Values("Upgrade"); len(up) > 0 {
+	if up := r.Header["Upgrade"]; len(up) > 0 { // canonical name: no Values on every request
 		if len(up) > 1 || !strings.EqualFold(strings.TrimSpace(up[0]), "websocket") || r.Method != http.MethodGet {
 			return "only WebSocket upgrades on GET are proxied"
 		}

@@ -321,3 +321,39 @@ func TestRequestIDsUnique(t *testing.T) {
 		seen[id] = true
 	}
 }
+
+// TestSetClaims: claims a middleware records are seen by the later ones and
+// by UpstreamHeaders, on the same request; outside the chain nothing is
+// recorded.
+func TestSetClaims(t *testing.T) {
+	up := echoUpstream(t, "up")
+	claims := &gatehouse.AccessClaims{ID: "jti", ClientID: "app"}
+	var seen, sentUp *gatehouse.AccessClaims
+	var set bool
+	first := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			set = SetClaims(r.Context(), claims)
+			next.ServeHTTP(w, r)
+		})
+	}
+	second := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			pr, _ := RequestFrom(r.Context())
+			seen = pr.Claims
+			next.ServeHTTP(w, r)
+		})
+	}
+	g := &Gateway{Middleware: []func(http.Handler) http.Handler{first, second},
+		UpstreamHeaders: func(r *http.Request, _ http.Header) {
+			pr, _ := RequestFrom(r.Context())
+			sentUp = pr.Claims
+		}}
+	gw := serveGateway(t, g, apiTo("a", urls(up), route("/x")))
+	res, _ := get(t, gw.URL+"/x")
+	if res.StatusCode != http.StatusOK || !set || seen != claims || sentUp != claims {
+		t.Errorf("status %d, set %v, middleware saw %v, UpstreamHeaders saw %v; want %v", res.StatusCode, set, seen, sentUp, claims)
+	}
+	if SetClaims(t.Context(), claims) {
+		t.Error("SetClaims outside the gateway reported true")
+	}
+}
