@@ -55,3 +55,10 @@ type CallCursor struct {
 	Time time.Time
 	ID   int64
 }
+
+// StorableTime reports whether t can be a stored Call's Time: set, and
+// within what Unix nanoseconds can count (years 1678 to 2262), the form
+// stores keep it in.
+func StorableTime(t time.Time) bool {
+	return !t.IsZero() && time.Unix(0, t.UnixNano()).Equal(t)
+}

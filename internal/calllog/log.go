@@ -370,13 +370,13 @@ func (l *Log) write(batch []gatehouse.Call) {
 }
 
 // dropUnstorable removes from batch, in place, the calls no store can hold
-// (no time, or one outside what Unix nanoseconds can count: years 1678 to
-// 2261), counted lost: spilled, they would be replayed and refused for
-// ever. The request path sets times from the clock, so this is a guard.
+// (gatehouse.StorableTime), counted lost: spilled, they would be replayed
+// and refused for ever. The request path sets times from the clock, so
+// this is a guard.
 func (l *Log) dropUnstorable(batch []gatehouse.Call) []gatehouse.Call {
 	kept := batch[:0]
 	for _, c := range batch {
-		if y := c.Time.Year(); c.Time.IsZero() || y < 1678 || y > 2261 {
+		if !gatehouse.StorableTime(c.Time) {
 			l.lost.Add(1)
 			l.o.Log.Error("call log: a call with a time no store can hold is lost", "request_id", c.RequestID, "time", c.Time.String())
 			continue

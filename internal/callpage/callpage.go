@@ -154,10 +154,10 @@ func (e *Encoder) Encode(dst []byte, cs []gatehouse.Call) ([]byte, error) {
 		case c.Time.IsZero():
 			return dst[:start], fmt.Errorf("callpage: call %d: id %d: zero time", i, c.ID)
 		}
-		ns := c.Time.UnixNano()
-		if !time.Unix(0, ns).Equal(c.Time) {
+		if !gatehouse.StorableTime(c.Time) {
 			return dst[:start], fmt.Errorf("callpage: call %d: id %d: time %s out of range", i, c.ID, c.Time)
 		}
+		ns := c.Time.UnixNano()
 		dst = binary.AppendUvarint(dst, uint64(c.ID-prevID-1))
 		dst = binary.AppendVarint(dst, ns-prevNs)
 		prevID, prevNs = c.ID, ns

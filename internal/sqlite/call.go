@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -51,21 +50,31 @@ const insertPageSQL = `INSERT INTO call_pages (first_id, last_id, n, min_at, max
 // written and the IDs are left zero.
 func (db *DB) InsertCalls(ctx context.Context, cs []gatehouse.Call) error {
 	for i := range cs {
-		if cs[i].Time.IsZero() {
+		switch t := cs[i].Time; {
+		case t.IsZero():
 			return gatehouse.Errorf(gatehouse.CodeInvalid, "call time required")
-		}
-		// Times are stored as Unix nanoseconds (1678 to 2262).
-		if y := cs[i].Time.Year(); y < 1678 || y > 2261 {
-			return gatehouse.Errorf(gatehouse.CodeInvalid, "call time %s out of range", cs[i].Time.UTC().Format(time.RFC3339))
+		case !gatehouse.StorableTime(t):
+			return gatehouse.Errorf(gatehouse.CodeInvalid, "call time %s out of range", t.UTC().Format(time.RFC3339))
 		}
 	}
 	if len(cs) == 0 {
 		return nil
 	}
-	w := &db.calls
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	err := db.insertCalls(ctx, cs)
+	err := db.callTx(ctx, func(tx *sql.Tx) error {
+		w := &db.calls
+		if !w.loaded {
+			last, err := lastCallID(ctx, tx)
+			if err != nil {
+				return err
+			}
+			w.last, w.loaded = last, true
+		}
+		for i := range cs {
+			cs[i].ID = w.last + 1 + int64(i)
+		}
+		w.last += int64(len(cs))
+		return db.insertPages(ctx, tx, cs)
+	})
 	if err != nil {
 		for i := range cs {
 			cs[i].ID = 0
@@ -75,38 +84,43 @@ func (db *DB) InsertCalls(ctx context.Context, cs []gatehouse.Call) error {
 	return nil
 }
 
-func (db *DB) insertCalls(ctx context.Context, cs []gatehouse.Call) error {
+// callTx runs fn in one write transaction, holding the call writer's lock
+// (fn may use db.calls), and commits when fn returns nil.
+func (db *DB) callTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	db.calls.mu.Lock()
+	defer db.calls.mu.Unlock()
 	tx, err := db.writer.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
-	w := &db.calls
-	if !w.loaded {
-		if w.last, err = lastCallID(ctx, tx); err != nil {
-			return err
-		}
-		w.loaded = true
+	if err := fn(tx); err != nil {
+		return err
 	}
-	for i := range cs {
-		cs[i].ID = w.last + 1 + int64(i)
-	}
-	w.last += int64(len(cs))
+	return tx.Commit()
+}
+
+// insertPages writes cs, with their ids set, as pages of at most
+// maxPageCalls.
+func (db *DB) insertPages(ctx context.Context, tx *sql.Tx, cs []gatehouse.Call) error {
 	for start := 0; start < len(cs); start += maxPageCalls {
 		if err := db.insertPage(ctx, tx, cs[start:min(start+maxPageCalls, len(cs))]); err != nil {
 			return err
 		}
 	}
-	return tx.Commit()
+	return nil
 }
+
+// lastPageLastID is the last stored call's id, 0 without pages: the last
+// page's (pages are inserted in id order), found by rowid.
+const lastPageLastID = `coalesce((SELECT last_id FROM call_pages ORDER BY id DESC LIMIT 1), 0)`
 
 // lastCallID is the last call id given out: the last page's, or the one
 // call_ids keeps for ids of pages since deleted (and of rows before
 // migration 0010), whichever is larger.
 func lastCallID(ctx context.Context, tx *sql.Tx) (int64, error) {
 	var last int64
-	err := tx.QueryRowContext(ctx, `SELECT max(last_id, coalesce((SELECT last_id FROM call_pages ORDER BY id DESC LIMIT 1), 0))
-		FROM call_ids`).Scan(&last)
+	err := tx.QueryRowContext(ctx, `SELECT max(last_id, `+lastPageLastID+`) FROM call_ids`).Scan(&last)
 	return last, err
 }
 
@@ -336,10 +350,7 @@ func (db *DB) TrimCalls(ctx context.Context, keep int64, limit int) (int, error)
 		return 0, gatehouse.Errorf(gatehouse.CodeInvalid, "trim calls: limit must be positive and keep not negative")
 	}
 	var bound int64
-	err := db.writer.QueryRowContext(ctx, `SELECT last_id FROM call_pages ORDER BY id DESC LIMIT 1`).Scan(&bound)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, nil
-	} else if err != nil {
+	if err := db.writer.QueryRowContext(ctx, `SELECT `+lastPageLastID).Scan(&bound); err != nil {
 		return 0, formatError(err, "trim calls", "call")
 	}
 	bound -= keep
@@ -354,52 +365,48 @@ func (db *DB) TrimCalls(ctx context.Context, keep int64, limit int) (int, error)
 // limit calls: the last page may take them over limit, so that fewer than
 // limit deleted means nothing more to delete.
 func (db *DB) deletePages(ctx context.Context, limit int, sel string, stop func(int64) bool) (int, error) {
-	w := &db.calls
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	tx, err := db.writer.BeginTx(ctx, nil)
-	if err != nil {
-		return 0, err
-	}
-	defer tx.Rollback()
+	calls := 0
+	err := db.callTx(ctx, func(tx *sql.Tx) error {
+		ids, n, err := pagesToDelete(ctx, tx, limit, sel, stop)
+		if err != nil || len(ids) == 0 {
+			return err
+		}
+		// Keep the last id given out, in case these are the last pages.
+		if _, err := tx.ExecContext(ctx, `UPDATE call_ids SET last_id = max(last_id, `+lastPageLastID+`)`); err != nil {
+			return err
+		}
+		in := `(` + strings.Repeat(`?, `, len(ids)-1) + `?)`
+		if _, err := tx.ExecContext(ctx, `DELETE FROM call_pages WHERE id IN `+in, ids...); err != nil {
+			return err
+		}
+		calls = n
+		return nil
+	})
+	return calls, err
+}
+
+// pagesToDelete reads deletePages's selection: the ids of the pages to
+// delete and how many calls they hold.
+func pagesToDelete(ctx context.Context, tx *sql.Tx, limit int, sel string, stop func(int64) bool) ([]any, int, error) {
 	rows, err := tx.QueryContext(ctx, sel)
 	if err != nil {
-		return 0, err
+		return nil, 0, err
 	}
+	defer rows.Close()
 	var ids []any
 	calls := 0
-	for rows.Next() {
+	for calls < limit && rows.Next() {
 		var id, v int64
 		var n int
 		if err := rows.Scan(&id, &n, &v); err != nil {
-			rows.Close()
-			return 0, err
+			return nil, 0, err
 		}
 		if stop(v) {
 			break
 		}
 		ids, calls = append(ids, id), calls+n
-		if calls >= limit {
-			break
-		}
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return 0, err
-	}
-	if len(ids) == 0 {
-		return 0, nil
-	}
-	// Keep the last id given out, in case these are the last pages.
-	if _, err := tx.ExecContext(ctx, `UPDATE call_ids SET last_id = max(last_id,
-		coalesce((SELECT last_id FROM call_pages ORDER BY id DESC LIMIT 1), 0))`); err != nil {
-		return 0, err
-	}
-	in := `(` + strings.Repeat(`?, `, len(ids)-1) + `?)`
-	if _, err := tx.ExecContext(ctx, `DELETE FROM call_pages WHERE id IN `+in, ids...); err != nil {
-		return 0, err
-	}
-	return calls, tx.Commit()
+	return ids, calls, rows.Err()
 }
 
 // legacyBatch is how many rows of the old calls table one transaction of
@@ -412,9 +419,7 @@ var legacyBatch = 8192
 // where it stopped), then drops the table. A store without that table
 // returns at once.
 func (db *DB) moveLegacyCalls(ctx context.Context) error {
-	var n int
-	if err := db.writer.QueryRowContext(ctx,
-		`SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'calls'`).Scan(&n); err != nil || n == 0 {
+	if ok, err := hasLegacyCalls(ctx, db.writer); err != nil || !ok {
 		return err
 	}
 	// The ids span (two rowid probes) tells how long it may take without
@@ -445,29 +450,58 @@ func (db *DB) moveLegacyCalls(ctx context.Context) error {
 	return nil
 }
 
+// hasLegacyCalls reports whether the calls table of before migration 0010
+// is still there.
+func hasLegacyCalls(ctx context.Context, q interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}) (bool, error) {
+	var n int
+	err := q.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'calls'`).Scan(&n)
+	return n > 0, err
+}
+
 // moveLegacyBatch moves the next legacyBatch rows and returns how many it
 // moved; with none left, it drops the table and returns 0.
 func (db *DB) moveLegacyBatch(ctx context.Context) (int, error) {
-	w := &db.calls
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	tx, err := db.writer.BeginTx(ctx, nil)
-	if err != nil {
-		return 0, err
-	}
-	defer tx.Rollback()
-	// Another process opening the same file may have finished the move
-	// while this one waited for the write lock.
-	var left int
-	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'calls'`).Scan(&left); err != nil || left == 0 {
-		return 0, err
-	}
+	moved := 0
+	err := db.callTx(ctx, func(tx *sql.Tx) error {
+		// Another process opening the same file may have finished the
+		// move while this one waited for the write lock.
+		if ok, err := hasLegacyCalls(ctx, tx); err != nil || !ok {
+			return err
+		}
+		cs, err := readLegacyCalls(ctx, tx)
+		if err != nil {
+			return err
+		}
+		if len(cs) == 0 {
+			_, err := tx.ExecContext(ctx, `DROP TABLE calls`)
+			return err
+		}
+		// Rows inserted before 0010 keep their ids; call_ids starts
+		// above them.
+		if err := db.insertPages(ctx, tx, cs); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM calls WHERE id <= ?`, cs[len(cs)-1].ID); err != nil {
+			return err
+		}
+		moved = len(cs)
+		return nil
+	})
+	return moved, err
+}
+
+// readLegacyCalls reads the next legacyBatch rows of the old calls table,
+// in id order.
+func readLegacyCalls(ctx context.Context, tx *sql.Tx) ([]gatehouse.Call, error) {
 	rows, err := tx.QueryContext(ctx, `SELECT id, at, request_id, api, route, method, path, status, client_id, subject,
 		token_id, grant_id, client_addr, user_agent, bytes_in, bytes_out, upstream_ns, total_ns, reason
 		FROM calls ORDER BY id LIMIT `+strconv.Itoa(legacyBatch))
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
+	defer rows.Close()
 	var cs []gatehouse.Call
 	for rows.Next() {
 		var c gatehouse.Call
@@ -475,40 +509,20 @@ func (db *DB) moveLegacyBatch(ctx context.Context) (int, error) {
 		if err := rows.Scan(&c.ID, &at, &c.RequestID, &c.API, &c.Route, &c.Method, &c.Path, &c.Status,
 			&c.ClientID, &c.Subject, &c.TokenID, &c.GrantID, &c.ClientAddr, &c.UserAgent,
 			&c.BytesIn, &c.BytesOut, &up, &total, &c.Reason); err != nil {
-			rows.Close()
-			return 0, err
+			return nil, err
 		}
 		c.Time, c.Upstream, c.Total = time.Unix(0, at).UTC(), time.Duration(up), time.Duration(total)
 		cs = append(cs, c)
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return 0, err
-	}
-	if len(cs) == 0 {
-		if _, err := tx.ExecContext(ctx, `DROP TABLE calls`); err != nil {
-			return 0, err
-		}
-		return 0, tx.Commit()
-	}
-	// Rows inserted before 0010 keep their ids; call_ids starts above
-	// them.
-	for start := 0; start < len(cs); start += maxPageCalls {
-		if err := db.insertPage(ctx, tx, cs[start:min(start+maxPageCalls, len(cs))]); err != nil {
-			return 0, err
-		}
-	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM calls WHERE id <= ?`, cs[len(cs)-1].ID); err != nil {
-		return 0, err
-	}
-	return len(cs), tx.Commit()
+	return cs, rows.Err()
 }
 
 // SetWALAutoCheckpoint sets how many WAL pages accumulate before a commit
 // copies them into the database file (SQLite's default is 1000). The call
-// log raises it: its index pages are rewritten by many transactions in a
-// row, and a larger WAL copies each of them once per checkpoint instead of
-// once every few batches. The WAL file then grows to about pages x 4 KiB.
+// log raises it: the last pages of its table and indexes are rewritten by
+// many transactions in a row, and a larger WAL copies each of them once per
+// checkpoint instead of once every few batches. The WAL file then grows to
+// about pages x 4 KiB.
 func (db *DB) SetWALAutoCheckpoint(ctx context.Context, pages int) error {
 	if pages < 1 {
 		return gatehouse.Errorf(gatehouse.CodeInvalid, "wal_autocheckpoint: pages must be positive")
