@@ -83,15 +83,7 @@ func BenchmarkGatewayCallLog(b *testing.B) {
 				for pb.Next() {
 					req, _ := http.NewRequest(http.MethodGet, n.PublicURL+"/scoped/x", nil)
 					req.Header.Set("Authorization", "Bearer "+toks[next.Add(1)%uint64(len(toks))])
-					resp, err := client.Do(req)
-					if err != nil {
-						b.Error(err)
-						return
-					}
-					_, _ = io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-					if resp.StatusCode != 200 {
-						b.Errorf("status %d", resp.StatusCode)
+					if !fetchOK(b, client, req) {
 						return
 					}
 				}

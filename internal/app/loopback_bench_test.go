@@ -1,7 +1,6 @@
 package app
 
 import (
-	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -86,15 +85,7 @@ func BenchmarkGatewayLoopback(b *testing.B) {
 					req.Header.Set("Authorization", bc.auth)
 				}
 				for pb.Next() {
-					resp, err := cl.Do(req)
-					if err != nil {
-						b.Error(err)
-						return
-					}
-					_, _ = io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-					if resp.StatusCode != 200 {
-						b.Errorf("status %d", resp.StatusCode)
+					if !fetchOK(b, cl, req) {
 						return
 					}
 				}
