@@ -224,8 +224,7 @@ func (h *Handler) createAPIKey(w http.ResponseWriter, r *http.Request, _ *Princi
 		return err
 	}
 	if h.IssueAPIKey == nil {
-		return &Problem{Status: http.StatusConflict, Title: "Not available",
-			Detail: "this node does not issue API keys", Field: "api", Reason: "not available"}
+		return noAPIKeys("api")
 	}
 	ctx := r.Context()
 	client, err := h.Clients.FindClientByID(ctx, req.ClientID)

@@ -490,6 +490,13 @@ func (h *Handler) createCredential(w http.ResponseWriter, r *http.Request, p *Pr
 	return nil
 }
 
+// noAPIKeys is the answer of a node without Handler.IssueAPIKey, naming
+// the request's field that asked for a key.
+func noAPIKeys(field string) *Problem {
+	return &Problem{Type: typeConflict, Title: "conflict", Status: http.StatusConflict,
+		Detail: "this node does not issue API keys", Field: field, Reason: "not available"}
+}
+
 // issueAPIKey issues the API key credential cr describes the way the node
 // issues every API key (IssueAPIKey): under the app's subscription, with
 // the token record the gateway checks it by, every scope the app may use
@@ -497,8 +504,7 @@ func (h *Handler) createCredential(w http.ResponseWriter, r *http.Request, p *Pr
 // longer than the subscription.
 func (h *Handler) issueAPIKey(r *http.Request, cr *gatehouse.Credential) (*gatehouse.Credential, string, error) {
 	if h.IssueAPIKey == nil {
-		return nil, "", &Problem{Type: typeConflict, Title: "conflict", Status: http.StatusConflict,
-			Detail: "this node does not issue API keys", Field: "kind", Reason: "not available"}
+		return nil, "", noAPIKeys("kind")
 	}
 	ttl := defaultAPIKeyTTL
 	if !cr.ExpiresAt.IsZero() {

@@ -85,7 +85,7 @@ func cutUserAgent(ua string) string {
 		return ua
 	}
 	cut := ua[:maxRedactedUserAgent]
-	i := strings.LastIndexAny(cut, " \t,;()")
+	i := strings.LastIndexAny(cut, textSeparators)
 	if i < 0 {
 		return Redacted
 	}

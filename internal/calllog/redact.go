@@ -119,6 +119,10 @@ func hasBearer(s string) bool {
 	return false
 }
 
+// textSeparators end a word of free text: the value after "Bearer", and
+// where a long User-Agent may be cut without cutting a token.
+const textSeparators = " \t,;()"
+
 // RedactText returns free text (a User-Agent) as logged: each Gatehouse
 // token (prefix and more than 8 characters), each JWT-looking run and the
 // word after "Bearer" replaced by REDACTED; the whole text REDACTED when a
@@ -144,7 +148,7 @@ func RedactText(s string) string {
 			if n := bearerAt(s[i:]); n > 0 {
 				b.WriteString(s[i : i+n])
 				i += n
-				for i < len(s) && !strings.ContainsRune(" \t,;()", rune(s[i])) {
+				for i < len(s) && strings.IndexByte(textSeparators, s[i]) < 0 {
 					i++
 				}
 				b.WriteString(Redacted)

@@ -189,7 +189,8 @@ func (s *Server) login(ctx context.Context, r *http.Request, username, pw string
 	// an account out from elsewhere), and the address as a whole with more
 	// room (so spraying many accounts from one place is slow too). IPv6
 	// addresses count per /64.
-	addr := addrKey(s.clientIP(r))
+	ip := s.clientIP(r)
+	addr := addrKey(ip)
 	userKey, ipKey := "login-user:"+strings.ToLower(username)+"|"+addr, "login-"+addr
 	if s.LoginLimiter != nil {
 		if wait := max(s.LoginLimiter.Wait(userKey, now), s.LoginLimiter.WaitScaled(ipKey, now, ipFailureFactor)); wait > 0 {
@@ -220,7 +221,7 @@ func (s *Server) login(ctx context.Context, r *http.Request, username, pw string
 		if s.Metrics != nil {
 			s.Metrics.LoginFailures.Inc()
 		}
-		s.log().InfoContext(ctx, "login failed", "username", safeID(username), "ip", s.clientIP(r))
+		s.log().InfoContext(ctx, "login failed", "username", safeID(username), "ip", ip)
 		return nil, "Wrong username or password.", http.StatusUnauthorized
 	}
 	if s.LoginLimiter != nil {
