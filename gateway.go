@@ -18,9 +18,25 @@ const (
 	BalanceLeastConn  = "least_conn"
 )
 
+// Forwarding header sets: what the gateway tells an upstream about the
+// client and the address it used (UpstreamPolicy.Forwarding).
+const (
+	// ForwardingXForwarded sends X-Forwarded-For, X-Forwarded-Host,
+	// X-Forwarded-Proto and X-Real-Ip: what most frameworks read (default).
+	ForwardingXForwarded = "x_forwarded"
+	// ForwardingRFC7239 sends the standard Forwarded header (RFC 7239) alone.
+	ForwardingRFC7239 = "forwarded"
+	// ForwardingBoth sends both sets.
+	ForwardingBoth = "both"
+	// ForwardingNone sends neither: the upstream learns nothing of the
+	// client's address or of the host it asked for (third-party upstreams).
+	ForwardingNone = "none"
+)
+
 // UpstreamPolicy is how the gateway talks to an API's targets.
 type UpstreamPolicy struct {
 	Balance        string        // round_robin (default) or least_conn
+	Forwarding     string        // a Forwarding* set; "" is ForwardingXForwarded
 	ConnectTimeout time.Duration // default 5s
 	ReadTimeout    time.Duration // response header timeout; default 30s
 	// Retries is how many other targets an idempotent request may be

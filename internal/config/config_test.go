@@ -21,6 +21,7 @@ var equatePrefixes = cmp.Comparer(func(a, b netip.Prefix) bool { return a == b }
 // defaultUpstreamPolicy is what an API without upstream settings gets.
 var defaultUpstreamPolicy = gatehouse.UpstreamPolicy{
 	Balance:        gatehouse.BalanceRoundRobin,
+	Forwarding:     gatehouse.ForwardingXForwarded,
 	ConnectTimeout: 5 * time.Second,
 	ReadTimeout:    30 * time.Second,
 	Retries:        1,
@@ -107,6 +108,7 @@ func TestParseFull(t *testing.T) {
 				Hosts: []string{"api.example.com", "[2001:db8::1]", "203.0.113.10"},
 				UpstreamPolicy: gatehouse.UpstreamPolicy{
 					Balance:        gatehouse.BalanceLeastConn,
+					Forwarding:     gatehouse.ForwardingBoth,
 					ConnectTimeout: 250 * time.Millisecond,
 					ReadTimeout:    time.Minute,
 					Retries:        NoRetries,

@@ -77,6 +77,7 @@ type fileAPI struct {
 type fileUpstream struct {
 	Targets        []string `yaml:"targets,omitempty"`
 	Balance        string   `yaml:"balance,omitempty"`
+	Forwarding     string   `yaml:"forwarding,omitempty"`
 	ConnectTimeout string   `yaml:"connect_timeout,omitempty"`
 	ReadTimeout    string   `yaml:"read_timeout,omitempty"`
 	Retries        *int     `yaml:"retries,omitempty"`
@@ -216,7 +217,7 @@ func (e *Export) Marshal() ([]byte, error) {
 			fa.Sunset = a.SunsetAt.UTC().Format(time.RFC3339)
 		}
 		if p := a.UpstreamPolicy; len(a.Upstream.Targets) > 0 || p.HealthPath != "" {
-			up := &fileUpstream{Targets: exportTargets(a.Upstream.Targets), Balance: p.Balance, ConnectTimeout: durationOut(p.ConnectTimeout),
+			up := &fileUpstream{Targets: exportTargets(a.Upstream.Targets), Balance: p.Balance, Forwarding: p.Forwarding, ConnectTimeout: durationOut(p.ConnectTimeout),
 				ReadTimeout: durationOut(p.ReadTimeout), HealthPath: p.HealthPath, HealthInterval: durationOut(p.HealthInterval)}
 			switch {
 			case p.Retries == NoRetries:

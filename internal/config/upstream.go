@@ -12,8 +12,9 @@ import (
 )
 
 var (
-	upstreamKeys = []string{"targets", "balance", "connect_timeout", "read_timeout", "retries", "health_path", "health_interval"}
+	upstreamKeys = []string{"targets", "balance", "forwarding", "connect_timeout", "read_timeout", "retries", "health_path", "health_interval"}
 	balances     = []string{gatehouse.BalanceRoundRobin, gatehouse.BalanceLeastConn}
+	forwardings  = []string{gatehouse.ForwardingXForwarded, gatehouse.ForwardingRFC7239, gatehouse.ForwardingBoth, gatehouse.ForwardingNone}
 
 	upstreamAuthKeys = []string{"identity_headers", "mint_token", "mint_audience", "static_header", "static_value"}
 	// RFC 9110 section 5.6.2 token.
@@ -22,7 +23,7 @@ var (
 	// headers (RFC 9110 section 7.6.1), which never reach the upstream;
 	// message framing; and what the gateway itself sets.
 	reservedHeaders = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
-		"Proxy-Authenticate", "Proxy-Authorization", "Host", "Content-Length", "Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto"}
+		"Proxy-Authenticate", "Proxy-Authorization", "Host", "Content-Length", "Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Real-Ip", "X-Request-Id"}
 )
 
 // Upstream policy defaults and limits.
@@ -51,12 +52,16 @@ func (d *decoder) upstreamPolicy(up object, path string) gatehouse.UpstreamPolic
 	key := func(k string) string { return join(path, k) }
 	p := gatehouse.UpstreamPolicy{
 		Balance:        gatehouse.BalanceRoundRobin,
+		Forwarding:     gatehouse.ForwardingXForwarded,
 		ConnectTimeout: DefaultConnectTimeout,
 		ReadTimeout:    DefaultReadTimeout,
 		Retries:        DefaultRetries,
 	}
 	if b, _ := d.enum(up.get("balance"), key("balance"), balances); b != "" {
 		p.Balance = b
+	}
+	if f, _ := d.enum(up.get("forwarding"), key("forwarding"), forwardings); f != "" {
+		p.Forwarding = f
 	}
 	if v, ok := d.duration(up.get("connect_timeout"), key("connect_timeout"), minConnectTimeout, maxConnectTimeout); ok {
 		p.ConnectTimeout = v
@@ -141,7 +146,7 @@ func (d *decoder) upstreamAuth(n *yaml.Node, path string, parentLine int) (gateh
 		switch {
 		case !headerNameRE.MatchString(header):
 			d.report(o.lineOf("static_header"), key("static_header"), "%q is not a header name; expected letters, digits and - such as X-Api-Secret (RFC 9110 section 5.6.2)", header)
-		case slices.Contains(reservedHeaders, canon):
+		case slices.Contains(reservedHeaders, canon) || strings.HasPrefix(canon, "X-Forwarded-"):
 			d.report(o.lineOf("static_header"), key("static_header"), "%q is a header the proxy removes or sets itself (hop-by-hop, framing or forwarding); expected the name of the upstream's credential header, such as X-Api-Secret or Authorization", header)
 		case strings.HasPrefix(canon, "X-Gatehouse-"):
 			d.report(o.lineOf("static_header"), key("static_header"), "%q is in the X-Gatehouse- range, which the gateway sets itself; expected the name of the upstream's credential header, such as X-Api-Secret", header)

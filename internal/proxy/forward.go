@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+
+	"github.com/gatehouse/gatehouse"
 )
 
 // Client address. The TCP peer is the only address nobody can forge. When
@@ -418,23 +420,47 @@ func writeForwardedValue(b *strings.Builder, v string) {
 	b.WriteByte('"')
 }
 
-// forwardingHeaders is how many headers setForwarding sets.
+// forwardingHeaders is how many headers setForwarding sets at most.
 const forwardingHeaders = 5
 
-// setForwarding sets the forwarding headers of an upstream request. What a
-// client says about earlier hops is kept only when the peer is a trusted
-// proxy, and only when it parses; otherwise the gateway is the first hop
-// and says so. httputil.ReverseProxy has already removed Forwarded and
-// X-Forwarded-{For,Host,Proto} from out before Rewrite.
+// forwardingSets tells which header sets an API's upstream gets
+// (gatehouse.UpstreamPolicy.Forwarding): the X-Forwarded-* family with
+// X-Real-Ip, and RFC 7239 Forwarded.
+func forwardingSets(mode string) (x, rfc bool) {
+	switch mode {
+	case gatehouse.ForwardingRFC7239:
+		return false, true
+	case gatehouse.ForwardingBoth:
+		return true, true
+	case gatehouse.ForwardingNone:
+		return false, false
+	default:
+		return true, false
+	}
+}
+
+// setForwarding sets the forwarding headers of an upstream request, those
+// of the sets x and rfc (forwardingSets). What a client says about earlier
+// hops is kept only when the peer is a trusted proxy, and only when it
+// parses; otherwise the gateway is the first hop and says so.
+// httputil.ReverseProxy has already removed Forwarded and
+// X-Forwarded-{For,Host,Proto} from out before Rewrite; rewrite removes the
+// other X-Forwarded-* unless x is set and the peer is trusted.
 //
 //   - X-Forwarded-For: the trusted chain, then the peer address;
 //   - X-Forwarded-Host and -Proto: the first proxy's view when a trusted
 //     proxy passed it on, else the Host and scheme the gateway received;
-//   - Forwarded (RFC 7239): the trusted chain, then an element for this
-//     hop: for=<peer>;host=<Host>;proto=<scheme>;
 //   - X-Real-Ip: the client address the gateway resolved, replacing any a
-//     client sent, since many upstreams read it without checking.
-func setForwarding(out http.Header, in *http.Request, info *requestInfo) {
+//     client sent, since many upstreams read it without checking;
+//   - Forwarded (RFC 7239): the trusted chain, then an element for this
+//     hop: for=<peer>;host=<Host>;proto=<scheme>.
+func setForwarding(out http.Header, in *http.Request, info *requestInfo, x, rfc bool) {
+	if !x {
+		delete(out, "X-Real-Ip")
+		if !rfc {
+			return
+		}
+	}
 	proto := "http"
 	if in.TLS != nil {
 		proto = "https"
@@ -447,7 +473,7 @@ func setForwarding(out http.Header, in *http.Request, info *requestInfo) {
 		out[key] = vals[i : i+1 : i+1]
 	}
 	var prior string
-	if p := in.Header["Forwarded"]; trusted && len(p) > 0 {
+	if p := in.Header["Forwarded"]; rfc && trusted && len(p) > 0 {
 		if elems, ok := parseAllForwarded(p); ok && len(elems) > 0 {
 			prior = formatForwarded(elems) + ", "
 		}
@@ -460,28 +486,39 @@ func setForwarding(out http.Header, in *http.Request, info *requestInfo) {
 		peerText = info.peer.AppendTo(text[:0])
 	}
 	var b strings.Builder
-	b.Grow(2*len(peerText) + len(prior) + len(in.Host) + len(`for="[]";host="";proto=https`))
-	b.Write(peerText)
-	b.WriteString(prior)
-	switch {
-	case !info.peer.IsValid():
-	case info.peer.Is6():
-		b.WriteString(`for="[`)
-		b.Write(peerText)
-		b.WriteString(`]";`)
-	default:
-		b.WriteString("for=")
-		b.Write(peerText)
-		b.WriteByte(';')
+	if rfc {
+		b.Grow(2*len(peerText) + len(prior) + len(in.Host) + len(`for="[]";host="";proto=https`))
+	} else {
+		b.Grow(len(peerText))
 	}
-	b.WriteString("host=")
-	writeForwardedValue(&b, in.Host)
-	b.WriteString(";proto=")
-	b.WriteString(proto)
+	b.Write(peerText)
+	if rfc {
+		b.WriteString(prior)
+		switch {
+		case !info.peer.IsValid():
+		case info.peer.Is6():
+			b.WriteString(`for="[`)
+			b.Write(peerText)
+			b.WriteString(`]";`)
+		default:
+			b.WriteString("for=")
+			b.Write(peerText)
+			b.WriteByte(';')
+		}
+		b.WriteString("host=")
+		writeForwardedValue(&b, in.Host)
+		b.WriteString(";proto=")
+		b.WriteString(proto)
+	}
 	both := b.String()
 	peer, forwarded := both[:len(peerText)], both[len(peerText):]
+	if rfc {
+		set(3, "Forwarded", forwarded)
+	}
+	if !x {
+		return
+	}
 
-	var client string
 	if info.peer.IsValid() {
 		xff := peer
 		if prior := in.Header["X-Forwarded-For"]; trusted && len(prior) > 0 && validXFF(prior) {
@@ -500,8 +537,8 @@ func setForwarding(out http.Header, in *http.Request, info *requestInfo) {
 	}
 	set(1, "X-Forwarded-Host", host)
 	set(2, "X-Forwarded-Proto", xproto)
-	set(3, "Forwarded", forwarded)
 
+	var client string
 	switch {
 	case !info.client.IsValid():
 		delete(out, "X-Real-Ip")

@@ -124,15 +124,74 @@ func TestForwardingHeaders(t *testing.T) {
 		"Forwarded":          {"for=6.6.6.6;proto=https"},
 		"X-Real-Ip":          {"6.6.6.6"},
 	}
+	xNone := map[string][]string{"X-Forwarded-For": nil, "X-Forwarded-Host": nil, "X-Forwarded-Proto": nil,
+		"X-Forwarded-Port": nil, "X-Forwarded-Prefix": nil, "X-Real-Ip": nil}
+	with := func(m map[string][]string, extra map[string][]string) map[string][]string {
+		out := map[string][]string{}
+		for k, v := range m {
+			out[k] = v
+		}
+		for k, v := range extra {
+			out[k] = v
+		}
+		return out
+	}
 	tests := []struct {
-		name    string
-		network string // "tcp4" or "tcp6"
-		trusted []netip.Prefix
-		want    map[string][]string // headers the upstream must see; nil value means absent
-		client  string
+		name       string
+		network    string // "tcp4" or "tcp6"
+		trusted    []netip.Prefix
+		forwarding string              // UpstreamPolicy.Forwarding
+		want       map[string][]string // headers the upstream must see; nil value means absent
+		client     string
 	}{
 		{
-			name: "UntrustedIPv4", network: "tcp4",
+			name: "DefaultUntrusted", network: "tcp4",
+			want: map[string][]string{
+				"X-Forwarded-For":    {"127.0.0.1"},
+				"X-Forwarded-Proto":  {"http"},
+				"X-Forwarded-Host":   {"HOST"},
+				"X-Real-Ip":          {"127.0.0.1"},
+				"Forwarded":          nil,
+				"X-Forwarded-Port":   nil,
+				"X-Forwarded-Prefix": nil,
+			},
+			client: "127.0.0.1",
+		},
+		{
+			name: "DefaultTrusted", network: "tcp4", trusted: prefixes("127.0.0.0/8"), forwarding: gatehouse.ForwardingXForwarded,
+			want: map[string][]string{
+				"X-Forwarded-For":    {"6.6.6.6, 127.0.0.1"},
+				"X-Forwarded-Proto":  {"https"},
+				"X-Forwarded-Host":   {"evil.example"},
+				"X-Real-Ip":          {"6.6.6.6"},
+				"X-Forwarded-Port":   {"443"},
+				"X-Forwarded-Prefix": {"/admin"},
+				"Forwarded":          nil, // the trusted proxy's chain would lack this hop
+			},
+			client: "6.6.6.6",
+		},
+		{
+			name: "RFC7239Untrusted", network: "tcp4", forwarding: gatehouse.ForwardingRFC7239,
+			want:   with(xNone, map[string][]string{"Forwarded": {"for=127.0.0.1;host=HOST;proto=http"}}),
+			client: "127.0.0.1",
+		},
+		{
+			name: "RFC7239Trusted", network: "tcp4", trusted: prefixes("127.0.0.0/8"), forwarding: gatehouse.ForwardingRFC7239,
+			want:   with(xNone, map[string][]string{"Forwarded": {"for=6.6.6.6;proto=https, for=127.0.0.1;host=HOST;proto=http"}}),
+			client: "6.6.6.6",
+		},
+		{
+			name: "NoneUntrusted", network: "tcp4", forwarding: gatehouse.ForwardingNone,
+			want:   with(xNone, map[string][]string{"Forwarded": nil}),
+			client: "127.0.0.1",
+		},
+		{
+			name: "NoneTrusted", network: "tcp4", trusted: prefixes("127.0.0.0/8"), forwarding: gatehouse.ForwardingNone,
+			want:   with(xNone, map[string][]string{"Forwarded": nil}),
+			client: "6.6.6.6",
+		},
+		{
+			name: "BothUntrustedIPv4", network: "tcp4", forwarding: gatehouse.ForwardingBoth,
 			want: map[string][]string{
 				"X-Forwarded-For":    {"127.0.0.1"},
 				"X-Forwarded-Proto":  {"http"},
@@ -145,7 +204,7 @@ func TestForwardingHeaders(t *testing.T) {
 			client: "127.0.0.1",
 		},
 		{
-			name: "TrustedIPv4", network: "tcp4", trusted: prefixes("127.0.0.0/8"),
+			name: "BothTrustedIPv4", network: "tcp4", trusted: prefixes("127.0.0.0/8"), forwarding: gatehouse.ForwardingBoth,
 			want: map[string][]string{
 				"X-Forwarded-For":    {"6.6.6.6, 127.0.0.1"},
 				"X-Forwarded-Proto":  {"https"},
@@ -158,7 +217,7 @@ func TestForwardingHeaders(t *testing.T) {
 			client: "6.6.6.6",
 		},
 		{
-			name: "UntrustedIPv6", network: "tcp6", trusted: prefixes("127.0.0.0/8"),
+			name: "BothUntrustedIPv6", network: "tcp6", trusted: prefixes("127.0.0.0/8"), forwarding: gatehouse.ForwardingBoth,
 			want: map[string][]string{
 				"X-Forwarded-For": {"::1"},
 				"Forwarded":       {`for="[::1]";host=HOST;proto=http`},
@@ -167,7 +226,7 @@ func TestForwardingHeaders(t *testing.T) {
 			client: "::1",
 		},
 		{
-			name: "TrustedIPv6", network: "tcp6", trusted: prefixes("::1/128"),
+			name: "BothTrustedIPv6", network: "tcp6", trusted: prefixes("::1/128"), forwarding: gatehouse.ForwardingBoth,
 			want: map[string][]string{
 				"X-Forwarded-For": {"6.6.6.6, ::1"},
 				"Forwarded":       {`for=6.6.6.6;proto=https, for="[::1]";host=HOST;proto=http`},
@@ -197,7 +256,9 @@ func TestForwardingHeaders(t *testing.T) {
 					})
 				},
 			}}
-			g.Load(mustCompile(t, apiTo("a", urls(up), route("/x"))))
+			api := apiTo("a", urls(up), route("/x"))
+			api.UpstreamPolicy.Forwarding = tt.forwarding
+			g.Load(mustCompile(t, api))
 			defer g.Close()
 			gw := httptest.NewUnstartedServer(g)
 			gw.Listener.Close()

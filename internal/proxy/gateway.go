@@ -184,6 +184,13 @@ func serveProxy(w http.ResponseWriter, r *http.Request) {
 	// Deferred: ReverseProxy panics with http.ErrAbortHandler when a
 	// response breaks off mid-body.
 	defer info.done()
+	// A response without Content-Type stays without one: net/http would
+	// otherwise sniff the body and add its guess (RFC 9110 section 8.3
+	// leaves sniffing to the recipient, not to a proxy on the way). The
+	// upstream's own Content-Type is appended to this empty entry.
+	if h := w.Header(); h["Content-Type"] == nil {
+		h["Content-Type"] = nil
+	}
 	info.pool.proxy.ServeHTTP(w, r)
 }
 

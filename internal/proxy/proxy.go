@@ -63,10 +63,12 @@ func (g *Gateway) rewrite(pr *httputil.ProxyRequest) {
 	delete(h, "X-Http-Method-Override")
 	delete(h, "X-Http-Method")
 	delete(h, "X-Method-Override")
+	x, rfc := forwardingSets(info.match.API.UpstreamPolicy.Forwarding)
+	keepXForwarded := x && info.trusted // X-Forwarded-Port, -Prefix... of a trusted proxy
 	for k := range h {
 		// Names with '_' are dropped: CGI-style servers read X_Gatehouse_Scopes
 		// as X-Gatehouse-Scopes, which would let a client forge identity.
-		if strings.IndexByte(k, '_') >= 0 || strings.HasPrefix(k, "X-Gatehouse-") || (!info.trusted && strings.HasPrefix(k, "X-Forwarded-")) {
+		if strings.IndexByte(k, '_') >= 0 || strings.HasPrefix(k, "X-Gatehouse-") || (!keepXForwarded && strings.HasPrefix(k, "X-Forwarded-")) {
 			delete(h, k)
 		}
 	}
@@ -74,7 +76,7 @@ func (g *Gateway) rewrite(pr *httputil.ProxyRequest) {
 	if r.AllowQueryToken && out.URL.RawQuery != "" {
 		out.URL.RawQuery = removeQueryParam(out.URL.RawQuery, "access_token")
 	}
-	setForwarding(h, pr.In, info)
+	setForwarding(h, pr.In, info, x, rfc)
 	h["X-Request-Id"] = info.vals[0:1:1]
 	if g.UpstreamHeaders != nil {
 		g.UpstreamHeaders(pr.In, h)

@@ -373,3 +373,82 @@ func TestMalformedClientBody(t *testing.T) {
 		})
 	}
 }
+
+// TestResponsePassesUnchanged: the gateway neither asks the upstream for a
+// compression the client did not ask for (and unzips it), nor adds a
+// Content-Type the upstream did not send; what the client asks for and what
+// the upstream answers pass through as they are.
+func TestResponsePassesUnchanged(t *testing.T) {
+	gz := []byte("\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff") // a gzip header: proof the body was not touched
+	var sawEncoding atomic.Value
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sawEncoding.Store(r.Header.Get("Accept-Encoding"))
+		switch r.URL.Path {
+		case "/gzip":
+			if r.Header.Get("Accept-Encoding") == "gzip" {
+				w.Header().Set("Content-Encoding", "gzip")
+				w.Header().Set("Content-Type", "text/plain")
+				_, _ = w.Write(gz)
+				return
+			}
+			_, _ = io.WriteString(w, "identity")
+		case "/untyped":
+			w.Header()["Content-Type"] = nil // no sniffing here either
+			_, _ = io.WriteString(w, "<html><body>not declared</body></html>")
+		}
+	}))
+	defer up.Close()
+	g := &Gateway{Logger: quietLogger()}
+	g.Load(mustCompile(t, apiTo("a", urls(up), route("/*"))))
+	defer g.Close()
+	gw := httptest.NewServer(g)
+	defer gw.Close()
+	// A client that sends Accept-Encoding only when told to, and never unzips.
+	cl := &http.Client{Transport: &http.Transport{DisableCompression: true}}
+	defer cl.CloseIdleConnections()
+	fetch := func(path, acceptEncoding string) (*http.Response, []byte) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, gw.URL+path, nil)
+		if acceptEncoding != "" {
+			req.Header.Set("Accept-Encoding", acceptEncoding)
+		}
+		res, err := cl.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		body, err := io.ReadAll(res.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res, body
+	}
+
+	t.Run("NoAcceptEncoding", func(t *testing.T) {
+		res, body := fetch("/gzip", "")
+		if got := sawEncoding.Load(); got != "" {
+			t.Errorf("upstream saw Accept-Encoding %q; the client sent none", got)
+		}
+		if string(body) != "identity" || res.Header.Get("Content-Encoding") != "" {
+			t.Errorf("got %q with Content-Encoding %q, want the identity body", body, res.Header.Get("Content-Encoding"))
+		}
+	})
+	t.Run("GzipPassesThrough", func(t *testing.T) {
+		res, body := fetch("/gzip", "gzip")
+		if got := sawEncoding.Load(); got != "gzip" {
+			t.Errorf("upstream saw Accept-Encoding %q, want gzip", got)
+		}
+		if string(body) != string(gz) || res.Header.Get("Content-Encoding") != "gzip" {
+			t.Errorf("got %q with Content-Encoding %q, want the upstream's gzip bytes as sent", body, res.Header.Get("Content-Encoding"))
+		}
+	})
+	t.Run("NoContentTypeAdded", func(t *testing.T) {
+		res, body := fetch("/untyped", "")
+		if !strings.HasPrefix(string(body), "<html>") {
+			t.Fatalf("body %q", body)
+		}
+		if v, ok := res.Header["Content-Type"]; ok {
+			t.Errorf("Content-Type %q added to a response the upstream sent without one", v)
+		}
+	})
+}

@@ -91,6 +91,11 @@ func (g *Gateway) newTransport(pol policy) *http.Transport {
 	return &http.Transport{
 		DialContext:       d.DialContext,
 		ForceAttemptHTTP2: true,
+		// A proxy passes Accept-Encoding through as the client sent it.
+		// Without this the transport would ask for gzip on behalf of a
+		// client that did not, and unzip the answer: CPU on both sides,
+		// and a response that is not the upstream's.
+		DisableCompression: true,
 		// The defaults (2 idle connections per host) suit a browser, not a
 		// gateway sending everything to a handful of hosts.
 		MaxIdleConns:          1024,

@@ -49,6 +49,7 @@ type rateLimitJSON struct {
 
 type upstreamPolicyJSON struct {
 	Balance        string        `json:"balance,omitempty"`
+	Forwarding     string        `json:"forwarding,omitempty"`
 	ConnectTimeout time.Duration `json:"connect_timeout,omitempty"`
 	ReadTimeout    time.Duration `json:"read_timeout,omitempty"`
 	Retries        int           `json:"retries,omitempty"`
@@ -91,7 +92,7 @@ func apiSpec(a *gatehouse.API) (string, error) {
 	s := apiSpecJSON{
 		TokenFormat: string(a.TokenFormat), AccessTokenTTL: a.AccessTokenTTL, Targets: a.Upstream.Targets,
 		Hosts: a.Hosts, ExternalIssuers: a.ExternalIssuers, DPoP: string(a.DPoP), DPoPNonce: a.DPoPNonce,
-		UpstreamPolicy: upstreamPolicyJSON{Balance: a.UpstreamPolicy.Balance, ConnectTimeout: a.UpstreamPolicy.ConnectTimeout,
+		UpstreamPolicy: upstreamPolicyJSON{Balance: a.UpstreamPolicy.Balance, Forwarding: a.UpstreamPolicy.Forwarding, ConnectTimeout: a.UpstreamPolicy.ConnectTimeout,
 			ReadTimeout: a.UpstreamPolicy.ReadTimeout, Retries: a.UpstreamPolicy.Retries,
 			HealthPath: a.UpstreamPolicy.HealthPath, HealthInterval: a.UpstreamPolicy.HealthInterval},
 		UpstreamAuth: upstreamAuthJSON{IdentityHeaders: a.UpstreamAuth.IdentityHeaders, MintToken: a.UpstreamAuth.MintToken,
@@ -118,7 +119,7 @@ func setAPISpec(a *gatehouse.API, spec string) error {
 	a.Upstream.Targets, a.Hosts, a.ExternalIssuers = s.Targets, s.Hosts, s.ExternalIssuers
 	a.DPoP, a.DPoPNonce = gatehouse.DPoPMode(s.DPoP), s.DPoPNonce
 	p := s.UpstreamPolicy
-	a.UpstreamPolicy = gatehouse.UpstreamPolicy{Balance: p.Balance, ConnectTimeout: p.ConnectTimeout, ReadTimeout: p.ReadTimeout,
+	a.UpstreamPolicy = gatehouse.UpstreamPolicy{Balance: p.Balance, Forwarding: p.Forwarding, ConnectTimeout: p.ConnectTimeout, ReadTimeout: p.ReadTimeout,
 		Retries: p.Retries, HealthPath: p.HealthPath, HealthInterval: p.HealthInterval}
 	u := s.UpstreamAuth
 	a.UpstreamAuth = gatehouse.UpstreamAuth{IdentityHeaders: u.IdentityHeaders, MintToken: u.MintToken, MintAudience: u.MintAudience,

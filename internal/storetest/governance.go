@@ -38,7 +38,7 @@ func newAPI(name string) *gatehouse.API {
 			{Path: "/health", Credential: gatehouse.CredentialNone},
 		},
 		Hosts: []string{"api.example"},
-		UpstreamPolicy: gatehouse.UpstreamPolicy{Balance: gatehouse.BalanceLeastConn, ConnectTimeout: time.Second,
+		UpstreamPolicy: gatehouse.UpstreamPolicy{Balance: gatehouse.BalanceLeastConn, Forwarding: gatehouse.ForwardingNone, ConnectTimeout: time.Second,
 			ReadTimeout: 3 * time.Second, Retries: -1, HealthPath: "/health", HealthInterval: 5 * time.Second},
 		UpstreamAuth: gatehouse.UpstreamAuth{IdentityHeaders: true, MintToken: true, MintAudience: "urn:orders",
 			StaticHeader: "X-Key", SealedStaticValue: []byte{1, 2, 3}},
