@@ -3,6 +3,7 @@ package app
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"os"
 	"path/filepath"
 	"strings"
@@ -36,7 +37,7 @@ apis:
     openapi: orders-v2.json
     audience: https://orders.example.test/v2
     scopes: [orders:read, orders:write]
-    upstream: {targets: ['http://127.0.0.1:9'], retries: 0}
+    upstream: {targets: ['http://127.0.0.1:9'], retries: 0, forwarding: none}
     upstream_auth: {static_header: X-Key, static_value: '${ORDERS_KEY}'}
     traffic: {per_client: {rate: 10, period: 1s, burst: 5}, quota: {daily: 1000}, ip_deny: [10.9.0.0/16]}
     routes:
@@ -284,6 +285,35 @@ func TestExportApplyRoundTrip(t *testing.T) {
 		return unsealAPI(box, v2)
 	}(); err != nil || v2.UpstreamAuth.StaticValue != env["ORDERS_KEY"] {
 		t.Errorf("static value in the second store: %v", err)
+	}
+}
+
+// TestApplyAfterForwardingUpgrade: an API stored before
+// upstream.forwarding existed has no value for it; applying the same file
+// again must not report a change for the default.
+func TestApplyAfterForwardingUpgrade(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	env := map[string]string{"GATEHOUSE_DATA": data, "ORDERS_KEY": "upstream-key-" + strings.Repeat("k", 20)}
+	file := writeApplyFile(t, dir, applyFile)
+	if code, out, stderr := runMain(t, env, "apply", "-f", file); code != ExitOK {
+		t.Fatalf("apply: %d\n%s\n%s", code, out, stderr)
+	}
+	raw, err := sql.Open("sqlite", "file:"+filepath.Join(data, "gatehouse.db")+"?_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := raw.ExecContext(context.Background(),
+		`UPDATE apis SET spec = json_remove(spec, '$.upstream_policy.forwarding') WHERE json_extract(spec, '$.upstream_policy.forwarding') = 'x_forwarded'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := res.RowsAffected(); n != 1 { // orders-v1; orders-v2 says none
+		t.Fatalf("%d stored APIs with the default forwarding, want 1", n)
+	}
+	raw.Close()
+	if code, out, _ := runMain(t, env, "apply", "-f", file, "--dry-run"); code != ExitOK || strings.Contains(out, "update api") {
+		t.Errorf("dry run after the upgrade: %d\n%s", code, out)
 	}
 }
 

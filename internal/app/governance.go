@@ -210,6 +210,9 @@ func comparableAPI(a gatehouse.API) gatehouse.API {
 	if a.Lifecycle == "" {
 		a.Lifecycle = gatehouse.LifecyclePublished
 	}
+	if a.UpstreamPolicy.Forwarding == "" { // stored before the setting existed
+		a.UpstreamPolicy.Forwarding = gatehouse.ForwardingXForwarded
+	}
 	if !a.SunsetAt.IsZero() {
 		a.SunsetAt = a.SunsetAt.UTC()
 	}

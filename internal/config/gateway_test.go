@@ -217,6 +217,7 @@ func TestGatewayRefusals(t *testing.T) {
 		{"StaticHeaderForwarded", auth + "      static_header: X-Forwarded-For\n      static_value: v\n", []string{"6 apis[0].upstream_auth.static_header"}, "forwarding"},
 		{"StaticHeaderForwardedPort", auth + "      static_header: X-Forwarded-Port\n      static_value: v\n", []string{"6 apis[0].upstream_auth.static_header"}, "forwarding"},
 		{"StaticHeaderRealIP", auth + "      static_header: X-Real-IP\n      static_value: v\n", []string{"6 apis[0].upstream_auth.static_header"}, "forwarding"},
+		{"StaticHeaderRequestID", auth + "      static_header: x-request-id\n      static_value: v\n", []string{"6 apis[0].upstream_auth.static_header"}, "request id"},
 		{"StaticHeaderGatehouse", auth + "      static_header: x-gatehouse-client-id\n      static_value: v\n", []string{"6 apis[0].upstream_auth.static_header"}, "X-Gatehouse- range"},
 		{"StaticAuthorizationWithMint", auth + "      mint_token: true\n      mint_audience: https://demo.internal\n      static_header: authorization\n      static_value: Basic abc\n",
 			[]string{"8 apis[0].upstream_auth.static_header"}, "cannot be Authorization with mint_token: true"},

@@ -147,7 +147,7 @@ func (d *decoder) upstreamAuth(n *yaml.Node, path string, parentLine int) (gateh
 		case !headerNameRE.MatchString(header):
 			d.report(o.lineOf("static_header"), key("static_header"), "%q is not a header name; expected letters, digits and - such as X-Api-Secret (RFC 9110 section 5.6.2)", header)
 		case slices.Contains(reservedHeaders, canon) || strings.HasPrefix(canon, "X-Forwarded-"):
-			d.report(o.lineOf("static_header"), key("static_header"), "%q is a header the proxy removes or sets itself (hop-by-hop, framing or forwarding); expected the name of the upstream's credential header, such as X-Api-Secret or Authorization", header)
+			d.report(o.lineOf("static_header"), key("static_header"), "%q is a header the proxy removes or sets itself (hop-by-hop, framing, forwarding or the request id); expected the name of the upstream's credential header, such as X-Api-Secret or Authorization", header)
 		case strings.HasPrefix(canon, "X-Gatehouse-"):
 			d.report(o.lineOf("static_header"), key("static_header"), "%q is in the X-Gatehouse- range, which the gateway sets itself; expected the name of the upstream's credential header, such as X-Api-Secret", header)
 		case mint && canon == "Authorization":

@@ -4,8 +4,6 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
-
-	"github.com/gatehouse/gatehouse"
 )
 
 // Client address. The TCP peer is the only address nobody can forge. When
@@ -423,24 +421,22 @@ func writeForwardedValue(b *strings.Builder, v string) {
 // forwardingHeaders is how many headers setForwarding sets at most.
 const forwardingHeaders = 5
 
-// forwardingSets tells which header sets an API's upstream gets
-// (gatehouse.UpstreamPolicy.Forwarding): the X-Forwarded-* family with
-// X-Real-Ip, and RFC 7239 Forwarded.
-func forwardingSets(mode string) (x, rfc bool) {
-	switch mode {
-	case gatehouse.ForwardingRFC7239:
-		return false, true
-	case gatehouse.ForwardingBoth:
-		return true, true
-	case gatehouse.ForwardingNone:
-		return false, false
-	default:
-		return true, false
+// clientAddrHeaders are headers other proxies and CDNs use to name the
+// client (or a hop), which upstreams often believe. A client cannot vouch
+// for its own address: they are removed unless the peer is a trusted
+// proxy, and always with upstream.forwarding none (which drops Via too).
+func isClientAddrHeader(k string) bool {
+	switch k {
+	case "True-Client-Ip", "Cf-Connecting-Ip", "Cf-Connecting-Ipv6", "Fastly-Client-Ip", "X-Client-Ip",
+		"X-Cluster-Client-Ip", "X-Original-Forwarded-For", "X-Originating-Ip", "X-Forwarded", "Forwarded-For",
+		"Client-Ip", "X-Real-Ip":
+		return true
 	}
+	return false
 }
 
 // setForwarding sets the forwarding headers of an upstream request, those
-// of the sets x and rfc (forwardingSets). What a client says about earlier
+// of the sets x and rfc (the API's policy). What a client says about earlier
 // hops is kept only when the peer is a trusted proxy, and only when it
 // parses; otherwise the gateway is the first hop and says so.
 // httputil.ReverseProxy has already removed Forwarded and
@@ -458,6 +454,7 @@ func setForwarding(out http.Header, in *http.Request, info *requestInfo, x, rfc 
 	if !x {
 		delete(out, "X-Real-Ip")
 		if !rfc {
+			delete(out, "Via") // the hops' names and addresses
 			return
 		}
 	}
@@ -472,11 +469,12 @@ func setForwarding(out http.Header, in *http.Request, info *requestInfo, x, rfc 
 		vals[i] = v
 		out[key] = vals[i : i+1 : i+1]
 	}
+	// The earlier hops come from the header the gateway reads the client
+	// from: a trusted proxy that speaks X-Forwarded-For may pass on a
+	// client's Forwarded untouched.
 	var prior string
-	if p := in.Header["Forwarded"]; rfc && trusted && len(p) > 0 {
-		if elems, ok := parseAllForwarded(p); ok && len(elems) > 0 {
-			prior = formatForwarded(elems) + ", "
-		}
+	if rfc && trusted {
+		prior = priorForwarded(in.Header, info.useForwarded)
 	}
 	// One allocation for the peer's address and the Forwarded value: they
 	// are written one after the other, then cut apart.
@@ -549,6 +547,38 @@ func setForwarding(out http.Header, in *http.Request, info *requestInfo, x, rfc 
 		client = info.client.String()
 	}
 	set(4, "X-Real-Ip", client)
+}
+
+// priorForwarded returns the Forwarded elements of the hops before a
+// trusted peer, with a trailing ", ", or "": from its Forwarded header when
+// trusted proxies speak RFC 7239, else one for= element per entry of its
+// X-Forwarded-For. Either is used only when it all parses.
+func priorForwarded(h http.Header, useForwarded bool) string {
+	if useForwarded {
+		if elems, ok := parseAllForwarded(h["Forwarded"]); ok && len(elems) > 0 {
+			return formatForwarded(elems) + ", "
+		}
+		return ""
+	}
+	lines := h["X-Forwarded-For"]
+	if len(lines) == 0 || !validXFF(lines) {
+		return ""
+	}
+	var b strings.Builder
+	for _, l := range lines {
+		for e := range strings.SplitSeq(l, ",") {
+			if e = strings.Trim(e, " \t"); e == "" {
+				continue
+			}
+			a := parseXFFEntry(e)
+			if a.Is6() {
+				b.WriteString(`for="[` + a.String() + `]", `)
+			} else {
+				b.WriteString("for=" + a.String() + ", ")
+			}
+		}
+	}
+	return b.String()
 }
 
 func parseAllForwarded(lines []string) ([]forwardedElement, bool) {

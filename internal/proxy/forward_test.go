@@ -121,32 +121,54 @@ func TestForwardingHeaders(t *testing.T) {
 		"X-Forwarded-Proto":  {"https"},
 		"X-Forwarded-Port":   {"443"},
 		"X-Forwarded-Prefix": {"/admin"},
-		"Forwarded":          {"for=6.6.6.6;proto=https"},
-		"X-Real-Ip":          {"6.6.6.6"},
+		// A client's own Forwarded, which a proxy speaking X-Forwarded-For
+		// passes on untouched: never the chain the upstream gets.
+		"Forwarded":        {"for=10.9.9.9;host=admin.internal;proto=https"},
+		"X-Real-Ip":        {"6.6.6.6"},
+		"True-Client-Ip":   {"6.6.6.6"},
+		"Cf-Connecting-Ip": {"6.6.6.6"},
+		"X-Client-Ip":      {"6.6.6.6"},
+		"Via":              {"1.1 corp-proxy.internal"},
+	}
+	// Client-address headers of other proxies: only from a trusted peer.
+	otherAddrs := func(kept bool) map[string][]string {
+		m := map[string][]string{"True-Client-Ip": nil, "Cf-Connecting-Ip": nil, "X-Client-Ip": nil}
+		if kept {
+			for k := range m {
+				m[k] = []string{"6.6.6.6"}
+			}
+		}
+		return m
 	}
 	xNone := map[string][]string{"X-Forwarded-For": nil, "X-Forwarded-Host": nil, "X-Forwarded-Proto": nil,
 		"X-Forwarded-Port": nil, "X-Forwarded-Prefix": nil, "X-Real-Ip": nil}
-	with := func(m map[string][]string, extra map[string][]string) map[string][]string {
+	with := func(ms ...map[string][]string) map[string][]string {
 		out := map[string][]string{}
-		for k, v := range m {
-			out[k] = v
-		}
-		for k, v := range extra {
-			out[k] = v
+		for _, m := range ms {
+			for k, v := range m {
+				out[k] = v
+			}
 		}
 		return out
+	}
+	via := func(kept bool) map[string][]string {
+		if kept {
+			return map[string][]string{"Via": {"1.1 corp-proxy.internal"}}
+		}
+		return map[string][]string{"Via": nil}
 	}
 	tests := []struct {
 		name       string
 		network    string // "tcp4" or "tcp6"
 		trusted    []netip.Prefix
 		forwarding string              // UpstreamPolicy.Forwarding
+		rfc7239    bool                // Gateway.UseForwardedHeader
 		want       map[string][]string // headers the upstream must see; nil value means absent
 		client     string
 	}{
 		{
 			name: "DefaultUntrusted", network: "tcp4",
-			want: map[string][]string{
+			want: with(otherAddrs(false), via(true), map[string][]string{
 				"X-Forwarded-For":    {"127.0.0.1"},
 				"X-Forwarded-Proto":  {"http"},
 				"X-Forwarded-Host":   {"HOST"},
@@ -154,12 +176,12 @@ func TestForwardingHeaders(t *testing.T) {
 				"Forwarded":          nil,
 				"X-Forwarded-Port":   nil,
 				"X-Forwarded-Prefix": nil,
-			},
+			}),
 			client: "127.0.0.1",
 		},
 		{
 			name: "DefaultTrusted", network: "tcp4", trusted: prefixes("127.0.0.0/8"), forwarding: gatehouse.ForwardingXForwarded,
-			want: map[string][]string{
+			want: with(otherAddrs(true), via(true), map[string][]string{
 				"X-Forwarded-For":    {"6.6.6.6, 127.0.0.1"},
 				"X-Forwarded-Proto":  {"https"},
 				"X-Forwarded-Host":   {"evil.example"},
@@ -167,32 +189,41 @@ func TestForwardingHeaders(t *testing.T) {
 				"X-Forwarded-Port":   {"443"},
 				"X-Forwarded-Prefix": {"/admin"},
 				"Forwarded":          nil, // the trusted proxy's chain would lack this hop
-			},
+			}),
 			client: "6.6.6.6",
 		},
 		{
 			name: "RFC7239Untrusted", network: "tcp4", forwarding: gatehouse.ForwardingRFC7239,
-			want:   with(xNone, map[string][]string{"Forwarded": {"for=127.0.0.1;host=HOST;proto=http"}}),
+			want:   with(xNone, otherAddrs(false), via(true), map[string][]string{"Forwarded": {"for=127.0.0.1;host=HOST;proto=http"}}),
 			client: "127.0.0.1",
 		},
 		{
+			// The proxy speaks X-Forwarded-For: the earlier hops are
+			// rebuilt from it, not taken from the Forwarded it passed on.
 			name: "RFC7239Trusted", network: "tcp4", trusted: prefixes("127.0.0.0/8"), forwarding: gatehouse.ForwardingRFC7239,
-			want:   with(xNone, map[string][]string{"Forwarded": {"for=6.6.6.6;proto=https, for=127.0.0.1;host=HOST;proto=http"}}),
+			want:   with(xNone, otherAddrs(true), via(true), map[string][]string{"Forwarded": {"for=6.6.6.6, for=127.0.0.1;host=HOST;proto=http"}}),
 			client: "6.6.6.6",
 		},
 		{
+			// The proxies speak RFC 7239 (UseForwardedHeader): their chain
+			// is carried on; X-Forwarded-For is not read.
+			name: "RFC7239TrustedSpeaksForwarded", network: "tcp4", trusted: prefixes("127.0.0.0/8"), forwarding: gatehouse.ForwardingRFC7239, rfc7239: true,
+			want:   with(xNone, otherAddrs(true), via(true), map[string][]string{"Forwarded": {`for=10.9.9.9;host=admin.internal;proto=https, for=127.0.0.1;host=HOST;proto=http`}}),
+			client: "10.9.9.9",
+		},
+		{
 			name: "NoneUntrusted", network: "tcp4", forwarding: gatehouse.ForwardingNone,
-			want:   with(xNone, map[string][]string{"Forwarded": nil}),
+			want:   with(xNone, otherAddrs(false), via(false), map[string][]string{"Forwarded": nil}),
 			client: "127.0.0.1",
 		},
 		{
 			name: "NoneTrusted", network: "tcp4", trusted: prefixes("127.0.0.0/8"), forwarding: gatehouse.ForwardingNone,
-			want:   with(xNone, map[string][]string{"Forwarded": nil}),
+			want:   with(xNone, otherAddrs(false), via(false), map[string][]string{"Forwarded": nil}),
 			client: "6.6.6.6",
 		},
 		{
 			name: "BothUntrustedIPv4", network: "tcp4", forwarding: gatehouse.ForwardingBoth,
-			want: map[string][]string{
+			want: with(otherAddrs(false), map[string][]string{
 				"X-Forwarded-For":    {"127.0.0.1"},
 				"X-Forwarded-Proto":  {"http"},
 				"Forwarded":          {"for=127.0.0.1;host=HOST;proto=http"},
@@ -200,38 +231,38 @@ func TestForwardingHeaders(t *testing.T) {
 				"X-Forwarded-Host":   {"HOST"},
 				"X-Forwarded-Port":   nil,
 				"X-Forwarded-Prefix": nil,
-			},
+			}),
 			client: "127.0.0.1",
 		},
 		{
 			name: "BothTrustedIPv4", network: "tcp4", trusted: prefixes("127.0.0.0/8"), forwarding: gatehouse.ForwardingBoth,
-			want: map[string][]string{
+			want: with(otherAddrs(true), map[string][]string{
 				"X-Forwarded-For":    {"6.6.6.6, 127.0.0.1"},
 				"X-Forwarded-Proto":  {"https"},
 				"X-Forwarded-Host":   {"evil.example"},
-				"Forwarded":          {"for=6.6.6.6;proto=https, for=127.0.0.1;host=HOST;proto=http"},
+				"Forwarded":          {"for=6.6.6.6, for=127.0.0.1;host=HOST;proto=http"},
 				"X-Real-Ip":          {"6.6.6.6"},
 				"X-Forwarded-Port":   {"443"},
 				"X-Forwarded-Prefix": {"/admin"},
-			},
+			}),
 			client: "6.6.6.6",
 		},
 		{
 			name: "BothUntrustedIPv6", network: "tcp6", trusted: prefixes("127.0.0.0/8"), forwarding: gatehouse.ForwardingBoth,
-			want: map[string][]string{
+			want: with(otherAddrs(false), map[string][]string{
 				"X-Forwarded-For": {"::1"},
 				"Forwarded":       {`for="[::1]";host=HOST;proto=http`},
 				"X-Real-Ip":       {"::1"},
-			},
+			}),
 			client: "::1",
 		},
 		{
 			name: "BothTrustedIPv6", network: "tcp6", trusted: prefixes("::1/128"), forwarding: gatehouse.ForwardingBoth,
-			want: map[string][]string{
+			want: with(otherAddrs(true), map[string][]string{
 				"X-Forwarded-For": {"6.6.6.6, ::1"},
-				"Forwarded":       {`for=6.6.6.6;proto=https, for="[::1]";host=HOST;proto=http`},
+				"Forwarded":       {`for=6.6.6.6, for="[::1]";host=HOST;proto=http`},
 				"X-Real-Ip":       {"6.6.6.6"},
-			},
+			}),
 			client: "6.6.6.6",
 		},
 	}
@@ -247,7 +278,7 @@ func TestForwardingHeaders(t *testing.T) {
 			}
 			up := echoUpstream(t, "up")
 			var sawClient netip.Addr
-			g := &Gateway{TrustedProxies: tt.trusted, Logger: quietLogger(), Middleware: []func(http.Handler) http.Handler{
+			g := &Gateway{TrustedProxies: tt.trusted, UseForwardedHeader: tt.rfc7239, Logger: quietLogger(), Middleware: []func(http.Handler) http.Handler{
 				func(next http.Handler) http.Handler {
 					return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 						pr, _ := RequestFrom(r.Context())
@@ -366,5 +397,41 @@ func TestClientOf(t *testing.T) {
 		if got, _ := ClientOf(r, trusted, false); got.String() != tc.want {
 			t.Errorf("peer %s, X-Forwarded-For %q: %v, want %s", tc.peer, tc.xff, got, tc.want)
 		}
+	}
+}
+
+// TestPriorForwarded: the hops before a trusted peer, as RFC 7239 elements,
+// from the header the gateway reads the client from.
+func TestPriorForwarded(t *testing.T) {
+	tests := []struct {
+		name         string
+		h            http.Header
+		useForwarded bool
+		want         string
+	}{
+		{"None", http.Header{}, false, ""},
+		{"XFFOne", http.Header{"X-Forwarded-For": {"203.0.113.7"}}, false, "for=203.0.113.7, "},
+		{"XFFChainAndLines", http.Header{"X-Forwarded-For": {"203.0.113.7, 2001:db8::1", "10.0.0.2"}}, false,
+			`for=203.0.113.7, for="[2001:db8::1]", for=10.0.0.2, `},
+		{"XFFWithPortAndEmpty", http.Header{"X-Forwarded-For": {"203.0.113.7:443,, [2001:db8::2]:80"}}, false,
+			`for=203.0.113.7, for="[2001:db8::2]", `},
+		{"XFFMapped", http.Header{"X-Forwarded-For": {"::ffff:198.51.100.1"}}, false, "for=198.51.100.1, "},
+		{"XFFGarbage", http.Header{"X-Forwarded-For": {"203.0.113.7, not-an-ip"}}, false, ""},
+		{"XFFIgnoresForwarded", http.Header{"Forwarded": {"for=10.9.9.9"}}, false, ""},
+		{"Forwarded", http.Header{"Forwarded": {"for=10.9.9.9;proto=https"}, "X-Forwarded-For": {"6.6.6.6"}}, true, "for=10.9.9.9;proto=https, "},
+		{"ForwardedMalformed", http.Header{"Forwarded": {"for=\"unterminated"}}, true, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := priorForwarded(tt.h, tt.useForwarded)
+			if got != tt.want {
+				t.Fatalf("priorForwarded = %q, want %q", got, tt.want)
+			}
+			if got != "" {
+				if _, ok := parseForwarded(strings.TrimSuffix(got, ", ")); !ok {
+					t.Fatalf("%q is not a valid Forwarded value", got)
+				}
+			}
+		})
 	}
 }

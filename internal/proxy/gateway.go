@@ -17,6 +17,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"net/netip"
@@ -188,10 +189,54 @@ func serveProxy(w http.ResponseWriter, r *http.Request) {
 	// otherwise sniff the body and add its guess (RFC 9110 section 8.3
 	// leaves sniffing to the recipient, not to a proxy on the way). The
 	// upstream's own Content-Type is appended to this empty entry.
-	if h := w.Header(); h["Content-Type"] == nil {
+	h := w.Header()
+	if h["Content-Type"] == nil {
 		h["Content-Type"] = nil
 	}
+	info.saveHeader(h)
 	info.pool.proxy.ServeHTTP(w, r)
+}
+
+// headerEntry is one header of the client's response, kept by saveHeader.
+type headerEntry struct {
+	k string
+	v []string
+}
+
+// saveHeader remembers what the gateway put in the client's response
+// header (request id, lifecycle and rate-limit headers, the empty
+// Content-Type) before the upstream exchange. ReverseProxy sends it with
+// each 1xx interim response and then clears the map, which would leave the
+// final response without it; restoreHeader puts it back. The entries are
+// kept in the request's info: no allocation for the usual handful.
+func (info *requestInfo) saveHeader(h http.Header) {
+	info.hdr = h
+	n := 0
+	for k, v := range h {
+		if n == len(info.saved) {
+			info.savedAll = h.Clone()
+			return
+		}
+		info.saved[n] = headerEntry{k, v}
+		n++
+	}
+	info.nsaved = n
+}
+
+// restoreHeader puts back what saveHeader kept, if a 1xx response cleared
+// the header since.
+func (info *requestInfo) restoreHeader() {
+	h := info.hdr
+	if h == nil || len(h) != 0 {
+		return
+	}
+	if info.savedAll != nil {
+		maps.Copy(h, info.savedAll)
+		return
+	}
+	for _, e := range info.saved[:info.nsaved] {
+		h[e.k] = e.v
+	}
 }
 
 // done ends the request's time in flight at its target (least_conn) and
@@ -322,7 +367,13 @@ type requestInfo struct {
 	// request (the request id, the forwarding headers), so that they cost
 	// no allocation of their own. Each is handed out with its capacity
 	// capped, so that an append elsewhere copies instead of overwriting.
-	vals         [1 + forwardingHeaders]string
+	vals [1 + forwardingHeaders]string
+	// The client's response header before the upstream exchange, to put
+	// back after a 1xx (saveHeader).
+	hdr          http.Header
+	saved        [8]headerEntry
+	nsaved       int
+	savedAll     http.Header // when more than fit in saved
 	bodyTooLarge atomic.Bool
 	bodyFailed   atomic.Int32 // bodyMalformed or bodyStalled
 }

@@ -63,12 +63,14 @@ func (g *Gateway) rewrite(pr *httputil.ProxyRequest) {
 	delete(h, "X-Http-Method-Override")
 	delete(h, "X-Http-Method")
 	delete(h, "X-Method-Override")
-	x, rfc := forwardingSets(info.match.API.UpstreamPolicy.Forwarding)
+	x, rfc := info.pool.policy.xForwarded, info.pool.policy.rfc7239
 	keepXForwarded := x && info.trusted // X-Forwarded-Port, -Prefix... of a trusted proxy
+	keepClientAddr := (x || rfc) && info.trusted
 	for k := range h {
 		// Names with '_' are dropped: CGI-style servers read X_Gatehouse_Scopes
 		// as X-Gatehouse-Scopes, which would let a client forge identity.
-		if strings.IndexByte(k, '_') >= 0 || strings.HasPrefix(k, "X-Gatehouse-") || (!keepXForwarded && strings.HasPrefix(k, "X-Forwarded-")) {
+		if strings.IndexByte(k, '_') >= 0 || strings.HasPrefix(k, "X-Gatehouse-") ||
+			(!keepXForwarded && strings.HasPrefix(k, "X-Forwarded-")) || (!keepClientAddr && isClientAddrHeader(k)) {
 			delete(h, k)
 		}
 	}
@@ -97,6 +99,7 @@ func (g *Gateway) modifyResponse(res *http.Response) error {
 	if info == nil {
 		return nil
 	}
+	info.restoreHeader()
 	if info.match.API.Lifecycle == gatehouse.LifecycleDeprecated {
 		delete(res.Header, "Deprecation")
 		delete(res.Header, "Sunset")
@@ -114,6 +117,7 @@ func (g *Gateway) modifyResponse(res *http.Response) error {
 // id to quote; the cause goes to the log only.
 func (g *Gateway) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 	info := infoFrom(r.Context())
+	info.restoreHeader()
 	log := g.logger().With("request_id", info.id, "api", info.match.API.Name)
 	var tooLarge *http.MaxBytesError
 	var ne net.Error

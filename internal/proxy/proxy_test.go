@@ -452,3 +452,61 @@ func TestResponsePassesUnchanged(t *testing.T) {
 		}
 	})
 }
+
+// TestHeadersSurviveInterimResponse: ReverseProxy sends the response
+// header with every 1xx and then clears it; the final response must still
+// carry what the gateway and its middleware set, and no guessed type.
+func TestHeadersSurviveInterimResponse(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Link", "</style.css>; rel=preload; as=style")
+		w.WriteHeader(http.StatusEarlyHints)
+		w.Header()["Content-Type"] = nil
+		_, _ = io.WriteString(w, "<html><body>after early hints</body></html>")
+	}))
+	defer up.Close()
+	for _, extra := range []int{0, 12} { // 12: more headers than the info keeps inline
+		t.Run(fmt.Sprintf("Extra%d", extra), func(t *testing.T) {
+			g := &Gateway{Logger: quietLogger(), Middleware: []func(http.Handler) http.Handler{
+				func(next http.Handler) http.Handler {
+					return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+						w.Header().Set("Ratelimit", `"client";r=9;t=1`)
+						for i := range extra {
+							w.Header().Set(fmt.Sprintf("X-Extra-%d", i), "v")
+						}
+						next.ServeHTTP(w, r)
+					})
+				},
+			}}
+			g.Load(mustCompile(t, apiTo("a", urls(up), route("/x"))))
+			defer g.Close()
+			gw := httptest.NewServer(g)
+			defer gw.Close()
+			res, body := get(t, gw.URL+"/x")
+			if res.StatusCode != http.StatusOK || !strings.HasPrefix(string(body), "<html>") {
+				t.Fatalf("status %d, body %q", res.StatusCode, body)
+			}
+			if res.Header.Get("X-Request-Id") == "" {
+				t.Error("no X-Request-Id on the final response")
+			}
+			if got := res.Header.Get("Ratelimit"); got != `"client";r=9;t=1` {
+				t.Errorf("Ratelimit = %q, want the middleware's", got)
+			}
+			if extra > 0 && res.Header.Get(fmt.Sprintf("X-Extra-%d", extra-1)) != "v" {
+				t.Error("a middleware header was lost")
+			}
+			if v, ok := res.Header["Content-Type"]; ok {
+				t.Errorf("Content-Type %q guessed", v)
+			}
+		})
+	}
+}
+
+// TestUnknownForwardingRefused: a forwarding set the gateway does not know
+// is an error, not the default (which would send client addresses).
+func TestUnknownForwardingRefused(t *testing.T) {
+	api := apiTo("a", []string{"http://127.0.0.1:9"}, route("/x"))
+	api.UpstreamPolicy.Forwarding = "None"
+	if _, err := Compile([]gatehouse.API{api}); err == nil || !strings.Contains(err.Error(), "forwarding") {
+		t.Fatalf("Compile = %v, want an unknown forwarding error", err)
+	}
+}

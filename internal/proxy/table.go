@@ -431,6 +431,8 @@ func clonePtr[T any](p *T) *T {
 // reloads while its name, targets and policy stay the same.
 type policy struct {
 	balance        string
+	xForwarded     bool // send X-Forwarded-For, -Host, -Proto and X-Real-Ip
+	rfc7239        bool // send Forwarded
 	connectTimeout time.Duration
 	readTimeout    time.Duration
 	retries        int
@@ -461,6 +463,20 @@ func newPolicy(p gatehouse.UpstreamPolicy) (policy, error) {
 	case gatehouse.BalanceRoundRobin, gatehouse.BalanceLeastConn:
 	default:
 		return out, fmt.Errorf("unknown balance %q; expected %s or %s", p.Balance, gatehouse.BalanceRoundRobin, gatehouse.BalanceLeastConn)
+	}
+	// An unknown set fails closed: a typo must not send client
+	// addresses to an upstream meant to get none.
+	switch p.Forwarding {
+	case "", gatehouse.ForwardingXForwarded:
+		out.xForwarded = true
+	case gatehouse.ForwardingRFC7239:
+		out.rfc7239 = true
+	case gatehouse.ForwardingBoth:
+		out.xForwarded, out.rfc7239 = true, true
+	case gatehouse.ForwardingNone:
+	default:
+		return out, fmt.Errorf("unknown forwarding %q; expected %s, %s, %s or %s", p.Forwarding,
+			gatehouse.ForwardingXForwarded, gatehouse.ForwardingRFC7239, gatehouse.ForwardingBoth, gatehouse.ForwardingNone)
 	}
 	if p.ConnectTimeout < 0 || p.ReadTimeout < 0 || p.HealthInterval < 0 {
 		return out, fmt.Errorf("upstream timeouts and intervals must not be negative")
