@@ -371,7 +371,7 @@ type requestInfo struct {
 	// The client's response header before the upstream exchange, to put
 	// back after a 1xx (saveHeader).
 	hdr          http.Header
-	saved        [8]headerEntry
+	saved        [6]headerEntry
 	nsaved       int
 	savedAll     http.Header // when more than fit in saved
 	bodyTooLarge atomic.Bool
