@@ -3,15 +3,19 @@ package app
 import (
 	"context"
 	"errors"
+	"fmt"
 	"html"
 	"io"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
+	"net/netip"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -740,5 +744,54 @@ func TestLoginLockoutIsPerAddress(t *testing.T) {
 	p = owner.login(owner.get(cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(oauth2.GenerateVerifier()))), "alice", userPassword)
 	if p.status == http.StatusTooManyRequests || !strings.Contains(p.body, `name="decision"`) {
 		t.Errorf("alice from her own address was locked out: %d", p.status)
+	}
+}
+
+// forwardedAs sends every request as a trusted proxy naming a new client
+// address in X-Forwarded-For, as any host in a trusted proxy network can.
+type forwardedAs struct{ next atomic.Int32 }
+
+func (f *forwardedAs) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	k := f.next.Add(1)
+	r.Header.Set("X-Forwarded-For", fmt.Sprintf("198.51.%d.%d", k/250, k%250+1))
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// TestLoginSlowedPerAccount: failed logins at one account from ever new
+// addresses slow that account down everywhere once they pass the
+// account-wide budget (20 times the per-address one: 100 failures), and
+// nobody else.
+func TestLoginSlowedPerAccount(t *testing.T) {
+	n := startNodeWith(t, func(c *config.Config) {
+		c.Gateway.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}
+		c.Gateway.AllowPlainHTTPTokens = true // the named clients are not on loopback
+	})
+	n.addUser(t, "alice")
+	n.addUser(t, "bob")
+	cfg := n.webApp()
+	authURL := func() string { return cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())) }
+	spray := n.browser(t)
+	spray.client.Transport = &forwardedAs{}
+	for i := range 100 {
+		name := "alice"
+		if i == 0 {
+			name = "ALICE" // the account is counted by its lower-case name
+		}
+		if p := spray.login(spray.get(authURL()), name, "guess "+strconv.Itoa(i)); p.status != http.StatusUnauthorized {
+			t.Fatalf("failure %d: status %d, want 401 (each address is new)", i+1, p.status)
+		}
+	}
+	if p := spray.login(spray.get(authURL()), "alice", "guess 100"); p.status != http.StatusTooManyRequests {
+		t.Fatalf("after 100 failures from 100 addresses: status %d, want 429", p.status)
+	}
+	// The account is slowed down for its owner too: the price of not
+	// letting its password be guessed from many places.
+	owner := n.browser(t)
+	if p := owner.login(owner.get(authURL()), "alice", userPassword); p.status != http.StatusTooManyRequests {
+		t.Errorf("alice from her own address: status %d, want 429 while the account is slowed down", p.status)
+	}
+	if p := spray.login(spray.get(authURL()), "bob", userPassword); !strings.Contains(p.body, `name="decision"`) {
+		t.Errorf("bob was slowed down by failures at alice: %d", p.status)
 	}
 }

@@ -186,14 +186,20 @@ func (s *Server) login(ctx context.Context, r *http.Request, username, pw string
 		return nil, "Enter your username and password.", http.StatusBadRequest
 	}
 	// Slow-down keys: the account from this address (so nobody can lock
-	// an account out from elsewhere), and the address as a whole with more
-	// room (so spraying many accounts from one place is slow too). IPv6
-	// addresses count per /64.
+	// an account out from elsewhere), the address as a whole with more
+	// room (so spraying many accounts from one place is slow too), and the
+	// account from everywhere with much more room (so guessing one
+	// password from many addresses, or through a host in a trusted proxy
+	// network that names a new client each time, is slow too; its owner is
+	// slowed down only after that many failures). IPv6 addresses count per
+	// /64.
 	ip := s.clientIP(r)
 	addr := addrKey(ip)
-	userKey, ipKey := "login-user:"+strings.ToLower(username)+"|"+addr, "login-"+addr
+	account := strings.ToLower(username)
+	userKey, ipKey, accountKey := "login-user:"+account+"|"+addr, "login-"+addr, "login-account:"+account
 	if s.LoginLimiter != nil {
-		if wait := max(s.LoginLimiter.Wait(userKey, now), s.LoginLimiter.WaitScaled(ipKey, now, ipFailureFactor)); wait > 0 {
+		if wait := max(s.LoginLimiter.Wait(userKey, now), s.LoginLimiter.WaitScaled(ipKey, now, ipFailureFactor),
+			s.LoginLimiter.WaitScaled(accountKey, now, accountFailureFactor)); wait > 0 {
 			secs := int(wait/time.Second) + 1
 			return nil, "Too many failed attempts. Try again in " + strconv.Itoa(secs) + " seconds.", http.StatusTooManyRequests
 		}
@@ -217,6 +223,7 @@ func (s *Server) login(ctx context.Context, r *http.Request, username, pw string
 		if s.LoginLimiter != nil {
 			s.LoginLimiter.Fail(userKey, now)
 			s.LoginLimiter.Fail(ipKey, now)
+			s.LoginLimiter.Fail(accountKey, now)
 		}
 		if s.Metrics != nil {
 			s.Metrics.LoginFailures.Inc()
