@@ -735,14 +735,20 @@ func TestDPoPConfidentialRefresh(t *testing.T) {
 }
 
 // TestDPoPURLBehindProxy: htu is the URL the client used: the proxy's
-// X-Forwarded-Host and -Proto count only when the peer is trusted.
+// X-Forwarded-Host and -Proto, or with trusted_proxies_header: forwarded
+// its Forwarded host and proto (and then only those), count only when the
+// peer is trusted.
 func TestDPoPURLBehindProxy(t *testing.T) {
-	for _, trusted := range []bool{true, false} {
-		t.Run(map[bool]string{true: "Trusted", false: "Untrusted"}[trusted], func(t *testing.T) {
+	for _, mode := range []string{"Trusted", "Untrusted", "TrustedForwarded"} {
+		trusted := mode != "Untrusted"
+		t.Run(mode, func(t *testing.T) {
 			up := newUpstream(t)
 			n := gatewayNode(t, up, func(c *config.Config) {
 				if !trusted {
 					c.Gateway.TrustedProxies = nil
+				}
+				if mode == "TrustedForwarded" {
+					c.Gateway.TrustedProxiesHeader = config.ProxiesForwarded
 				}
 			})
 			key := newDPoPKey(t, jose.ES256, n.clock.Now)
@@ -752,8 +758,13 @@ func TestDPoPURLBehindProxy(t *testing.T) {
 				req, _ := http.NewRequest("GET", n.PublicURL+"/orders/9", nil)
 				req.Header.Set("Authorization", "DPoP "+at)
 				req.Header.Set("DPoP", key.proof(t, "GET", htu, at, ""))
-				req.Header.Set("X-Forwarded-Host", "api.example.test")
-				req.Header.Set("X-Forwarded-Proto", "https")
+				if mode == "TrustedForwarded" {
+					req.Header.Set("Forwarded", `for=127.0.0.1;host=api.example.test;proto=https`)
+					req.Header.Set("X-Forwarded-Host", "evil.example.test") // not what these proxies speak
+				} else {
+					req.Header.Set("X-Forwarded-Host", "api.example.test")
+					req.Header.Set("X-Forwarded-Proto", "https")
+				}
 				resp, err := http.DefaultClient.Do(req)
 				if err != nil {
 					t.Fatal(err)

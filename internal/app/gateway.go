@@ -80,7 +80,7 @@ func newGateway(cfg *config.Config, n *Node, apis []gatehouse.API, clients []*ga
 	checks := &edge.Checks{
 		Info: requestInfo, SetClaims: setClaims, Tokens: n.Verifier, AllowPlainHTTP: cfg.Gateway.AllowPlainHTTPTokens,
 		ClientNetworks: func(id string) edge.Networks { return g.networks.Load().lookup(id) }, Log: log,
-		Secure: proxy.SecureFrom, DPoP: n.dpop.gateway, DPoPNonce: n.dpop.gatewayNonce,
+		Secure: proxy.SecureFrom, Origin: proxy.ExternalOrigin, DPoP: n.dpop.gateway, DPoPNonce: n.dpop.gatewayNonce,
 	}
 	g.streams = &edge.StreamGuard{Info: requestInfo, Refused: n.Revocations.Refused, Now: now, Log: log}
 	if g.external != nil {
@@ -92,10 +92,11 @@ func newGateway(cfg *config.Config, n *Node, apis []gatehouse.API, clients []*ga
 	}
 	up := &edge.Upstream{Info: requestInfo, Minter: &token.Minter{Keys: n.Keyring}, Issuer: n.Issuer, Now: now}
 	g.proxy = &proxy.Gateway{
-		TrustedProxies: cfg.Gateway.TrustedProxies,
-		MaxBodyBytes:   cfg.Gateway.MaxBodyBytes,
-		Logger:         log,
-		Now:            now,
+		TrustedProxies:     cfg.Gateway.TrustedProxies,
+		UseForwardedHeader: cfg.Gateway.TrustedProxiesHeader == config.ProxiesForwarded,
+		MaxBodyBytes:       cfg.Gateway.MaxBodyBytes,
+		Logger:             log,
+		Now:                now,
 		// The order is the point: network rules before credentials, the
 		// credential before the limits that count per client.
 		// The recorder's steps note the route and the moment the request

@@ -785,3 +785,62 @@ func TestSilentStreamsEndWithTheirToken(t *testing.T) {
 		ended(t, rd)
 	})
 }
+
+// TestTrustedProxiesSpeakForwarded: with gateway.trusted_proxies_header:
+// forwarded, the client's address and scheme come from a trusted proxy's
+// RFC 7239 Forwarded header, at the gateway and at the OAuth endpoints, and
+// its X-Forwarded-For is not believed.
+func TestTrustedProxiesSpeakForwarded(t *testing.T) {
+	up := newUpstream(t)
+	n := gatewayNode(t, up, func(c *config.Config) { c.Gateway.TrustedProxiesHeader = config.ProxiesForwarded })
+	readTok := n.ordersToken(t, "orders:read")
+	for _, tc := range []struct {
+		name, path, tok string
+		hdr             map[string]string
+		want            int
+	}{
+		{"DeniedNetwork", "/public/x", "", map[string]string{"Forwarded": "for=198.51.100.4"}, 403},
+		{"DeniedNetworkIPv6", "/public/x", "", map[string]string{"Forwarded": `for="[2001:db8::7]:443"`}, 403},
+		{"XForwardedForNotRead", "/public/x", "", map[string]string{"X-Forwarded-For": "198.51.100.4"}, 200},
+		{"RightmostHopIsTheClient", "/public/x", "", map[string]string{"Forwarded": "for=198.51.100.4, for=203.0.113.9"}, 200},
+		{"BearerOverProxyHTTPS", "/orders/1", readTok, map[string]string{"Forwarded": "for=203.0.113.9;proto=https"}, 200},
+		{"BearerOverProxyHTTP", "/orders/1", readTok, map[string]string{"Forwarded": "for=203.0.113.9;proto=http"}, 400},
+		{"BearerXForwardedProtoNotRead", "/orders/1", readTok, map[string]string{"Forwarded": "for=203.0.113.9", "X-Forwarded-Proto": "https"}, 400},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if resp, body := n.call(t, "GET", tc.path, tc.tok, tc.hdr); resp.StatusCode != tc.want {
+				t.Errorf("status %d, want %d: %v", resp.StatusCode, tc.want, body)
+			}
+		})
+	}
+	if got := up.last().Header.Get("X-Real-Ip"); got != "203.0.113.9" {
+		t.Errorf("upstream X-Real-Ip %q, want the client the proxy named", got)
+	}
+	t.Run("TokenEndpoint", func(t *testing.T) {
+		for _, tc := range []struct {
+			forwarded string
+			ok        bool
+		}{
+			{"for=203.0.113.9;proto=https", true},
+			{"for=203.0.113.9", false}, // a remote client in clear
+		} {
+			hc := &http.Client{Transport: headerTransport{"Forwarded": tc.forwarded}}
+			ctx := context.WithValue(context.Background(), oauth2.HTTPClient, hc)
+			_, err := n.ccConfig("svc-basic", basicSecret, oauth2.AuthStyleInHeader, "https://orders.example.test").Token(ctx)
+			if (err == nil) != tc.ok {
+				t.Errorf("Forwarded %q: err %v, want ok=%v", tc.forwarded, err, tc.ok)
+			}
+		}
+	})
+}
+
+// headerTransport adds fixed headers to every request.
+type headerTransport map[string]string
+
+func (h headerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	for k, v := range h {
+		r.Header.Set(k, v)
+	}
+	return http.DefaultTransport.RoundTrip(r)
+}

@@ -91,12 +91,22 @@ type TLSConfig struct {
 	ClientCAFile string
 }
 
+// Headers trusted proxies write (GatewayConfig.TrustedProxiesHeader).
+const (
+	ProxiesXForwarded = "x_forwarded"
+	ProxiesForwarded  = "forwarded"
+)
+
 // GatewayConfig is how the gateway treats every request.
 type GatewayConfig struct {
 	// TrustedProxies are the networks whose X-Forwarded-For and Forwarded
 	// headers are believed when finding the client's address. Empty, the
 	// default, trusts none: the client is the connection's peer.
 	TrustedProxies []netip.Prefix
+	// TrustedProxiesHeader is what the trusted proxies write:
+	// ProxiesXForwarded (X-Forwarded-For and X-Forwarded-Proto, the
+	// default) or ProxiesForwarded (RFC 7239 Forwarded).
+	TrustedProxiesHeader string
 	// MaxBodyBytes caps request bodies. Default DefaultMaxBodyBytes.
 	MaxBodyBytes int64
 	// AllowPlainHTTPTokens accepts bearer tokens and API keys over plain
@@ -145,7 +155,7 @@ func Default() *Config {
 		Public:  Listener{Addr: DefaultPublicAddr},
 		Admin:   Listener{Addr: DefaultAdminAddr},
 		DataDir: DefaultDataDir,
-		Gateway: GatewayConfig{MaxBodyBytes: DefaultMaxBodyBytes, GCPercent: DefaultGCPercent},
+		Gateway: GatewayConfig{MaxBodyBytes: DefaultMaxBodyBytes, GCPercent: DefaultGCPercent, TrustedProxiesHeader: ProxiesXForwarded},
 		CallLog: DefaultCallLog(),
 		Tokens:  gatehouse.DefaultTokenPolicy(),
 		Audit:   AuditConfig{CheckpointInterval: DefaultCheckpointInterval},

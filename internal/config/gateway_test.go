@@ -69,8 +69,8 @@ func TestGatewayRefusals(t *testing.T) {
 		{"TLSUnknownKey", tlsBase + "    certfile: c.pem\n    key_file: k.pem\n", []string{"3 listen.tls.cert_file", "4 listen.tls.certfile"}, `did you mean "cert_file"?`},
 
 		// gateway
-		{"GatewayNotMapping", "gateway: true\n", []string{"1 gateway"}, "must be a mapping with keys trusted_proxies, max_body_bytes, allow_plain_http_tokens"},
-		{"GatewayUnknownKey", "gateway:\n  trusted_proxy: [10.0.0.1]\n", []string{"2 gateway.trusted_proxy"}, "expected one of trusted_proxies, max_body_bytes, allow_plain_http_tokens"},
+		{"GatewayNotMapping", "gateway: true\n", []string{"1 gateway"}, "must be a mapping with keys trusted_proxies, trusted_proxies_header, max_body_bytes, allow_plain_http_tokens"},
+		{"GatewayUnknownKey", "gateway:\n  trusted_proxy: [10.0.0.1]\n", []string{"2 gateway.trusted_proxy"}, "expected one of trusted_proxies, trusted_proxies_header, max_body_bytes, allow_plain_http_tokens"},
 		{"MaxBodyZero", "gateway:\n  max_body_bytes: 0\n", []string{"2 gateway.max_body_bytes"}, "0 is out of range; expected a whole number between 1 and 1073741824"},
 		{"MaxBodyTooLarge", "gateway:\n  max_body_bytes: 1073741825\n", []string{"2 gateway.max_body_bytes"}, "between 1 and 1073741824"},
 		{"MaxBodyBeyondInt64", "gateway:\n  max_body_bytes: 99999999999999999999\n", []string{"2 gateway.max_body_bytes"}, "is out of range"},
@@ -86,6 +86,7 @@ func TestGatewayRefusals(t *testing.T) {
 		{"PlainHTTPExplicitTagYes", "gateway:\n  allow_plain_http_tokens: !!bool yes\n", []string{"2 gateway.allow_plain_http_tokens"}, `"yes" is not a boolean`},
 		{"PlainHTTPDate", "gateway:\n  allow_plain_http_tokens: 2027-01-01\n", []string{"2 gateway.allow_plain_http_tokens"}, `"2027-01-01" is not a boolean`},
 		{"PlainHTTPMapping", "gateway:\n  allow_plain_http_tokens: {a: b}\n", []string{"2 gateway.allow_plain_http_tokens"}, "must be true or false; got a mapping"},
+		{"TrustedProxiesHeader", "gateway:\n  trusted_proxies_header: x-forwarded-for\n", []string{"2 gateway.trusted_proxies_header"}, "one of x_forwarded, forwarded"},
 		{"TrustedProxiesNotList", "gateway:\n  trusted_proxies: 10.0.0.0/8\n", []string{"2 gateway.trusted_proxies"}, "must be a list of CIDR prefixes or IP addresses"},
 		{"TrustedProxyNotAddress", "gateway:\n  trusted_proxies: [10.0.0.300]\n", []string{"2 gateway.trusted_proxies[0]"}, "not an IP address or CIDR prefix"},
 		{"TrustedProxyHostName", "gateway:\n  trusted_proxies: [lb.internal]\n", []string{"2 gateway.trusted_proxies[0]"}, "such as 10.0.0.0/8"},
@@ -286,7 +287,8 @@ func TestGatewayAccepts(t *testing.T) {
 		{"TLSBoolSpellings", "listen:\n  tls: {addr: ':8443', self_signed: TRUE}\n", func(c *Config) any { return c.TLS.SelfSigned }, true},
 
 		// gateway
-		{"GatewayDefaults", "gateway:\n", func(c *Config) any { return c.Gateway }, GatewayConfig{MaxBodyBytes: 10 << 20, GCPercent: 400}},
+		{"GatewayDefaults", "gateway:\n", func(c *Config) any { return c.Gateway }, GatewayConfig{MaxBodyBytes: 10 << 20, GCPercent: 400, TrustedProxiesHeader: "x_forwarded"}},
+		{"TrustedProxiesHeaderForwarded", "gateway: {trusted_proxies_header: forwarded}\n", func(c *Config) any { return c.Gateway.TrustedProxiesHeader }, "forwarded"},
 		{"MaxBodyLowerBound", "gateway: {max_body_bytes: 1}\n", func(c *Config) any { return c.Gateway.MaxBodyBytes }, int64(1)},
 		{"MaxBodyUpperBound", "gateway: {max_body_bytes: 1073741824}\n", func(c *Config) any { return c.Gateway.MaxBodyBytes }, int64(1 << 30)},
 		{"MaxBodyUnderscoresAndHex", "gateway: {max_body_bytes: 0x10_0000}\n", func(c *Config) any { return c.Gateway.MaxBodyBytes }, int64(1 << 20)},

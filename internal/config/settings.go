@@ -202,13 +202,16 @@ func (d *decoder) tlsListener(n *yaml.Node, parentLine int, taken []listener) TL
 	return t
 }
 
-var gatewayKeys = []string{"trusted_proxies", "max_body_bytes", "allow_plain_http_tokens", "gc_percent"}
+var gatewayKeys = []string{"trusted_proxies", "trusted_proxies_header", "max_body_bytes", "allow_plain_http_tokens", "gc_percent"}
 
 // gateway decodes the gateway's node-wide settings and applies defaults.
 func (d *decoder) gateway(n *yaml.Node, parentLine int) GatewayConfig {
-	g := GatewayConfig{MaxBodyBytes: DefaultMaxBodyBytes, GCPercent: DefaultGCPercent}
+	g := GatewayConfig{MaxBodyBytes: DefaultMaxBodyBytes, GCPercent: DefaultGCPercent, TrustedProxiesHeader: ProxiesXForwarded}
 	o, _ := d.object(n, "gateway", parentLine, gatewayKeys)
 	g.TrustedProxies = d.prefixes(o.get("trusted_proxies"), "gateway.trusted_proxies", false)
+	if v, _ := d.enum(o.get("trusted_proxies_header"), "gateway.trusted_proxies_header", []string{ProxiesXForwarded, ProxiesForwarded}); v != "" {
+		g.TrustedProxiesHeader = v
+	}
 	if v, ok := d.integer(o.get("max_body_bytes"), "gateway.max_body_bytes", 1, MaxMaxBodyBytes); ok {
 		g.MaxBodyBytes = v
 	}

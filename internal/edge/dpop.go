@@ -50,7 +50,14 @@ func (c *Checks) checkDPoP(w http.ResponseWriter, r *http.Request, info RequestI
 		writeProblem(w, http.StatusServiceUnavailable, "temporarily_unavailable", "the DPoP proof could not be checked; retry later", info.RequestID)
 		return false
 	}
-	p, err := v.Verify(proofs[0], r.Method, externalURL(r, info.TrustedProxy), tok)
+	htu := ""
+	if c.Origin != nil {
+		scheme, host := c.Origin(r)
+		htu = scheme + "://" + host + r.URL.EscapedPath()
+	} else {
+		htu = externalURL(r, info.TrustedProxy)
+	}
+	p, err := v.Verify(proofs[0], r.Method, htu, tok)
 	if err != nil {
 		var de *dpop.Error
 		switch {

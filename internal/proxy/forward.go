@@ -519,20 +519,12 @@ func setForwarding(out http.Header, in *http.Request, info *requestInfo, x, rfc 
 
 	if info.peer.IsValid() {
 		xff := peer
-		if prior := in.Header["X-Forwarded-For"]; trusted && len(prior) > 0 && validXFF(prior) {
-			xff = strings.Join(prior, ", ") + ", " + peer
+		if trusted {
+			xff = priorXFF(in.Header, info.useForwarded) + peer
 		}
 		set(0, "X-Forwarded-For", xff)
 	}
-	host, xproto := in.Host, proto
-	if trusted {
-		if v := in.Header["X-Forwarded-Host"]; len(v) > 0 && v[0] != "" {
-			host = v[0]
-		}
-		if v := in.Header["X-Forwarded-Proto"]; len(v) > 0 && (v[0] == "http" || v[0] == "https") {
-			xproto = v[0]
-		}
-	}
+	xproto, host := origin(in, trusted, info.useForwarded)
 	set(1, "X-Forwarded-Host", host)
 	set(2, "X-Forwarded-Proto", xproto)
 
@@ -547,6 +539,70 @@ func setForwarding(out http.Header, in *http.Request, info *requestInfo, x, rfc 
 		client = info.client.String()
 	}
 	set(4, "X-Real-Ip", client)
+}
+
+// origin returns the scheme and host the client used: the listener's
+// scheme and the Host header, or what a trusted proxy says it received:
+// the first element of its Forwarded header when trusted proxies speak
+// RFC 7239 (useForwarded), else its X-Forwarded-Proto and the first entry
+// of its X-Forwarded-Host. A value that is missing or not http/https leaves
+// the gateway's own view.
+func origin(r *http.Request, trusted, useForwarded bool) (scheme, host string) {
+	scheme, host = "http", r.Host
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	if !trusted {
+		return scheme, host
+	}
+	if useForwarded {
+		if elems, ok := parseAllForwarded(r.Header["Forwarded"]); ok && len(elems) > 0 {
+			if p := strings.ToLower(elems[0].get("proto")); p == "http" || p == "https" {
+				scheme = p
+			}
+			if h := elems[0].get("host"); h != "" {
+				host = h
+			}
+		}
+		return scheme, host
+	}
+	if v := r.Header["X-Forwarded-Proto"]; len(v) > 0 && (v[0] == "http" || v[0] == "https") {
+		scheme = v[0]
+	}
+	if v := r.Header["X-Forwarded-Host"]; len(v) > 0 {
+		h, _, _ := strings.Cut(v[0], ",") // the first proxy's view comes first
+		if h = strings.TrimSpace(h); h != "" {
+			host = h
+		}
+	}
+	return scheme, host
+}
+
+// priorXFF returns the X-Forwarded-For entries of the hops before a trusted
+// peer, with a trailing ", ", or "": its X-Forwarded-For, or when trusted
+// proxies speak RFC 7239 (useForwarded) the for= addresses of its Forwarded
+// header. Either is used only when it all parses.
+func priorXFF(h http.Header, useForwarded bool) string {
+	if !useForwarded {
+		if lines := h["X-Forwarded-For"]; len(lines) > 0 && validXFF(lines) {
+			return strings.Join(lines, ", ") + ", "
+		}
+		return ""
+	}
+	elems, ok := parseAllForwarded(h["Forwarded"])
+	if !ok {
+		return ""
+	}
+	var b strings.Builder
+	for _, e := range elems {
+		a, ok := parseNode(e.get("for"))
+		if !ok {
+			return "" // unknown or obfuscated: no address to give
+		}
+		b.WriteString(a.String())
+		b.WriteString(", ")
+	}
+	return b.String()
 }
 
 // priorForwarded returns the Forwarded elements of the hops before a

@@ -212,6 +212,22 @@ func TestForwardingHeaders(t *testing.T) {
 			client: "10.9.9.9",
 		},
 		{
+			// Proxies that speak RFC 7239: the X-Forwarded-* set is built
+			// from their Forwarded header; their X-Forwarded-* may be the
+			// client's own and go.
+			name: "DefaultTrustedSpeaksForwarded", network: "tcp4", trusted: prefixes("127.0.0.0/8"), rfc7239: true,
+			want: with(otherAddrs(true), via(true), map[string][]string{
+				"X-Forwarded-For":    {"10.9.9.9, 127.0.0.1"},
+				"X-Forwarded-Proto":  {"https"},
+				"X-Forwarded-Host":   {"admin.internal"},
+				"X-Real-Ip":          {"10.9.9.9"},
+				"X-Forwarded-Port":   nil,
+				"X-Forwarded-Prefix": nil,
+				"Forwarded":          nil,
+			}),
+			client: "10.9.9.9",
+		},
+		{
 			name: "NoneUntrusted", network: "tcp4", forwarding: gatehouse.ForwardingNone,
 			want:   with(xNone, otherAddrs(false), via(false), map[string][]string{"Forwarded": nil}),
 			client: "127.0.0.1",
@@ -421,6 +437,25 @@ func TestPriorForwarded(t *testing.T) {
 		{"Forwarded", http.Header{"Forwarded": {"for=10.9.9.9;proto=https"}, "X-Forwarded-For": {"6.6.6.6"}}, true, "for=10.9.9.9;proto=https, "},
 		{"ForwardedMalformed", http.Header{"Forwarded": {"for=\"unterminated"}}, true, ""},
 	}
+	xffTests := []struct {
+		name         string
+		h            http.Header
+		useForwarded bool
+		want         string
+	}{
+		{"XFF", http.Header{"X-Forwarded-For": {"203.0.113.7, 10.0.0.2"}}, false, "203.0.113.7, 10.0.0.2, "},
+		{"XFFGarbage", http.Header{"X-Forwarded-For": {"nope"}}, false, ""},
+		{"Forwarded", http.Header{"Forwarded": {`for=203.0.113.7;proto=https, for="[2001:db8::1]:80"`}, "X-Forwarded-For": {"6.6.6.6"}}, true, "203.0.113.7, 2001:db8::1, "},
+		{"ForwardedUnknown", http.Header{"Forwarded": {"for=unknown, for=203.0.113.7"}}, true, ""},
+		{"ForwardedIgnoresXFF", http.Header{"X-Forwarded-For": {"6.6.6.6"}}, true, ""},
+	}
+	for _, tt := range xffTests {
+		t.Run("XFF/"+tt.name, func(t *testing.T) {
+			if got := priorXFF(tt.h, tt.useForwarded); got != tt.want {
+				t.Fatalf("priorXFF = %q, want %q", got, tt.want)
+			}
+		})
+	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got := priorForwarded(tt.h, tt.useForwarded)
@@ -431,6 +466,39 @@ func TestPriorForwarded(t *testing.T) {
 				if _, ok := parseForwarded(strings.TrimSuffix(got, ", ")); !ok {
 					t.Fatalf("%q is not a valid Forwarded value", got)
 				}
+			}
+		})
+	}
+}
+
+// TestOrigin: the scheme and host the client used, by who the peer is and
+// what its proxies speak.
+func TestOrigin(t *testing.T) {
+	h := http.Header{
+		"X-Forwarded-Proto": {"https"},
+		"X-Forwarded-Host":  {"api.example, inner.example"},
+		"Forwarded":         {`for=192.0.2.1;host="rfc.example:8443";proto=HTTPS, for=10.0.0.1;host=inner;proto=http`},
+	}
+	tests := []struct {
+		name                  string
+		h                     http.Header
+		trusted, useForwarded bool
+		scheme, host          string
+	}{
+		{"Untrusted", h, false, false, "http", "gw.example"},
+		{"UntrustedForwarded", h, false, true, "http", "gw.example"},
+		{"TrustedXForwarded", h, true, false, "https", "api.example"},
+		{"TrustedForwarded", h, true, true, "https", "rfc.example:8443"},
+		{"TrustedNoHeaders", http.Header{}, true, false, "http", "gw.example"},
+		{"TrustedBadProto", http.Header{"X-Forwarded-Proto": {"ftp"}, "X-Forwarded-Host": {" , x"}}, true, false, "http", "gw.example"},
+		{"TrustedForwardedMalformed", http.Header{"Forwarded": {`host="unterminated`}}, true, true, "http", "gw.example"},
+		{"TrustedForwardedNoHost", http.Header{"Forwarded": {"for=192.0.2.1;proto=https"}}, true, true, "https", "gw.example"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := &http.Request{Host: "gw.example", Header: tt.h}
+			if scheme, host := origin(r, tt.trusted, tt.useForwarded); scheme != tt.scheme || host != tt.host {
+				t.Fatalf("origin = %s, %s; want %s, %s", scheme, host, tt.scheme, tt.host)
 			}
 		})
 	}

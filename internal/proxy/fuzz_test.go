@@ -271,7 +271,7 @@ func FuzzClientAddr(f *testing.F) {
 		}
 		in := &http.Request{Host: host, Header: h}
 		out := http.Header{}
-		setForwarding(out, in, &requestInfo{peer: peer, client: got, trusted: isTrusted}, true, true)
+		setForwarding(out, in, &requestInfo{peer: peer, client: got, trusted: isTrusted, useForwarded: useForwarded}, true, true)
 		if _, ok := parseForwarded(out.Get("Forwarded")); !ok {
 			t.Fatalf("the gateway sent an invalid Forwarded header: %q", out.Get("Forwarded"))
 		}

@@ -443,6 +443,15 @@ func SecureFrom(r *http.Request) bool {
 	return secureVia(r, info != nil && info.trusted, info != nil && info.useForwarded)
 }
 
+// ExternalOrigin returns the scheme and host the client used for r, by the
+// gateway's rules: the listener's scheme and the Host header, or what a
+// trusted proxy says (its Forwarded header with UseForwardedHeader, else
+// X-Forwarded-Proto and X-Forwarded-Host). A DPoP proof's htu names it.
+func ExternalOrigin(r *http.Request) (scheme, host string) {
+	info := infoFrom(r.Context())
+	return origin(r, info != nil && info.trusted, info != nil && info.useForwarded)
+}
+
 // ClientOf returns the address of the client that sent r and whether it
 // reached Gatehouse over HTTPS, by the gateway's rules (TrustedProxies,
 // UseForwardedHeader, SecureFrom), for handlers outside the gateway on the

@@ -64,7 +64,8 @@ func (g *Gateway) rewrite(pr *httputil.ProxyRequest) {
 	delete(h, "X-Http-Method")
 	delete(h, "X-Method-Override")
 	x, rfc := info.pool.policy.xForwarded, info.pool.policy.rfc7239
-	keepXForwarded := x && info.trusted // X-Forwarded-Port, -Prefix... of a trusted proxy
+	// X-Forwarded-Port, -Prefix... of a trusted proxy that speaks them.
+	keepXForwarded := x && info.trusted && !info.useForwarded
 	keepClientAddr := (x || rfc) && info.trusted
 	for k := range h {
 		// Names with '_' are dropped: CGI-style servers read X_Gatehouse_Scopes
