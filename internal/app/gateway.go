@@ -36,7 +36,7 @@ func requestInfo(r *http.Request) (edge.RequestInfo, bool) {
 	m := pr.Match
 	return edge.RequestInfo{
 		API: m.API, Route: m.Route, RouteKey: m.Key,
-		RequestID: pr.ID, ClientAddr: pr.ClientAddr, TrustedProxy: pr.Trusted, Claims: pr.Claims,
+		RequestID: pr.ID, ClientAddr: pr.ClientAddr, Claims: pr.Claims,
 	}, true
 }
 

@@ -803,7 +803,10 @@ func TestTrustedProxiesSpeakForwarded(t *testing.T) {
 		{"DeniedNetworkIPv6", "/public/x", "", map[string]string{"Forwarded": `for="[2001:db8::7]:443"`}, 403},
 		{"XForwardedForNotRead", "/public/x", "", map[string]string{"X-Forwarded-For": "198.51.100.4"}, 200},
 		{"RightmostHopIsTheClient", "/public/x", "", map[string]string{"Forwarded": "for=198.51.100.4, for=203.0.113.9"}, 200},
-		{"BearerOverProxyHTTPS", "/orders/1", readTok, map[string]string{"Forwarded": "for=203.0.113.9;proto=https"}, 200},
+		{"BearerOverProxyHTTPS", "/orders/1", readTok, map[string]string{"Forwarded": "for=203.0.113.9;proto=https", "X-Forwarded-For": "192.0.2.66"}, 200},
+		// A client's own element in front: the proxy's element, the one
+		// that names the client, says http.
+		{"BearerClientForgedProto", "/orders/1", readTok, map[string]string{"Forwarded": "for=192.0.2.66;proto=https, for=203.0.113.9;proto=http"}, 400},
 		{"BearerOverProxyHTTP", "/orders/1", readTok, map[string]string{"Forwarded": "for=203.0.113.9;proto=http"}, 400},
 		{"BearerXForwardedProtoNotRead", "/orders/1", readTok, map[string]string{"Forwarded": "for=203.0.113.9", "X-Forwarded-Proto": "https"}, 400},
 	} {
@@ -811,10 +814,12 @@ func TestTrustedProxiesSpeakForwarded(t *testing.T) {
 			if resp, body := n.call(t, "GET", tc.path, tc.tok, tc.hdr); resp.StatusCode != tc.want {
 				t.Errorf("status %d, want %d: %v", resp.StatusCode, tc.want, body)
 			}
+			if tc.name == "BearerOverProxyHTTPS" {
+				if h := up.last().Header; h.Get("X-Real-Ip") != "203.0.113.9" || h.Get("X-Forwarded-For") != "203.0.113.9, 127.0.0.1" {
+					t.Errorf("upstream X-Real-Ip %q, X-Forwarded-For %q: want the client the proxy named", h.Get("X-Real-Ip"), h.Get("X-Forwarded-For"))
+				}
+			}
 		})
-	}
-	if got := up.last().Header.Get("X-Real-Ip"); got != "203.0.113.9" {
-		t.Errorf("upstream X-Real-Ip %q, want the client the proxy named", got)
 	}
 	t.Run("TokenEndpoint", func(t *testing.T) {
 		for _, tc := range []struct {

@@ -43,7 +43,7 @@ type Checks struct {
 	Secure func(*http.Request) bool
 	// Origin returns the scheme and host the client used, by the gateway's
 	// rules for trusted proxies (proxy.ExternalOrigin), for the htu of DPoP
-	// proofs. Nil: the X-Forwarded-Proto and -Host of a trusted proxy.
+	// proofs. Nil: the listener's scheme and the Host header.
 	Origin func(*http.Request) (scheme, host string)
 	// DPoP verifies DPoP proofs (RFC 9449 §7); DPoPNonce is the same with
 	// NonceRequired, for APIs with dpop_nonce. Give both one replay cache.

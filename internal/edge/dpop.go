@@ -50,14 +50,7 @@ func (c *Checks) checkDPoP(w http.ResponseWriter, r *http.Request, info RequestI
 		writeProblem(w, http.StatusServiceUnavailable, "temporarily_unavailable", "the DPoP proof could not be checked; retry later", info.RequestID)
 		return false
 	}
-	htu := ""
-	if c.Origin != nil {
-		scheme, host := c.Origin(r)
-		htu = scheme + "://" + host + r.URL.EscapedPath()
-	} else {
-		htu = externalURL(r, info.TrustedProxy)
-	}
-	p, err := v.Verify(proofs[0], r.Method, htu, tok)
+	p, err := v.Verify(proofs[0], r.Method, externalURL(r, c.Origin), tok)
 	if err != nil {
 		var de *dpop.Error
 		switch {
@@ -141,28 +134,17 @@ func (c *Checks) dpopAlgs() string {
 }
 
 // externalURL is the URL the client used for r, which a proof's htu must
-// name (RFC 9449 §4.3 step 9): the scheme of the listener and the Host
-// header, or, when the peer is a trusted proxy, the X-Forwarded-Proto and
-// X-Forwarded-Host it set. A client cannot choose them otherwise. The query
-// is left out; htu has none.
-func externalURL(r *http.Request, trusted bool) string {
+// name (RFC 9449 §4.3 step 9): the scheme and host origin gives (the
+// gateway's rules for trusted proxies, proxy.ExternalOrigin), or without
+// one the listener's scheme and the Host header. The query is left out;
+// htu has none.
+func externalURL(r *http.Request, origin func(*http.Request) (scheme, host string)) string {
 	scheme, host := "http", r.Host
 	if r.TLS != nil {
 		scheme = "https"
 	}
-	if trusted {
-		if v := r.Header.Get("X-Forwarded-Proto"); v == "http" || v == "https" {
-			scheme = v
-		}
-		if v := r.Header.Get("X-Forwarded-Host"); v != "" {
-			// The first proxy's view comes first.
-			if i := strings.IndexByte(v, ','); i >= 0 {
-				v = v[:i]
-			}
-			if v = strings.TrimSpace(v); v != "" {
-				host = v
-			}
-		}
+	if origin != nil {
+		scheme, host = origin(r)
 	}
 	return scheme + "://" + host + r.URL.EscapedPath()
 }

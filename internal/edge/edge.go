@@ -23,9 +23,6 @@ type RequestInfo struct {
 	RouteKey   string // stable id of the route, for per-route limits
 	RequestID  string
 	ClientAddr netip.Addr
-	// TrustedProxy is true when the request came through a trusted proxy,
-	// whose X-Forwarded-Host and -Proto say which URL the client used.
-	TrustedProxy bool
 	// Claims are the verified claims of the request's credential once
 	// Checks.Authenticate has accepted it and recorded them with
 	// Checks.SetClaims; nil before, and on routes that take no credential.

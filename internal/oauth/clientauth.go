@@ -203,7 +203,7 @@ func (s *Server) waitFor(r *http.Request, clientID string, now time.Time) time.D
 		return 0
 	}
 	ip := s.clientIP(r)
-	return max(s.Limiter.Wait(pairKey(clientID, ip), now), s.Limiter.WaitScaled(addrKey(ip), now, ipFailureFactor))
+	return max(s.Limiter.Reserve(pairKey(clientID, ip), now, 1), s.Limiter.Reserve(addrKey(ip), now, ipFailureFactor))
 }
 
 func (s *Server) clientFailure(ctx context.Context, r *http.Request, clientID, desc string, now time.Time) *Error {

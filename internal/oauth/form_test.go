@@ -89,32 +89,32 @@ func TestFailureLimiter(t *testing.T) {
 	l := &FailureLimiter{Free: 2, Base: time.Second, Max: 8 * time.Second, Window: time.Minute, MaxKeys: 20}
 	now := time.Unix(1000, 0)
 	for i := 0; i < 2; i++ {
-		if w := l.Wait("k", now); w != 0 {
+		if w := l.Reserve("k", now, 1); w != 0 {
 			t.Fatalf("free attempt %d waits %v", i, w)
 		}
 		l.Fail("k", now)
 	}
-	if w := l.Wait("k", now); w != time.Second {
+	if w := l.Reserve("k", now, 1); w != time.Second {
 		t.Errorf("after 2 failures wait = %v, want 1s", w)
 	}
 	l.Fail("k", now)
-	if w := l.Wait("k", now); w != 2*time.Second {
+	if w := l.Reserve("k", now, 1); w != 2*time.Second {
 		t.Errorf("after 3 failures wait = %v, want 2s", w)
 	}
 	for i := 0; i < 20; i++ {
 		l.Fail("k", now)
 	}
-	if w := l.Wait("k", now); w != 8*time.Second {
+	if w := l.Reserve("k", now, 1); w != 8*time.Second {
 		t.Errorf("capped wait = %v, want 8s", w)
 	}
-	if w := l.Wait("k", now.Add(9*time.Second)); w != 0 {
+	if w := l.Reserve("k", now.Add(9*time.Second), 1); w != 0 {
 		t.Errorf("after the delay wait = %v", w)
 	}
-	if w := l.Wait("other", now); w != 0 {
+	if w := l.Reserve("other", now, 1); w != 0 {
 		t.Errorf("unrelated key waits %v", w)
 	}
 	l.Succeed("k")
-	if w := l.Wait("k", now); w != 0 {
+	if w := l.Reserve("k", now, 1); w != 0 {
 		t.Errorf("after success wait = %v", w)
 	}
 	for i := 0; i < 1000; i++ {

@@ -1,7 +1,9 @@
 package oauth
 
 import (
+	"cmp"
 	"math"
+	"slices"
 	"sync"
 	"time"
 )
@@ -49,15 +51,16 @@ func (l *FailureLimiter) defaults() (free int, base, max, window time.Duration, 
 	return
 }
 
-// Wait returns how long key must still wait before its next attempt; zero
-// means it may try now.
-func (l *FailureLimiter) Wait(key string, now time.Time) time.Duration {
-	return l.WaitScaled(key, now, 1)
-}
-
-// WaitScaled is Wait with factor times as many free failures, for keys
-// that aggregate many callers (an address).
-func (l *FailureLimiter) WaitScaled(key string, now time.Time, factor int) time.Duration {
+// Reserve returns how long key must still wait before its next attempt
+// (zero: it may try now), with factor times as many free failures for keys
+// that aggregate many callers (an address, an account from everywhere); and
+// it takes the attempt: when key may try now but is past its free
+// failures, its clock restarts now, so that attempts
+// made at the same moment (in parallel, from many addresses) wait for the
+// delay like sequential ones instead of all being let through before any
+// of them has failed. Check with Reserve right before checking the
+// credentials.
+func (l *FailureLimiter) Reserve(key string, now time.Time, factor int) time.Duration {
 	free, base, max, window, _ := l.defaults()
 	free *= factor
 	l.mu.Lock()
@@ -73,10 +76,10 @@ func (l *FailureLimiter) WaitScaled(key string, now time.Time, factor int) time.
 	if f.n < free {
 		return 0
 	}
-	d := delay(f.n-free, base, max)
-	if wait := f.last.Add(d).Sub(now); wait > 0 {
+	if wait := f.last.Add(delay(f.n-free, base, max)).Sub(now); wait > 0 {
 		return wait
 	}
+	f.last = now
 	return 0
 }
 
@@ -124,11 +127,24 @@ func (l *FailureLimiter) pruneLocked(now time.Time, window time.Duration, maxKey
 			delete(l.entries, k)
 		}
 	}
-	// Still full: drop arbitrary entries rather than grow without bound.
-	for k := range l.entries {
-		if len(l.entries) < maxKeys*9/10 {
-			break
-		}
-		delete(l.entries, k)
+	if len(l.entries) < maxKeys*9/10 {
+		return
+	}
+	// Still full: drop the keys with the fewest failures, oldest first,
+	// rather than grow without bound. Arbitrary ones would let a flood of
+	// made-up keys (one failure each) wipe the count of a key under attack.
+	type entry struct {
+		key string
+		f   *failures
+	}
+	all := make([]entry, 0, len(l.entries))
+	for k, f := range l.entries {
+		all = append(all, entry{k, f})
+	}
+	slices.SortFunc(all, func(a, b entry) int {
+		return cmp.Or(cmp.Compare(a.f.n, b.f.n), a.f.last.Compare(b.f.last))
+	})
+	for _, e := range all[:len(all)-maxKeys*9/10] {
+		delete(l.entries, e.key)
 	}
 }

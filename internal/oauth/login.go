@@ -185,21 +185,21 @@ func (s *Server) login(ctx context.Context, r *http.Request, username, pw string
 	if username == "" || pw == "" || len(username) > 200 || len(pw) > password.MaxLength*4 {
 		return nil, "Enter your username and password.", http.StatusBadRequest
 	}
-	// Slow-down keys: the account from this address (so nobody can lock
-	// an account out from elsewhere), the address as a whole with more
-	// room (so spraying many accounts from one place is slow too), and the
-	// account from everywhere with much more room (so guessing one
+	// Slow-down keys: the account from this address (a few failures from
+	// one place slow down that place only), the address as a whole with
+	// more room (so spraying many accounts from one place is slow too),
+	// and the account from everywhere with much more room (so guessing one
 	// password from many addresses, or through a host in a trusted proxy
-	// network that names a new client each time, is slow too; its owner is
-	// slowed down only after that many failures). IPv6 addresses count per
-	// /64.
+	// network that names a new client each time, is slow too; then its
+	// owner is slowed down as well). IPv6 addresses count per /64. Reserve
+	// takes the attempt, so parallel guesses wait like sequential ones.
 	ip := s.clientIP(r)
 	addr := addrKey(ip)
 	account := strings.ToLower(username)
 	userKey, ipKey, accountKey := "login-user:"+account+"|"+addr, "login-"+addr, "login-account:"+account
 	if s.LoginLimiter != nil {
-		if wait := max(s.LoginLimiter.Wait(userKey, now), s.LoginLimiter.WaitScaled(ipKey, now, ipFailureFactor),
-			s.LoginLimiter.WaitScaled(accountKey, now, accountFailureFactor)); wait > 0 {
+		if wait := max(s.LoginLimiter.Reserve(userKey, now, 1), s.LoginLimiter.Reserve(ipKey, now, ipFailureFactor),
+			s.LoginLimiter.Reserve(accountKey, now, accountFailureFactor)); wait > 0 {
 			secs := int(wait/time.Second) + 1
 			return nil, "Too many failed attempts. Try again in " + strconv.Itoa(secs) + " seconds.", http.StatusTooManyRequests
 		}

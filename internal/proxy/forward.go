@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"cmp"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -93,6 +94,10 @@ func clientAddr(peer netip.Addr, h http.Header, trusted []netip.Prefix, useForwa
 	if !peer.IsValid() || !inPrefixes(peer, trusted) {
 		return peer
 	}
+	if useForwarded {
+		client, _ := forwardedClient(peer, h, trusted)
+		return client
+	}
 	client := peer
 	step := func(a netip.Addr) bool {
 		if !a.IsValid() {
@@ -104,26 +109,6 @@ func clientAddr(peer netip.Addr, h http.Header, trusted []netip.Prefix, useForwa
 		}
 		client = a
 		return inPrefixes(a, trusted)
-	}
-	if useForwarded {
-		lines := h.Values("Forwarded")
-		var elems []forwardedElement
-		for _, l := range lines {
-			es, ok := parseForwarded(l)
-			if !ok {
-				// A malformed line: only the lines after it can be read.
-				elems = elems[:0]
-				continue
-			}
-			elems = append(elems, es...)
-		}
-		for i := len(elems) - 1; i >= 0; i-- {
-			a, _ := parseNode(elems[i].get("for"))
-			if !step(a) {
-				break
-			}
-		}
-		return client
 	}
 	lines := h.Values("X-Forwarded-For")
 	for i := len(lines) - 1; i >= 0; i-- {
@@ -145,6 +130,39 @@ func clientAddr(peer netip.Addr, h http.Header, trusted []netip.Prefix, useForwa
 		}
 	}
 	return client
+}
+
+// forwardedClient walks a trusted peer's Forwarded elements from the right
+// as clientAddr walks X-Forwarded-For: each element was appended by the hop
+// that received the request from its "for". It returns the client (the
+// first "for" that is not a trusted proxy, the leftmost if all are; invalid
+// when a trusted hop named one that cannot be read) and the element that
+// named it, whose proto and host are what the client used (RFC 7239 5.3,
+// 5.4). Elements left of it were written by the client and prove nothing.
+// With no element, the client is the peer and elem is nil.
+func forwardedClient(peer netip.Addr, h http.Header, trusted []netip.Prefix) (client netip.Addr, elem forwardedElement) {
+	var elems []forwardedElement
+	for _, l := range h["Forwarded"] {
+		es, ok := parseForwarded(l)
+		if !ok {
+			// A malformed line: only the lines after it can be read.
+			elems = elems[:0]
+			continue
+		}
+		elems = append(elems, es...)
+	}
+	client = peer
+	for i := len(elems) - 1; i >= 0; i-- {
+		a, _ := parseNode(elems[i].get("for"))
+		if !a.IsValid() {
+			return netip.Addr{}, elems[i] // see clientAddr
+		}
+		client, elem = a, elems[i]
+		if !inPrefixes(a, trusted) {
+			break
+		}
+	}
+	return client, elem
 }
 
 // parseXFFEntry parses one X-Forwarded-For entry. There is no standard;
@@ -524,7 +542,7 @@ func setForwarding(out http.Header, in *http.Request, info *requestInfo, x, rfc 
 		}
 		set(0, "X-Forwarded-For", xff)
 	}
-	xproto, host := origin(in, trusted, info.useForwarded)
+	xproto, host := origin(in, info)
 	set(1, "X-Forwarded-Host", host)
 	set(2, "X-Forwarded-Proto", xproto)
 
@@ -541,39 +559,39 @@ func setForwarding(out http.Header, in *http.Request, info *requestInfo, x, rfc 
 	set(4, "X-Real-Ip", client)
 }
 
-// origin returns the scheme and host the client used: the listener's
-// scheme and the Host header, or what a trusted proxy says it received:
-// the first element of its Forwarded header when trusted proxies speak
-// RFC 7239 (useForwarded), else its X-Forwarded-Proto and the first entry
-// of its X-Forwarded-Host. A value that is missing or not http/https leaves
+// origin returns the scheme and host the client used for r: the
+// listener's scheme and the Host header, or what a trusted peer says it
+// received (info.trusted): the proto and host of the Forwarded element that
+// named the client when trusted proxies speak RFC 7239 (info.fwd, from
+// forwardedClient), else the first value of X-Forwarded-Proto and the first
+// entry of X-Forwarded-Host, which those proxies must set rather than pass
+// on. A value that is missing, or not http or https for the scheme, leaves
 // the gateway's own view.
-func origin(r *http.Request, trusted, useForwarded bool) (scheme, host string) {
+func origin(r *http.Request, info *requestInfo) (scheme, host string) {
 	scheme, host = "http", r.Host
 	if r.TLS != nil {
 		scheme = "https"
 	}
-	if !trusted {
+	if info == nil || !info.trusted {
 		return scheme, host
 	}
-	if useForwarded {
-		if elems, ok := parseAllForwarded(r.Header["Forwarded"]); ok && len(elems) > 0 {
-			if p := strings.ToLower(elems[0].get("proto")); p == "http" || p == "https" {
-				scheme = p
-			}
-			if h := elems[0].get("host"); h != "" {
-				host = h
-			}
+	var proto string
+	if info.useForwarded {
+		proto, host = info.fwd.get("proto"), cmp.Or(info.fwd.get("host"), host)
+	} else {
+		if v := r.Header["X-Forwarded-Proto"]; len(v) > 0 {
+			proto, _, _ = strings.Cut(v[0], ",")
 		}
-		return scheme, host
-	}
-	if v := r.Header["X-Forwarded-Proto"]; len(v) > 0 && (v[0] == "http" || v[0] == "https") {
-		scheme = v[0]
-	}
-	if v := r.Header["X-Forwarded-Host"]; len(v) > 0 {
-		h, _, _ := strings.Cut(v[0], ",") // the first proxy's view comes first
-		if h = strings.TrimSpace(h); h != "" {
-			host = h
+		if v := r.Header["X-Forwarded-Host"]; len(v) > 0 {
+			h, _, _ := strings.Cut(v[0], ",")
+			host = cmp.Or(strings.TrimSpace(h), host)
 		}
+	}
+	switch p := strings.TrimSpace(proto); {
+	case strings.EqualFold(p, "https"):
+		scheme = "https"
+	case strings.EqualFold(p, "http"):
+		scheme = "http"
 	}
 	return scheme, host
 }

@@ -472,7 +472,7 @@ func TestPriorForwarded(t *testing.T) {
 }
 
 // TestOrigin: the scheme and host the client used, by who the peer is and
-// what its proxies speak.
+// what its proxies speak; and SecureFrom's view, which must agree.
 func TestOrigin(t *testing.T) {
 	h := http.Header{
 		"X-Forwarded-Proto": {"https"},
@@ -480,25 +480,39 @@ func TestOrigin(t *testing.T) {
 		"Forwarded":         {`for=192.0.2.1;host="rfc.example:8443";proto=HTTPS, for=10.0.0.1;host=inner;proto=http`},
 	}
 	tests := []struct {
-		name                  string
-		h                     http.Header
-		trusted, useForwarded bool
-		scheme, host          string
+		name         string
+		peer         string
+		h            http.Header
+		useForwarded bool
+		scheme, host string
 	}{
-		{"Untrusted", h, false, false, "http", "gw.example"},
-		{"UntrustedForwarded", h, false, true, "http", "gw.example"},
-		{"TrustedXForwarded", h, true, false, "https", "api.example"},
-		{"TrustedForwarded", h, true, true, "https", "rfc.example:8443"},
-		{"TrustedNoHeaders", http.Header{}, true, false, "http", "gw.example"},
-		{"TrustedBadProto", http.Header{"X-Forwarded-Proto": {"ftp"}, "X-Forwarded-Host": {" , x"}}, true, false, "http", "gw.example"},
-		{"TrustedForwardedMalformed", http.Header{"Forwarded": {`host="unterminated`}}, true, true, "http", "gw.example"},
-		{"TrustedForwardedNoHost", http.Header{"Forwarded": {"for=192.0.2.1;proto=https"}}, true, true, "https", "gw.example"},
+		{"Untrusted", "192.0.2.9:1", h, false, "http", "gw.example"},
+		{"UntrustedForwarded", "192.0.2.9:1", h, true, "http", "gw.example"},
+		{"TrustedXForwarded", "10.0.0.2:1", h, false, "https", "api.example"},
+		// The walk passes 10.0.0.1 (a trusted proxy) and stops at the
+		// element naming 192.0.2.1: the outermost proxy's view.
+		{"TrustedForwarded", "10.0.0.2:1", h, true, "https", "rfc.example:8443"},
+		// A client's own element in front proves nothing.
+		{"TrustedForwardedClientElement", "10.0.0.2:1", http.Header{"Forwarded": {
+			"for=192.0.2.66;proto=https;host=evil.example, for=203.0.113.9;proto=http;host=api.example"}}, true, "http", "api.example"},
+		{"TrustedNoHeaders", "10.0.0.2:1", http.Header{}, false, "http", "gw.example"},
+		{"TrustedProtoCase", "10.0.0.2:1", http.Header{"X-Forwarded-Proto": {"HTTPS, http"}}, false, "https", "gw.example"},
+		{"TrustedBadProto", "10.0.0.2:1", http.Header{"X-Forwarded-Proto": {"ftp"}, "X-Forwarded-Host": {" , x"}}, false, "http", "gw.example"},
+		{"TrustedForwardedMalformed", "10.0.0.2:1", http.Header{"Forwarded": {`host="unterminated`}}, true, "http", "gw.example"},
+		{"TrustedForwardedNoHost", "10.0.0.2:1", http.Header{"Forwarded": {"for=192.0.2.1;proto=https"}}, true, "https", "gw.example"},
 	}
+	trusted := prefixes("10.0.0.0/8")
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := &http.Request{Host: "gw.example", Header: tt.h}
-			if scheme, host := origin(r, tt.trusted, tt.useForwarded); scheme != tt.scheme || host != tt.host {
+			r := &http.Request{Host: "gw.example", Header: tt.h, RemoteAddr: tt.peer}
+			info := &requestInfo{peer: peerAddr(tt.peer), useForwarded: tt.useForwarded}
+			info.trusted = inPrefixes(info.peer, trusted)
+			info.resolveClient(tt.h, trusted)
+			if scheme, host := origin(r, info); scheme != tt.scheme || host != tt.host {
 				t.Fatalf("origin = %s, %s; want %s, %s", scheme, host, tt.scheme, tt.host)
+			}
+			if _, sec := ClientOf(r, trusted, tt.useForwarded); sec != (tt.scheme == "https") {
+				t.Fatalf("ClientOf secure = %v, origin scheme %s", sec, tt.scheme)
 			}
 		})
 	}

@@ -49,11 +49,12 @@ type Gateway struct {
 	// X-Forwarded-For or Forwarded), pass on X-Forwarded-* and choose the
 	// request id. None by default: the TCP peer is the client.
 	TrustedProxies []netip.Prefix
-	// UseForwardedHeader reads the client address from the RFC 7239
-	// Forwarded header of trusted proxies instead of X-Forwarded-For. Only
-	// one is read: a proxy that sets one usually passes the other through
-	// from the client untouched, so reading both would let the client
-	// choose.
+	// UseForwardedHeader reads the client address, scheme and host from
+	// the RFC 7239 Forwarded header of trusted proxies instead of
+	// X-Forwarded-For, -Proto and -Host (config
+	// gateway.trusted_proxies_header: forwarded). Only one kind is read: a
+	// proxy that sets one usually passes the other through from the client
+	// untouched, so reading both would let the client choose.
 	UseForwardedHeader bool
 	// MaxBodyBytes caps request bodies; a larger one gets 413. Zero means
 	// DefaultMaxBodyBytes, negative no cap.
@@ -267,8 +268,8 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	info.trusted = info.peer.IsValid() && inPrefixes(info.peer, g.TrustedProxies)
 	info.id = requestID(r.Header, info.trusted)
 	info.vals[0] = info.id
-	info.client = clientAddr(info.peer, r.Header, g.TrustedProxies, g.UseForwardedHeader)
 	info.useForwarded = g.UseForwardedHeader
+	info.resolveClient(r.Header, g.TrustedProxies)
 	wh := w.Header()
 	wh["X-Request-Id"] = info.vals[0:1:1]
 
@@ -358,11 +359,14 @@ type requestInfo struct {
 	client       netip.Addr // the resolved client
 	trusted      bool       // peer is a trusted proxy
 	useForwarded bool       // trusted proxies speak RFC 7239 Forwarded
-	match        *Match
-	pool         *pool
-	target       *target                 // the target that answered, in flight until serveProxy returns
-	end          func()                  // from WatchResponse
-	claims       *gatehouse.AccessClaims // from SetClaims
+	// fwd is the Forwarded element that named the client (useForwarded,
+	// trusted peer): its proto and host are what the client used.
+	fwd    forwardedElement
+	match  *Match
+	pool   *pool
+	target *target                 // the target that answered, in flight until serveProxy returns
+	end    func()                  // from WatchResponse
+	claims *gatehouse.AccessClaims // from SetClaims
 	// vals backs the values of the headers the gateway sets on every
 	// request (the request id, the forwarding headers), so that they cost
 	// no allocation of their own. Each is handed out with its capacity
@@ -431,25 +435,32 @@ func RequestIDFrom(ctx context.Context) string {
 	return ""
 }
 
+// resolveClient sets the client address from the peer (set, with trusted
+// and useForwarded, before) and, from a trusted peer, the forwarding header
+// its proxies speak.
+func (info *requestInfo) resolveClient(h http.Header, trusted []netip.Prefix) {
+	switch {
+	case !info.trusted:
+		info.client = info.peer
+	case info.useForwarded:
+		info.client, info.fwd = forwardedClient(info.peer, h, trusted)
+	default:
+		info.client = clientAddr(info.peer, h, trusted, false)
+	}
+}
+
 // SecureFrom reports whether the client reached Gatehouse over HTTPS: the
 // connection is TLS, or the TCP peer is a trusted proxy that says the client
-// used https (the proto of the first RFC 7239 Forwarded element when
-// use_forwarded_header is set, else the first X-Forwarded-Proto value).
-// From any other peer those headers are ignored. The trusted proxy must set
-// the header itself rather than pass on a client's, as proxies configured
-// for X-Forwarded-For usually do.
+// used https (see origin). From any other peer those headers are ignored.
 func SecureFrom(r *http.Request) bool {
-	info := infoFrom(r.Context())
-	return secureVia(r, info != nil && info.trusted, info != nil && info.useForwarded)
+	return secure(r, infoFrom(r.Context()))
 }
 
 // ExternalOrigin returns the scheme and host the client used for r, by the
 // gateway's rules: the listener's scheme and the Host header, or what a
-// trusted proxy says (its Forwarded header with UseForwardedHeader, else
-// X-Forwarded-Proto and X-Forwarded-Host). A DPoP proof's htu names it.
+// trusted proxy says (see origin). A DPoP proof's htu names it.
 func ExternalOrigin(r *http.Request) (scheme, host string) {
-	info := infoFrom(r.Context())
-	return origin(r, info != nil && info.trusted, info != nil && info.useForwarded)
+	return origin(r, infoFrom(r.Context()))
 }
 
 // ClientOf returns the address of the client that sent r and whether it
@@ -457,30 +468,20 @@ func ExternalOrigin(r *http.Request) (scheme, host string) {
 // UseForwardedHeader, SecureFrom), for handlers outside the gateway on the
 // same listener: the OAuth endpoints. The address is invalid when a
 // trusted proxy named a hop that cannot be read.
-func ClientOf(r *http.Request, trusted []netip.Prefix, useForwarded bool) (addr netip.Addr, secure bool) {
-	peer := peerAddr(r.RemoteAddr)
-	viaProxy := peer.IsValid() && inPrefixes(peer, trusted)
-	return clientAddr(peer, r.Header, trusted, useForwarded), secureVia(r, viaProxy, useForwarded)
+func ClientOf(r *http.Request, trusted []netip.Prefix, useForwarded bool) (addr netip.Addr, isSecure bool) {
+	info := &requestInfo{peer: peerAddr(r.RemoteAddr), useForwarded: useForwarded}
+	info.trusted = info.peer.IsValid() && inPrefixes(info.peer, trusted)
+	info.resolveClient(r.Header, trusted)
+	return info.client, secure(r, info)
 }
 
-// secureVia is SecureFrom for a peer known to be a trusted proxy or not.
-func secureVia(r *http.Request, trusted, useForwarded bool) bool {
+// secure is SecureFrom for a request whose info is known.
+func secure(r *http.Request, info *requestInfo) bool {
 	if r.TLS != nil {
 		return true
 	}
-	if !trusted {
-		return false
-	}
-	if useForwarded {
-		elems, ok := parseAllForwarded(r.Header["Forwarded"])
-		return ok && len(elems) > 0 && strings.EqualFold(elems[0].get("proto"), "https")
-	}
-	v := r.Header["X-Forwarded-Proto"]
-	if len(v) == 0 {
-		return false
-	}
-	first, _, _ := strings.Cut(v[0], ",")
-	return strings.EqualFold(strings.TrimSpace(first), "https")
+	scheme, _ := origin(r, info)
+	return scheme == "https"
 }
 
 // checkMethodAndUpgrade refuses what an upstream could read differently
