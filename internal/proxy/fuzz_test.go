@@ -270,8 +270,21 @@ func FuzzClientAddr(f *testing.F) {
 			}
 		}
 		in := &http.Request{Host: host, Header: h}
+		info := &requestInfo{peer: peer, trusted: isTrusted, useForwarded: useForwarded}
+		info.resolveClient(h, trusted)
+		if info.client != got {
+			t.Fatalf("resolveClient gives %v, clientAddr %v", info.client, got)
+		}
 		out := http.Header{}
-		setForwarding(out, in, &requestInfo{peer: peer, client: got, trusted: isTrusted, useForwarded: useForwarded}, true, true)
+		setForwarding(out, in, info, true, true)
+		if p := out.Get("X-Forwarded-Proto"); p != "http" && p != "https" {
+			t.Fatalf("the gateway sent X-Forwarded-Proto %q", p)
+		}
+		for _, b := range []byte(out.Get("X-Forwarded-Host")) {
+			if (b < ' ' && b != '\t') || b == 0x7f {
+				t.Fatalf("the gateway sent a control character in X-Forwarded-Host: %q", out.Get("X-Forwarded-Host"))
+			}
+		}
 		if _, ok := parseForwarded(out.Get("Forwarded")); !ok {
 			t.Fatalf("the gateway sent an invalid Forwarded header: %q", out.Get("Forwarded"))
 		}
