@@ -4,7 +4,9 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -37,12 +39,54 @@ type callWriter struct {
 	last   int64
 	loaded bool
 	// insert is the page INSERT, prepared at Open: parsing it for each
-	// page cost a fifth of the writer's CPU.
-	insert *sql.Stmt
+	// page cost a fifth of the writer's CPU. widen raises call_span.
+	insert, widen *sql.Stmt
 }
 
-// insertPageSQL writes a page.
-const insertPageSQL = `INSERT INTO call_pages (first_id, last_id, n, min_at, max_at, keys, data) VALUES (?, ?, ?, ?, ?, ?, ?)`
+// insertPageSQL writes a page; widenSpanSQL records its span when it is
+// the widest yet (migration 0011).
+const (
+	insertPageSQL = `INSERT INTO call_pages (first_id, last_id, n, min_at, max_at, keys, data) VALUES (?, ?, ?, ?, ?, ?, ?)`
+	widenSpanSQL  = `UPDATE call_span SET max_span = ?1 WHERE one = 1 AND max_span < ?1`
+)
+
+// span is maxAt - minAt, or math.MaxInt64 when that overflows (call times
+// run over more than 292 years, which StorableTime allows).
+func span(minAt, maxAt int64) int64 {
+	d := maxAt - minAt
+	if d < 0 {
+		return math.MaxInt64
+	}
+	return d
+}
+
+// ensureCallSpan fills call_span from the pages when it has no row yet:
+// once, at the first Open after migration 0011.
+func (db *DB) ensureCallSpan(ctx context.Context) error {
+	var n int
+	if err := db.writer.QueryRowContext(ctx, `SELECT count(*) FROM call_span`).Scan(&n); err != nil || n > 0 {
+		return err
+	}
+	rows, err := db.writer.QueryContext(ctx, `SELECT min_at, max_at FROM call_pages INDEXED BY call_pages_min_at`)
+	if err != nil {
+		return err
+	}
+	var widest int64
+	for rows.Next() {
+		var minAt, maxAt int64
+		if err := rows.Scan(&minAt, &maxAt); err != nil {
+			rows.Close()
+			return err
+		}
+		widest = max(widest, span(minAt, maxAt))
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	_, err = db.writer.ExecContext(ctx, `INSERT OR IGNORE INTO call_span (one, max_span) VALUES (1, ?)`, widest)
+	return err
+}
 
 // InsertCalls appends cs to the call log in one transaction and sets each
 // call's ID, increasing, never given before. CodeInvalid, with
@@ -139,7 +183,10 @@ func (db *DB) insertPage(ctx context.Context, tx *sql.Tx, cs []gatehouse.Call) e
 		minAt, maxAt = min(minAt, at), max(maxAt, at)
 	}
 	st := tx.StmtContext(ctx, w.insert)
-	_, err = st.ExecContext(ctx, cs[0].ID, cs[len(cs)-1].ID, len(cs), minAt, maxAt, w.keys, data)
+	if _, err = st.ExecContext(ctx, cs[0].ID, cs[len(cs)-1].ID, len(cs), minAt, maxAt, w.keys, data); err != nil {
+		return err
+	}
+	_, err = tx.StmtContext(ctx, w.widen).ExecContext(ctx, span(minAt, maxAt))
 	return err
 }
 
@@ -173,13 +220,27 @@ func (db *DB) findCalls(ctx context.Context, f *gatehouse.CallFilter) ([]gatehou
 	// One connection for the walk and the reads of page data: they see
 	// the same snapshot, and a walk never waits for a second connection
 	// from the pool (which concurrent walks could all be holding).
+	// A read transaction: the widest span, the walk and the reads of page
+	// data see one snapshot, so a page committed meanwhile (perhaps wider
+	// than the span read) is either seen with its span or not at all.
 	conn, err := db.reader.Conn(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer conn.Close()
-	q, args := findPagesQuery(*f)
-	rows, err := conn.QueryContext(ctx, q, args...)
+	tx, err := conn.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	widest := int64(math.MaxInt64) // no row (a store never opened since 0011): no bound
+	if f.After != nil || !f.From.IsZero() || !f.To.IsZero() {
+		if err := tx.QueryRowContext(ctx, `SELECT max_span FROM call_span`).Scan(&widest); err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return nil, err
+		}
+	}
+	q, args := findPagesQuery(*f, widest)
+	rows, err := tx.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -210,7 +271,7 @@ walk:
 				continue walk
 			}
 		}
-		if err := conn.QueryRowContext(ctx, `SELECT data FROM call_pages WHERE id = ?`, id).Scan(&data); err != nil {
+		if err := tx.QueryRowContext(ctx, `SELECT data FROM call_pages WHERE id = ?`, id).Scan(&data); err != nil {
 			return nil, err
 		}
 		if page, err = callpage.Decode(page[:0], data); err != nil {
@@ -292,22 +353,48 @@ func matchCall(f *gatehouse.CallFilter, c *gatehouse.Call) bool {
 //
 // The order comes from an index (INDEXED BY: never a sort, which would
 // read every page in range before returning the first).
-func findPagesQuery(f gatehouse.CallFilter) (string, []any) {
+func findPagesQuery(f gatehouse.CallFilter, widest int64) (string, []any) {
 	var where []string
 	var args []any
+	add := func(cond string, v int64) {
+		where, args = append(where, cond), append(args, v)
+	}
+	// Each bound on one end of a page also bounds its other end by the
+	// widest page span, which lets the walk start in the index where the
+	// first page that can match is, instead of at its end.
+	lower := func(v int64) { // min_at >= v - widest
+		if v >= math.MinInt64+widest {
+			add(`min_at >= ?`, v-widest)
+		}
+	}
+	upper := func(v int64, strict bool) { // max_at <= v + widest (or <)
+		if v <= math.MaxInt64-widest {
+			if strict {
+				add(`max_at < ?`, v+widest)
+			} else {
+				add(`max_at <= ?`, v+widest)
+			}
+		}
+	}
 	if !f.From.IsZero() {
-		where, args = append(where, `max_at >= ?`), append(args, f.From.UnixNano())
+		from := f.From.UnixNano()
+		add(`max_at >= ?`, from)
+		lower(from)
 	}
 	if !f.To.IsZero() {
-		where, args = append(where, `min_at < ?`), append(args, f.To.UnixNano())
+		to := f.To.UnixNano()
+		add(`min_at < ?`, to)
+		upper(to, true)
 	}
 	if c := f.After; c != nil {
+		at := c.Time.UnixNano()
 		if f.Ascending {
-			where = append(where, `max_at >= ?`)
+			add(`max_at >= ?`, at)
+			lower(at)
 		} else {
-			where = append(where, `min_at <= ?`)
+			add(`min_at <= ?`, at)
+			upper(at, false)
 		}
-		args = append(args, c.Time.UnixNano())
 	}
 	// Pages of equal bounds may come in any order: the walk's stop test
 	// compares bounds strictly.

@@ -97,8 +97,9 @@ func BenchmarkFindCalls(b *testing.B) {
 		{"RareToken", gatehouse.CallFilter{TokenID: "rare", Limit: 50}, 1},
 		{"RareTokenHour", gatehouse.CallFilter{TokenID: "rare", From: mid.Add(-30 * time.Minute), To: mid.Add(30 * time.Minute), Limit: 50}, 1},
 		{"Errors", gatehouse.CallFilter{StatusMin: 400, StatusMax: 499, Limit: 50}, 50},
-		// Keyset pages at the far end of the walk: every page header
-		// before the cursor is read (the bounds cannot be searched).
+		// Keyset pages at the far end of the walk: the cursor bounds
+		// both ends of the pages it can reach by the widest page span
+		// (call_span), so the walk starts there in the index.
 		{"DeepNewest", gatehouse.CallFilter{After: &gatehouse.CallCursor{Time: t0.Add(100 * time.Millisecond), ID: 101}, Limit: 50}, 50},
 		{"DeepOldest", gatehouse.CallFilter{Ascending: true, After: &gatehouse.CallCursor{Time: t0.Add((total - 100) * time.Millisecond), ID: total - 99}, Limit: 50}, 50},
 	} {
