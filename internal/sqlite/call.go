@@ -285,9 +285,16 @@ walk:
 		}
 		if f.Limit > 0 && len(found) > n {
 			// Keep found sorted and at most f.Limit long: sort the
-			// page's matches (mostly in order already) and merge.
+			// page's matches (mostly in order already) and merge. Pages
+			// come in time order, so their matches mostly all sort after
+			// those found before: then a cut is enough, and the calls
+			// found are not copied again for every page.
 			slices.SortFunc(found[n:], less)
-			found, spare = mergeCalls(spare[:0], found[:n], found[n:], f.Limit, less), found
+			if n == 0 || less(found[n-1], found[n]) <= 0 {
+				found = found[:min(len(found), f.Limit)]
+			} else {
+				found, spare = mergeCalls(spare[:0], found[:n], found[n:], f.Limit, less), found
+			}
 		}
 	}
 	if err := rows.Err(); err != nil {
