@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
 	"strconv"
 	"strings"
@@ -143,6 +144,22 @@ func ParseFilter(q url.Values, now time.Time, maxLimit int) (gatehouse.CallFilte
 		if f.To, err = parseTime(v); err != nil {
 			return f, fmt.Errorf("to: %w", err)
 		}
+	}
+	// Call times are stored as Unix nanoseconds (years 1678 to 2262): a
+	// bound outside that range would wrap around. One beyond the end that
+	// it faces bounds nothing; one beyond the other end leaves nothing.
+	earliest, latest := time.Unix(0, math.MinInt64), time.Unix(0, math.MaxInt64)
+	switch {
+	case f.From.After(latest):
+		return f, fmt.Errorf("from: %s is after %s, the latest time the call log can hold", f.From.UTC().Format(time.RFC3339), latest.UTC().Format(time.RFC3339))
+	case !f.From.IsZero() && f.From.Before(earliest):
+		f.From = time.Time{}
+	}
+	switch {
+	case !f.To.IsZero() && !f.To.After(earliest):
+		return f, fmt.Errorf("to: %s is before %s, the earliest time the call log can hold", f.To.UTC().Format(time.RFC3339), earliest.UTC().Format(time.RFC3339))
+	case f.To.After(latest):
+		f.To = time.Time{}
 	}
 	if !f.From.IsZero() && !f.To.IsZero() && !f.From.Before(f.To) {
 		return f, errors.New("from must be before to")

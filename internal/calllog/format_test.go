@@ -24,6 +24,10 @@ func TestParseFilter(t *testing.T) {
 		{"Since", "since=15m", gatehouse.CallFilter{From: now.Add(-15 * time.Minute), Limit: DefaultLimit}},
 		{"Class", "status=5xx", gatehouse.CallFilter{StatusMin: 500, StatusMax: 599, Limit: DefaultLimit}},
 		{"Range", "status=400-404&client_id=c2", gatehouse.CallFilter{StatusMin: 400, StatusMax: 404, ClientID: "c2", Limit: DefaultLimit}},
+		// Bounds beyond what a call time can be (1678 to 2262) bound nothing
+		// rather than wrap around.
+		{"FromBeforeStorable", "from=1600-01-01T00:00:00Z&to=2031-03-04T12:00:00Z", gatehouse.CallFilter{To: now, Limit: DefaultLimit}},
+		{"ToAfterStorable", "from=2031-03-04T10:00:00Z&to=2300-01-01T00:00:00Z", gatehouse.CallFilter{From: now.Add(-2 * time.Hour), Limit: DefaultLimit}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			q, _ := url.ParseQuery(tc.query)
@@ -51,6 +55,8 @@ func TestParseFilter(t *testing.T) {
 		{"BadOrder", "order=up", "order"},
 		{"BadCursor", "cursor=abc", "cursor"},
 		{"LongAPI", "api=" + strings.Repeat("a", 300), "256"},
+		{"FromAfterStorable", "from=2300-01-01T00:00:00Z", "latest time the call log can hold"},
+		{"ToBeforeStorable", "to=1600-01-01T00:00:00Z", "earliest time the call log can hold"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			q, _ := url.ParseQuery(tc.query)

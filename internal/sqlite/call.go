@@ -39,54 +39,12 @@ type callWriter struct {
 	last   int64
 	loaded bool
 	// insert is the page INSERT, prepared at Open: parsing it for each
-	// page cost a fifth of the writer's CPU. widen raises call_span.
-	insert, widen *sql.Stmt
+	// page cost a fifth of the writer's CPU.
+	insert *sql.Stmt
 }
 
-// insertPageSQL writes a page; widenSpanSQL records its span when it is
-// the widest yet (migration 0011).
-const (
-	insertPageSQL = `INSERT INTO call_pages (first_id, last_id, n, min_at, max_at, keys, data) VALUES (?, ?, ?, ?, ?, ?, ?)`
-	widenSpanSQL  = `UPDATE call_span SET max_span = ?1 WHERE one = 1 AND max_span < ?1`
-)
-
-// span is maxAt - minAt, or math.MaxInt64 when that overflows (call times
-// run over more than 292 years, which StorableTime allows).
-func span(minAt, maxAt int64) int64 {
-	d := maxAt - minAt
-	if d < 0 {
-		return math.MaxInt64
-	}
-	return d
-}
-
-// ensureCallSpan fills call_span from the pages when it has no row yet:
-// once, at the first Open after migration 0011.
-func (db *DB) ensureCallSpan(ctx context.Context) error {
-	var n int
-	if err := db.writer.QueryRowContext(ctx, `SELECT count(*) FROM call_span`).Scan(&n); err != nil || n > 0 {
-		return err
-	}
-	rows, err := db.writer.QueryContext(ctx, `SELECT min_at, max_at FROM call_pages INDEXED BY call_pages_min_at`)
-	if err != nil {
-		return err
-	}
-	var widest int64
-	for rows.Next() {
-		var minAt, maxAt int64
-		if err := rows.Scan(&minAt, &maxAt); err != nil {
-			rows.Close()
-			return err
-		}
-		widest = max(widest, span(minAt, maxAt))
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	_, err = db.writer.ExecContext(ctx, `INSERT OR IGNORE INTO call_span (one, max_span) VALUES (1, ?)`, widest)
-	return err
-}
+// insertPageSQL writes a page (a trigger keeps call_span, migration 0011).
+const insertPageSQL = `INSERT INTO call_pages (first_id, last_id, n, min_at, max_at, keys, data) VALUES (?, ?, ?, ?, ?, ?, ?)`
 
 // InsertCalls appends cs to the call log in one transaction and sets each
 // call's ID, increasing, never given before. CodeInvalid, with
@@ -183,10 +141,7 @@ func (db *DB) insertPage(ctx context.Context, tx *sql.Tx, cs []gatehouse.Call) e
 		minAt, maxAt = min(minAt, at), max(maxAt, at)
 	}
 	st := tx.StmtContext(ctx, w.insert)
-	if _, err = st.ExecContext(ctx, cs[0].ID, cs[len(cs)-1].ID, len(cs), minAt, maxAt, w.keys, data); err != nil {
-		return err
-	}
-	_, err = tx.StmtContext(ctx, w.widen).ExecContext(ctx, span(minAt, maxAt))
+	_, err = st.ExecContext(ctx, cs[0].ID, cs[len(cs)-1].ID, len(cs), minAt, maxAt, w.keys, data)
 	return err
 }
 
@@ -233,7 +188,7 @@ func (db *DB) findCalls(ctx context.Context, f *gatehouse.CallFilter) ([]gatehou
 		return nil, err
 	}
 	defer tx.Rollback()
-	widest := int64(math.MaxInt64) // no row (a store never opened since 0011): no bound
+	widest := int64(math.MaxInt64) // no row: no bound
 	if f.After != nil || !f.From.IsZero() || !f.To.IsZero() {
 		if err := tx.QueryRowContext(ctx, `SELECT max_span FROM call_span`).Scan(&widest); err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return nil, err
@@ -368,14 +323,15 @@ func findPagesQuery(f gatehouse.CallFilter, widest int64) (string, []any) {
 	}
 	// Each bound on one end of a page also bounds its other end by the
 	// widest page span, which lets the walk start in the index where the
-	// first page that can match is, instead of at its end.
+	// first page that can match is, instead of at its end. A saturated
+	// span (a page over 292 years wide) may be wider still: no bound then.
 	lower := func(v int64) { // min_at >= v - widest
-		if v >= math.MinInt64+widest {
+		if widest < math.MaxInt64 && v >= math.MinInt64+widest {
 			add(`min_at >= ?`, v-widest)
 		}
 	}
 	upper := func(v int64, strict bool) { // max_at <= v + widest (or <)
-		if v <= math.MaxInt64-widest {
+		if widest < math.MaxInt64 && v <= math.MaxInt64-widest {
 			if strict {
 				add(`max_at < ?`, v+widest)
 			} else {

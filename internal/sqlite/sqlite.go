@@ -161,14 +161,10 @@ func (db *DB) open(ctx context.Context, abs string) (err error) {
 		{&db.findClientByIDStmt, db.reader, selectClientSQL + ` WHERE id = ?`},
 		{&db.findSubsByClientStmt, db.reader, selectSubscriptionSQL + ` WHERE client_id = ? ORDER BY id`},
 		{&db.calls.insert, db.writer, insertPageSQL},
-		{&db.calls.widen, db.writer, widenSpanSQL},
 	} {
 		if *p.stmt, err = p.pool.PrepareContext(ctx, p.sql); err != nil {
 			return fmt.Errorf("sqlite: prepare: %w", err)
 		}
-	}
-	if err := db.ensureCallSpan(ctx); err != nil {
-		return fmt.Errorf("sqlite: migrate: call span: %w", err)
 	}
 	if err := db.moveLegacyCalls(ctx); err != nil {
 		return fmt.Errorf("sqlite: migrate: %w", err)
