@@ -93,7 +93,7 @@ func newGateway(cfg *config.Config, n *Node, apis []gatehouse.API, clients []*ga
 	up := &edge.Upstream{Info: requestInfo, Minter: &token.Minter{Keys: n.Keyring}, Issuer: n.Issuer, Now: now}
 	g.proxy = &proxy.Gateway{
 		TrustedProxies:     cfg.Gateway.TrustedProxies,
-		UseForwardedHeader: cfg.Gateway.TrustedProxiesHeader == config.ProxiesForwarded,
+		UseForwardedHeader: cfg.Gateway.ProxiesSpeakForwarded(),
 		MaxBodyBytes:       cfg.Gateway.MaxBodyBytes,
 		Logger:             log,
 		Now:                now,

@@ -249,7 +249,7 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 		SessionKey: sessionKey, RefreshKey: refreshKey, LoginLimiter: &oauth.FailureLimiter{},
 		AllowPlainHTTP: cfg.Gateway.AllowPlainHTTPTokens,
 		Client: func(r *http.Request) (netip.Addr, bool) {
-			return proxy.ClientOf(r, cfg.Gateway.TrustedProxies, cfg.Gateway.TrustedProxiesHeader == config.ProxiesForwarded)
+			return proxy.ClientOf(r, cfg.Gateway.TrustedProxies, cfg.Gateway.ProxiesSpeakForwarded())
 		},
 		ClientCAs: clientCAs, MutualTLS: cfg.TLS.Addr != "",
 		Keys: n.Keyring, Minter: &token.Minter{Keys: n.Keyring}, Verifier: n.Verifier,

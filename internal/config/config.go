@@ -104,8 +104,8 @@ type GatewayConfig struct {
 	// default, trusts none: the client is the connection's peer.
 	TrustedProxies []netip.Prefix
 	// TrustedProxiesHeader is what the trusted proxies write:
-	// ProxiesXForwarded (X-Forwarded-For and X-Forwarded-Proto, the
-	// default) or ProxiesForwarded (RFC 7239 Forwarded).
+	// ProxiesXForwarded (X-Forwarded-For, -Proto and -Host, the default)
+	// or ProxiesForwarded (RFC 7239 Forwarded).
 	TrustedProxiesHeader string
 	// MaxBodyBytes caps request bodies. Default DefaultMaxBodyBytes.
 	MaxBodyBytes int64
@@ -115,6 +115,12 @@ type GatewayConfig struct {
 	// GCPercent is the Go garbage collector's target (GOGC) for the serving
 	// process. Default DefaultGCPercent; the GOGC environment variable wins.
 	GCPercent int
+}
+
+// ProxiesSpeakForwarded reports whether the trusted proxies write RFC
+// 7239 Forwarded rather than X-Forwarded-* (proxy.Gateway.UseForwardedHeader).
+func (g GatewayConfig) ProxiesSpeakForwarded() bool {
+	return g.TrustedProxiesHeader == ProxiesForwarded
 }
 
 // Client is a client defined in the file.

@@ -23,7 +23,7 @@ var (
 	// headers (RFC 9110 section 7.6.1), which never reach the upstream;
 	// message framing; and what the gateway itself sets.
 	reservedHeaders = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
-		"Proxy-Authenticate", "Proxy-Authorization", "Host", "Content-Length", "Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Real-Ip", "X-Request-Id"}
+		"Proxy-Authenticate", "Proxy-Authorization", "Host", "Content-Length", "Forwarded", "X-Real-Ip", "X-Request-Id"} // and every X-Forwarded-*
 )
 
 // Upstream policy defaults and limits.

@@ -191,13 +191,6 @@ func addrKey(ip string) string {
 // broken clients behind one NAT do not block the others.
 const ipFailureFactor = 4
 
-// accountFailureFactor: an account may fail this many times more than from
-// one address, from all addresses together, before every attempt at it is
-// slowed down. A success does not reset it (an attacker's guesses would
-// otherwise start over each time its owner logs in); it is forgotten after
-// the limiter's window without failures.
-const accountFailureFactor = 20
-
 func (s *Server) waitFor(r *http.Request, clientID string, now time.Time) time.Duration {
 	if s.Limiter == nil {
 		return 0

@@ -53,13 +53,12 @@ func (l *FailureLimiter) defaults() (free int, base, max, window time.Duration, 
 
 // Reserve returns how long key must still wait before its next attempt
 // (zero: it may try now), with factor times as many free failures for keys
-// that aggregate many callers (an address, an account from everywhere); and
-// it takes the attempt: when key may try now but is past its free
-// failures, its clock restarts now, so that attempts
-// made at the same moment (in parallel, from many addresses) wait for the
-// delay like sequential ones instead of all being let through before any
-// of them has failed. Check with Reserve right before checking the
-// credentials.
+// that aggregate many callers (an address, an account from everywhere).
+// It also takes the attempt: when key may try now but is past its free
+// failures, its clock restarts now, so that attempts made at the same
+// moment (in parallel, from many addresses) wait for the delay like
+// sequential ones instead of all being let through before any has failed.
+// Call it right before checking the credentials.
 func (l *FailureLimiter) Reserve(key string, now time.Time, factor int) time.Duration {
 	free, base, max, window, _ := l.defaults()
 	free *= factor

@@ -176,8 +176,15 @@ func (s *Server) authorizePost(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// accountFailureFactor: an account may fail this many times more than from
+// one address, from all addresses together, before every attempt at it is
+// slowed down. A success does not reset it (an attacker's guesses would
+// otherwise start over each time its owner logs in); it is forgotten after
+// the limiter's window without failures.
+const accountFailureFactor = 20
+
 // login checks a username and password, slowing down failures per account
-// and per address. It answers with the same message whether the name or the
+// and address, per address, and per account from everywhere. It answers with the same message whether the name or the
 // password was wrong, and takes the same time.
 func (s *Server) login(ctx context.Context, r *http.Request, username, pw string) (*gatehouse.User, string, int) {
 	now := s.now()

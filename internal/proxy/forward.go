@@ -87,17 +87,10 @@ func inPrefixes(a netip.Addr, ps []netip.Prefix) bool {
 	return false
 }
 
-// clientAddr returns the client's address for a request from peer. It reads
-// X-Forwarded-For, or Forwarded (RFC 7239) when useForwarded is set, and
-// only when the peer is trusted.
-func clientAddr(peer netip.Addr, h http.Header, trusted []netip.Prefix, useForwarded bool) netip.Addr {
-	if !peer.IsValid() || !inPrefixes(peer, trusted) {
-		return peer
-	}
-	if useForwarded {
-		client, _ := forwardedClient(peer, h, trusted)
-		return client
-	}
+// xffClient returns the client's address for a request from peer, a
+// trusted proxy, by its X-Forwarded-For (forwardedClient is the same for
+// proxies that speak RFC 7239).
+func xffClient(peer netip.Addr, h http.Header, trusted []netip.Prefix) netip.Addr {
 	client := peer
 	step := func(a netip.Addr) bool {
 		if !a.IsValid() {
@@ -133,7 +126,7 @@ func clientAddr(peer netip.Addr, h http.Header, trusted []netip.Prefix, useForwa
 }
 
 // forwardedClient walks a trusted peer's Forwarded elements from the right
-// as clientAddr walks X-Forwarded-For: each element was appended by the hop
+// as xffClient walks X-Forwarded-For: each element was appended by the hop
 // that received the request from its "for". It returns the client (the
 // first "for" that is not a trusted proxy, the leftmost if all are; invalid
 // when a trusted hop named one that cannot be read) and the element that
@@ -155,7 +148,7 @@ func forwardedClient(peer netip.Addr, h http.Header, trusted []netip.Prefix) (cl
 	for i := len(elems) - 1; i >= 0; i-- {
 		a, _ := parseNode(elems[i].get("for"))
 		if !a.IsValid() {
-			return netip.Addr{}, elems[i] // see clientAddr
+			return netip.Addr{}, elems[i] // see xffClient
 		}
 		client, elem = a, elems[i]
 		if !inPrefixes(a, trusted) {
@@ -439,8 +432,8 @@ func writeForwardedValue(b *strings.Builder, v string) {
 // forwardingHeaders is how many headers setForwarding sets at most.
 const forwardingHeaders = 5
 
-// clientAddrHeaders are headers other proxies and CDNs use to name the
-// client (or a hop), which upstreams often believe. A client cannot vouch
+// isClientAddrHeader reports the headers other proxies and CDNs use to name
+// the client (or a hop), which upstreams often believe. A client cannot vouch
 // for its own address: they are removed unless the peer is a trusted
 // proxy, and always with upstream.forwarding none (which drops Via too).
 func isClientAddrHeader(k string) bool {

@@ -66,7 +66,9 @@ func TestClientAddr(t *testing.T) {
 			for _, v := range tt.forwarded {
 				h.Add("Forwarded", v)
 			}
-			got := clientAddr(peerAddr(tt.remote), h, trusted, tt.useForwarded)
+			var info requestInfo
+			info.resolveClient(&http.Request{RemoteAddr: tt.remote, Header: h}, trusted, tt.useForwarded)
+			got := info.client
 			want := netip.Addr{}
 			if tt.want != "" {
 				want = netip.MustParseAddr(tt.want)
@@ -505,9 +507,8 @@ func TestOrigin(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := &http.Request{Host: "gw.example", Header: tt.h, RemoteAddr: tt.peer}
-			info := &requestInfo{peer: peerAddr(tt.peer), useForwarded: tt.useForwarded}
-			info.trusted = inPrefixes(info.peer, trusted)
-			info.resolveClient(tt.h, trusted)
+			info := &requestInfo{}
+			info.resolveClient(r, trusted, tt.useForwarded)
 			if scheme, host := origin(r, info); scheme != tt.scheme || host != tt.host {
 				t.Fatalf("origin = %s, %s; want %s, %s", scheme, host, tt.scheme, tt.host)
 			}

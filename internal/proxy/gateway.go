@@ -264,12 +264,10 @@ func (info *requestInfo) done() {
 //     and, when it has a date, Sunset (RFC 8594);
 //  5. the body cap (413), the middleware, then the upstream.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	info := &requestInfo{peer: peerAddr(r.RemoteAddr)}
-	info.trusted = info.peer.IsValid() && inPrefixes(info.peer, g.TrustedProxies)
+	info := &requestInfo{}
+	info.resolveClient(r, g.TrustedProxies, g.UseForwardedHeader)
 	info.id = requestID(r.Header, info.trusted)
 	info.vals[0] = info.id
-	info.useForwarded = g.UseForwardedHeader
-	info.resolveClient(r.Header, g.TrustedProxies)
 	wh := w.Header()
 	wh["X-Request-Id"] = info.vals[0:1:1]
 
@@ -435,17 +433,20 @@ func RequestIDFrom(ctx context.Context) string {
 	return ""
 }
 
-// resolveClient sets the client address from the peer (set, with trusted
-// and useForwarded, before) and, from a trusted peer, the forwarding header
-// its proxies speak.
-func (info *requestInfo) resolveClient(h http.Header, trusted []netip.Prefix) {
+// resolveClient sets who sent r: the TCP peer, whether it is a trusted
+// proxy, and the client, which from a trusted proxy is the one its
+// forwarding header names (with the Forwarded element that named it when
+// its proxies speak RFC 7239).
+func (info *requestInfo) resolveClient(r *http.Request, trusted []netip.Prefix, useForwarded bool) {
+	info.peer, info.useForwarded = peerAddr(r.RemoteAddr), useForwarded
+	info.trusted = info.peer.IsValid() && inPrefixes(info.peer, trusted)
 	switch {
 	case !info.trusted:
 		info.client = info.peer
-	case info.useForwarded:
-		info.client, info.fwd = forwardedClient(info.peer, h, trusted)
+	case useForwarded:
+		info.client, info.fwd = forwardedClient(info.peer, r.Header, trusted)
 	default:
-		info.client = clientAddr(info.peer, h, trusted, false)
+		info.client = xffClient(info.peer, r.Header, trusted)
 	}
 }
 
@@ -469,10 +470,9 @@ func ExternalOrigin(r *http.Request) (scheme, host string) {
 // same listener: the OAuth endpoints. The address is invalid when a
 // trusted proxy named a hop that cannot be read.
 func ClientOf(r *http.Request, trusted []netip.Prefix, useForwarded bool) (addr netip.Addr, isSecure bool) {
-	info := &requestInfo{peer: peerAddr(r.RemoteAddr), useForwarded: useForwarded}
-	info.trusted = info.peer.IsValid() && inPrefixes(info.peer, trusted)
-	info.resolveClient(r.Header, trusted)
-	return info.client, secure(r, info)
+	var info requestInfo
+	info.resolveClient(r, trusted, useForwarded)
+	return info.client, secure(r, &info)
 }
 
 // secure is SecureFrom for a request whose info is known.

@@ -172,10 +172,9 @@ func (db *DB) findCalls(ctx context.Context, f *gatehouse.CallFilter) ([]gatehou
 			keys = append(keys, keyHash(k.prefix, k.v))
 		}
 	}
-	// One connection for the walk and the reads of page data: they see
-	// the same snapshot, and a walk never waits for a second connection
-	// from the pool (which concurrent walks could all be holding).
-	// A read transaction: the widest span, the walk and the reads of page
+	// One connection, so that a walk never waits for a second one from the
+	// pool (which concurrent walks could all be holding), and one read
+	// transaction on it: the widest span, the walk and the reads of page
 	// data see one snapshot, so a page committed meanwhile (perhaps wider
 	// than the span read) is either seen with its span or not at all.
 	conn, err := db.reader.Conn(ctx)
